@@ -1,0 +1,188 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from . import engine
+
+
+class Program(models.Model):
+    """The merchant's loyalty program. A migration creates the default one with the classic rule."""
+
+    name = models.CharField(max_length=120)
+    # What one point is worth in money: the liability on the glance page, the simulator's money column.
+    point_value = models.DecimalField(max_digits=10, decimal_places=4, default="0.0100")
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True), name="program_one_default"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RuleVersion(models.Model):
+    """The earning rule in force from `effective_from` until the next version. Versions are never edited:
+    a purchase earns by the version in force at its moment; its refunds reverse by that same version."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="versions")
+    effective_from = models.DateTimeField()
+    # The engine's stored form of a rule: {"bands": [{"threshold": 50, "rate": "1"}, ...]}.
+    rule = models.JSONField()
+    note = models.CharField(max_length=200, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    published_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["program", "-effective_from"]
+        get_latest_by = "effective_from"
+        permissions = [("manage_program", "Can change the program's earning rules")]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "effective_from"], name="ruleversion_unique_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program} from {timezone.localtime(self.effective_from):%Y-%m-%d %H:%M}"
+
+    def engine_rule(self) -> engine.Rule:
+        return engine.Rule.from_dict(self.rule)
+
+
+class PointsEntry(models.Model):
+    """One line of the append-only points ledger. Balances and reports are sums of these.
+
+    A correction is a new entry that points at what it corrects (`corrects`); no entry is ever edited.
+    Each kind must carry its cause, which the check constraints enforce.
+    """
+
+    class Kind(models.TextChoices):
+        EARN = "earn", "Earned"
+        REVERSAL = "reversal", "Reversed (refund)"
+        BONUS = "bonus", "Bonus"
+        REDEMPTION = "redemption", "Redeemed"
+        EXPIRY = "expiry", "Expired"
+        ADJUSTMENT = "adjustment", "Adjustment"
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="points_entries")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    points = models.IntegerField()
+    # When the entry counts (the purchase's or refund's moment): decides its month in reports.
+    effective_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    transaction = models.ForeignKey(
+        "transactions.Transaction", on_delete=models.PROTECT, null=True, blank=True, related_name="points_entries"
+    )
+    rule_version = models.ForeignKey(
+        RuleVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    corrects = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="corrections")
+    reason = models.CharField(max_length=200, blank=True)
+    # The engine's account of how the points were computed, as a line and as data.
+    explanation = models.TextField(blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "points entry"
+        verbose_name_plural = "points ledger"
+        ordering = ["-effective_at", "-id"]
+        permissions = [("view_reports", "Can view points reports")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["earn", "reversal", "bonus", "redemption", "expiry", "adjustment"]),
+                name="pointsentry_kind_valid",
+            ),
+            # Every entry carries its cause.
+            models.CheckConstraint(
+                condition=~Q(kind="earn")
+                | (Q(transaction__isnull=False) & Q(rule_version__isnull=False) & Q(points__gte=0)),
+                name="pointsentry_earn_has_purchase_and_rule",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="reversal")
+                | (
+                    Q(transaction__isnull=False)
+                    & Q(rule_version__isnull=False)
+                    & Q(corrects__isnull=False)
+                    & Q(points__lte=0)
+                ),
+                name="pointsentry_reversal_has_refund_and_earn",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="bonus") | (Q(points__gte=0) & ~Q(reason="")),
+                name="pointsentry_bonus_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="redemption") | (Q(points__lte=0) & Q(created_by__isnull=False)),
+                name="pointsentry_redemption_has_author",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="expiry") | (Q(points__lte=0) & ~Q(reason="")),
+                name="pointsentry_expiry_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="adjustment") | (Q(created_by__isnull=False) & ~Q(reason="")),
+                name="pointsentry_adjustment_has_author_and_reason",
+            ),
+            # A purchase earns once; a refund reverses once.
+            models.UniqueConstraint(
+                fields=["transaction"], condition=Q(kind="earn"), name="pointsentry_one_earn_per_purchase"
+            ),
+            models.UniqueConstraint(
+                fields=["transaction"], condition=Q(kind="reversal"), name="pointsentry_one_reversal_per_refund"
+            ),
+        ]
+        indexes = [
+            # Balance and statement of one customer.
+            models.Index(fields=["customer", "-effective_at"], name="pointsentry_customer_idx"),
+            # Period reports that read the ledger itself (the roll-up check, the glance page).
+            models.Index(fields=["effective_at"], name="pointsentry_effective_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.points:+d} for {self.customer_id}"
+
+
+class CustomerMonthPoints(models.Model):
+    """Ledger sums per customer and calendar month in the merchant's TIME_ZONE, by kind.
+
+    Derived, never the source of truth: every ledger write updates it in the same database
+    transaction (rewards.services.post_entries), and `manage.py check_points_rollup` proves it equals
+    the ledger (`--repair` rebuilds it, e.g. after TIME_ZONE changes). Reports read it instead of
+    grouping millions of ledger rows.
+    """
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="month_points")
+    month = models.DateField(help_text="First day of the calendar month.")
+    earned = models.IntegerField(default=0)
+    reversed = models.IntegerField(default=0)
+    bonus = models.IntegerField(default=0)
+    redeemed = models.IntegerField(default=0)
+    expired = models.IntegerField(default=0)
+    adjusted = models.IntegerField(default=0)
+    entries = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = "customer month of points"
+        verbose_name_plural = "customer months of points (roll-up)"
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "month"], name="customermonthpoints_unique"),
+        ]
+        indexes = [
+            # The monthly report: all customers of a period of months.
+            models.Index(fields=["month", "customer"], name="cmp_month_customer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.month:%Y-%m}"
+
+    @property
+    def net_earned(self) -> int:
+        return self.earned + self.reversed

@@ -1,0 +1,176 @@
+"""Reads of the program and the ledger that pages, commands and reports need. Aggregated in SQL."""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db.models import DateField, F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncMonth
+from django.utils import timezone
+
+from .models import CustomerMonthPoints, PointsEntry, Program, RuleVersion
+
+
+def default_program() -> Program:
+    return Program.objects.get(is_default=True)
+
+
+def rule_version_at(moment: dt.datetime, program: Program | None = None) -> RuleVersion:
+    """The rule version in force at `moment`: the latest that started at or before it."""
+    program = program or default_program()
+    version = (
+        RuleVersion.objects.filter(program=program, effective_from__lte=moment).order_by("-effective_from").first()
+    )
+    if version is None:
+        raise LookupError(f"no rule version of {program} is in force at {moment.isoformat()}")
+    return version
+
+
+class RuleTimeline:
+    """All versions of a program, loaded once, for recording many transactions in bulk (imports)."""
+
+    def __init__(self, program: Program | None = None) -> None:
+        program = program or default_program()
+        self.versions = list(RuleVersion.objects.filter(program=program).order_by("effective_from"))
+        self._starts = [version.effective_from for version in self.versions]
+        self._rules = {version.pk: version.engine_rule() for version in self.versions}
+
+    def at(self, moment: dt.datetime) -> RuleVersion:
+        index = bisect.bisect_right(self._starts, moment) - 1
+        if index < 0:
+            raise LookupError(f"no rule version is in force at {moment.isoformat()}")
+        return self.versions[index]
+
+    def rule_of(self, version: RuleVersion):
+        return self._rules[version.pk]
+
+
+def customer_balance(customer_id: int) -> int:
+    """The customer's points balance: the sum of their ledger."""
+    return PointsEntry.objects.filter(customer_id=customer_id).aggregate(total=Coalesce(Sum("points"), 0))["total"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Months are calendar months in the merchant's TIME_ZONE.
+
+
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def add_months(month: dt.date, count: int) -> dt.date:
+    index = month.year * 12 + (month.month - 1) + count
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def months_from(start: dt.date, count: int) -> list[dt.date]:
+    return [add_months(month_start(start), offset) for offset in range(count)]
+
+
+def local_midnight(day: dt.date) -> dt.datetime:
+    """The aware moment a local calendar day begins in the merchant's time zone."""
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_default_timezone())
+
+
+def month_of(expression: str) -> TruncMonth:
+    """SQL that puts a moment in its calendar month in the merchant's time zone (as a date)."""
+    return TruncMonth(expression, tzinfo=timezone.get_default_timezone(), output_field=DateField())
+
+
+def current_month() -> dt.date:
+    return timezone.localdate().replace(day=1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The monthly points report: one selector for the command line and the managers' page.
+
+
+@dataclass(frozen=True)
+class MonthColumn:
+    key: str  # the annotation name: m_2025_01
+    label: str  # the column heading: 2025-01
+    month: dt.date
+
+
+@dataclass(frozen=True)
+class MonthlyPointsReport:
+    months: Sequence[MonthColumn]
+    rows: QuerySet  # dicts: customer_id, member_number, name, one key per month, total
+
+    def totals(self) -> dict[str, int]:
+        """Column totals of the whole (filtered) result, computed in the database."""
+        keys = [column.key for column in self.months] + ["total"]
+        # Aggregating over the grouped rows wraps them in a subquery; the sums need names of their own.
+        sums = self.rows.order_by().aggregate(**{f"sum_{key}": Coalesce(Sum(key), 0) for key in keys})
+        return {key: sums[f"sum_{key}"] for key in keys}
+
+
+def month_columns(start: dt.date, months: int) -> list[MonthColumn]:
+    return [
+        MonthColumn(key=f"m_{month:%Y_%m}", label=f"{month:%Y-%m}", month=month) for month in months_from(start, months)
+    ]
+
+
+def monthly_points(
+    *,
+    start: dt.date,
+    months: int = 3,
+    store_id: int | None = None,
+    search: str | None = None,
+    min_total: int | None = None,
+) -> MonthlyPointsReport:
+    """Points earned per customer in each calendar month of a period and in total.
+
+    "Earned" is what purchases earned in the month less what refunds recorded in that month took back
+    (ledger kinds earn and reversal). One row per customer with any ledger entry in the period, so a
+    customer who bought but earned nothing shows zeros. Sorted by member number unless re-ordered.
+
+    Without a store, it reads the monthly roll-up (a few rows per customer, indexed by month); with a
+    store, it groups the ledger entries of that store's transactions. Both decide months in SQL.
+    """
+    columns = month_columns(start, months)
+    first, end = columns[0].month, add_months(columns[-1].month, 1)
+    if store_id is None:
+        source = CustomerMonthPoints.objects.filter(month__gte=first, month__lt=end)
+        earned = F("earned") + F("reversed")
+        month_field = "month"
+    else:
+        source = PointsEntry.objects.filter(
+            effective_at__gte=local_midnight(first),
+            effective_at__lt=local_midnight(end),
+            transaction__store_id=store_id,
+        ).annotate(entry_month=month_of("effective_at"))
+        earned = F("points")
+        month_field = "entry_month"
+    if search:
+        source = source.filter(
+            Q(customer__member_number__icontains=search.strip()) | Q(customer__name__icontains=search.strip())
+        )
+    per_month = {
+        column.key: Coalesce(
+            Sum(
+                earned,
+                filter=Q(**{month_field: column.month})
+                & (Q() if store_id is None else Q(kind__in=[PointsEntry.Kind.EARN, PointsEntry.Kind.REVERSAL])),
+            ),
+            0,
+        )
+        for column in columns
+    }
+    total_filter = Q() if store_id is None else Q(kind__in=[PointsEntry.Kind.EARN, PointsEntry.Kind.REVERSAL])
+    rows = (
+        source.values("customer_id")
+        .annotate(
+            member_number=F("customer__member_number"),
+            name=F("customer__name"),
+            **per_month,
+            total=Coalesce(Sum(earned, filter=total_filter), 0),
+        )
+        .order_by("member_number")
+    )
+    if min_total is not None:
+        rows = rows.filter(total__gte=min_total)
+    return MonthlyPointsReport(months=columns, rows=rows)

@@ -1,0 +1,88 @@
+"""factory_boy factories for the tests. Purchases and refunds go through the services, as in the app."""
+
+import datetime as dt
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from customers.models import Customer
+from transactions.models import Store
+from transactions.services import record_purchase, record_refund
+
+MANAGERS = "Managers"
+STORE_STAFF = "Store staff"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+    is_staff = True
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.groups.add(Group.objects.get(name=extracted))
+
+
+class ManagerFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"manager{n}")
+    role = MANAGERS
+
+
+class StaffFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"staff{n}")
+    role = STORE_STAFF
+
+
+class StoreFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Store
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"store-{n}")
+    name = factory.Sequence(lambda n: f"Store {n}")
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    member_number = factory.Sequence(lambda n: f"M{n:06d}")
+    name = factory.Faker("name")
+    email = factory.LazyAttribute(lambda c: f"{c.member_number.lower()}@example.com")
+    phone = factory.Sequence(lambda n: f"555{n:07d}")
+
+
+def default_store() -> Store:
+    return Store.objects.get(is_default=True)
+
+
+def at(year: int, month: int, day: int, hour: int = 12, minute: int = 0) -> dt.datetime:
+    """An aware moment in the merchant's TIME_ZONE."""
+    return timezone.make_aware(dt.datetime(year, month, day, hour, minute), timezone.get_default_timezone())
+
+
+def purchase(customer, amount: str, *, when=None, store=None, receipt: str = "", **kwargs):
+    return record_purchase(
+        customer=customer,
+        store=store or default_store(),
+        amount=Decimal(amount),
+        occurred_at=when or timezone.now(),
+        receipt_number=receipt,
+        **kwargs,
+    )
+
+
+def refund(recorded, amount: str, *, when=None, **kwargs):
+    return record_refund(
+        purchase=recorded.transaction, amount=Decimal(amount), occurred_at=when or timezone.now(), **kwargs
+    )

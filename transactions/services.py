@@ -1,0 +1,196 @@
+"""Writes with business meaning at the till: purchases and refunds.
+
+The admin, the till page and the importer all record through these functions, so a purchase earns
+the same points whichever way it arrives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from rewards import engine
+from rewards.models import PointsEntry
+from rewards.selectors import rule_version_at
+from rewards.services import earn_entry, post_entries, reversal_entry
+
+from .amounts import max_amount
+from .models import Store, Transaction
+
+
+@dataclass(frozen=True)
+class RecordedPurchase:
+    transaction: Transaction
+    entry: PointsEntry
+    earning: engine.Earning | None  # None when an idempotent resubmission found the earlier purchase
+    created: bool
+
+
+@dataclass(frozen=True)
+class RecordedRefund:
+    transaction: Transaction
+    entry: PointsEntry
+    created: bool
+
+
+def generate_receipt_number(moment: dt.datetime | None = None) -> str:
+    """A receipt number for a purchase recorded without one: date and random letters, e.g. R20250131-7KQ2XM."""
+    local = timezone.localtime(moment or timezone.now())
+    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+    return f"R{local:%Y%m%d}-" + "".join(secrets.choice(alphabet) for _ in range(6))
+
+
+def _check_amount(amount: Decimal, *, field: str = "amount") -> None:
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise ValidationError({field: "Amount must be a number like 12.50."}, code="invalid")
+    if amount < 0:
+        raise ValidationError({field: "Amount cannot be negative."}, code="negative")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValidationError({field: "Amount can have at most two decimal places."}, code="places")
+    if amount > max_amount():
+        raise ValidationError({field: f"Amount cannot be more than {max_amount()}."}, code="too_large")
+
+
+def _check_moment(moment: dt.datetime) -> None:
+    if timezone.is_naive(moment):
+        raise ValueError("transaction moments must be timezone-aware")
+
+
+def _receipt_taken(store: Store, receipt_number: str) -> ValidationError:
+    return ValidationError(
+        {"receipt_number": f"Receipt {receipt_number} is already recorded at {store.name}."}, code="duplicate_receipt"
+    )
+
+
+def _earlier(idempotency_key: uuid.UUID | None) -> Transaction | None:
+    if idempotency_key is None:
+        return None
+    return Transaction.objects.filter(idempotency_key=idempotency_key).select_related("customer", "store").first()
+
+
+def record_purchase(
+    *,
+    customer,
+    store: Store,
+    amount: Decimal,
+    occurred_at: dt.datetime | None = None,
+    receipt_number: str = "",
+    recorded_by=None,
+    source: str = Transaction.Source.TILL,
+    idempotency_key: uuid.UUID | None = None,
+) -> RecordedPurchase:
+    """Record a purchase and its earn entry (points of the rule version in force at its moment), atomically.
+
+    With an idempotency key, a second call with the same key returns the first purchase unchanged.
+    A receipt number already used in the store is refused.
+    """
+    _check_amount(amount)
+    occurred_at = occurred_at or timezone.now()
+    _check_moment(occurred_at)
+    if earlier := _earlier(idempotency_key):
+        return RecordedPurchase(earlier, earlier.points_entries.get(kind=PointsEntry.Kind.EARN), None, created=False)
+    receipt_number = (receipt_number or "").strip() or generate_receipt_number(occurred_at)
+    version = rule_version_at(occurred_at)
+    try:
+        with transaction.atomic():
+            purchase = Transaction.objects.create(
+                customer=customer,
+                store=store,
+                kind=Transaction.Kind.PURCHASE,
+                amount=amount,
+                occurred_at=occurred_at,
+                receipt_number=receipt_number,
+                recorded_by=recorded_by,
+                source=source,
+                idempotency_key=idempotency_key,
+            )
+            entry, earning = earn_entry(purchase=purchase, version=version)
+            post_entries([entry])
+    except IntegrityError:
+        # Two submissions of one form racing each other: the loser finds the winner's purchase.
+        if earlier := _earlier(idempotency_key):
+            return RecordedPurchase(earlier, earlier.points_entries.get(kind=PointsEntry.Kind.EARN), None, False)
+        if Transaction.objects.filter(store=store, receipt_number=receipt_number).exists():
+            raise _receipt_taken(store, receipt_number) from None
+        raise
+    return RecordedPurchase(purchase, entry, earning, created=True)
+
+
+def record_refund(
+    *,
+    purchase: Transaction,
+    amount: Decimal,
+    occurred_at: dt.datetime | None = None,
+    store: Store | None = None,
+    receipt_number: str = "",
+    recorded_by=None,
+    source: str = Transaction.Source.TILL,
+    idempotency_key: uuid.UUID | None = None,
+) -> RecordedRefund:
+    """Refund all or part of a purchase and reverse the points that part earned.
+
+    The customer keeps the points of what was not refunded, under the rule version the purchase
+    earned with. A refund larger than what is left of the purchase is refused.
+    """
+    _check_amount(amount)
+    if amount == 0:
+        raise ValidationError({"amount": "A refund must be more than 0.00."}, code="zero")
+    if purchase.kind != Transaction.Kind.PURCHASE:
+        raise ValidationError("Only a purchase can be refunded.", code="not_a_purchase")
+    occurred_at = occurred_at or timezone.now()
+    _check_moment(occurred_at)
+    if occurred_at < purchase.occurred_at:
+        raise ValidationError({"occurred_at": "A refund cannot happen before its purchase."}, code="before_purchase")
+    if earlier := _earlier(idempotency_key):
+        return RecordedRefund(earlier, earlier.points_entries.get(kind=PointsEntry.Kind.REVERSAL), created=False)
+    store = store or purchase.store
+    receipt_number = (receipt_number or "").strip() or generate_receipt_number(occurred_at)
+    try:
+        with transaction.atomic():
+            # The conditional UPDATE is the guard against over-refunding, also when two tills refund
+            # the same purchase at once: only one of them can move refunded_amount past the limit.
+            claimed = Transaction.objects.filter(
+                pk=purchase.pk, kind=Transaction.Kind.PURCHASE, refunded_amount__lte=F("amount") - amount
+            ).update(refunded_amount=F("refunded_amount") + amount)
+            if not claimed:
+                purchase.refresh_from_db(fields=["refunded_amount"])
+                left = purchase.refundable_amount
+                raise ValidationError(
+                    {"amount": f"A refund cannot exceed what is left of the purchase ({left:.2f})."},
+                    code="exceeds_purchase",
+                )
+            purchase.refresh_from_db(fields=["refunded_amount"])
+            refund = Transaction.objects.create(
+                customer_id=purchase.customer_id,
+                store=store,
+                kind=Transaction.Kind.REFUND,
+                amount=amount,
+                occurred_at=occurred_at,
+                receipt_number=receipt_number,
+                refund_of=purchase,
+                recorded_by=recorded_by,
+                source=source,
+                idempotency_key=idempotency_key,
+            )
+            earned = PointsEntry.objects.select_related("rule_version").get(
+                transaction=purchase, kind=PointsEntry.Kind.EARN
+            )
+            entry = reversal_entry(
+                refund=refund, purchase=purchase, refunded_before=purchase.refunded_amount - amount, earned=earned
+            )
+            post_entries([entry])
+    except IntegrityError:
+        if earlier := _earlier(idempotency_key):
+            return RecordedRefund(earlier, earlier.points_entries.get(kind=PointsEntry.Kind.REVERSAL), created=False)
+        if Transaction.objects.filter(store=store, receipt_number=receipt_number).exists():
+            raise _receipt_taken(store, receipt_number) from None
+        raise
+    return RecordedRefund(refund, entry, created=True)
