@@ -109,3 +109,12 @@ def reversal_entry(*, refund, purchase, refunded_before, earned: PointsEntry) ->
         ),
         detail={"refund": f"{refund.amount:.2f}", "refunded_before": f"{refunded_before:.2f}", "points": points},
     )
+
+
+def publish_rule_version(
+    *, program, rule: engine.Rule, effective_from, published_by=None, note: str = ""
+) -> RuleVersion:
+    """Publish a new rule version from `effective_from` (now or later). Earlier versions are never edited."""
+    return RuleVersion.objects.create(
+        program=program, effective_from=effective_from, rule=rule.to_dict(), note=note, published_by=published_by
+    )
