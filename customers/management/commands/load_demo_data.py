@@ -154,7 +154,11 @@ class Command(BaseCommand):
                 )
                 purchases += 1
                 if rng.random() < 0.04:
-                    later = min(moment + dt.timedelta(days=rng.randint(0, 10)), end - dt.timedelta(seconds=1))
+                    # A refund comes back within ten days, and within the period.
+                    later = moment + dt.timedelta(
+                        seconds=rng.uniform(0, min(10 * 86400, (end - moment).total_seconds() - 1))
+                    )
+                    later = later.replace(microsecond=0)
                     part = (recorded.transaction.amount * Decimal(rng.choice(["0.25", "0.5", "1"]))).quantize(
                         Decimal("0.01")
                     )
