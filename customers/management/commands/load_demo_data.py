@@ -156,7 +156,7 @@ class Command(BaseCommand):
                 if rng.random() < 0.04:
                     # A refund comes back within ten days, and within the period.
                     later = moment + dt.timedelta(
-                        seconds=rng.uniform(0, min(10 * 86400, (end - moment).total_seconds() - 1))
+                        seconds=rng.uniform(0, max(0.0, min(10 * 86400, (end - moment).total_seconds() - 1)))
                     )
                     later = later.replace(microsecond=0)
                     part = (recorded.transaction.amount * Decimal(rng.choice(["0.25", "0.5", "1"]))).quantize(
