@@ -8,6 +8,8 @@ from transactions.importing import ImportProgress, ImportResult, import_transact
 
 # The progress line appears only once an import has run this long (short files print just the summary).
 PROGRESS_AFTER_SECONDS = 2.0
+# Warnings (a name in the file that differs from the enrolled one) do not stop an import: show a few.
+WARNINGS_SHOWN = 20
 
 
 class Command(BaseCommand):
@@ -36,10 +38,10 @@ class Command(BaseCommand):
         finally:
             if show_progress:
                 self.stderr.write("\r\033[K", ending="")
-        for warning in result.warnings:
+        for warning in result.warnings[:WARNINGS_SHOWN]:
             self.stderr.write(f"warning: {warning}")
-        if result.warning_count > len(result.warnings):
-            self.stderr.write(f"… and {result.warning_count - len(result.warnings)} more warnings")
+        if result.warning_count > WARNINGS_SHOWN:
+            self.stderr.write(f"… and {result.warning_count - WARNINGS_SHOWN} more warnings")
         if not result.ok:
             for error in result.errors:
                 self.stderr.write(str(error))
