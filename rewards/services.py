@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet, Sum
@@ -118,3 +120,66 @@ def publish_rule_version(
     return RuleVersion.objects.create(
         program=program, effective_from=effective_from, rule=rule.to_dict(), note=note, published_by=published_by
     )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Proving the roll-up equals the ledger, and rebuilding it.
+
+ROLLUP_VALUE_COLUMNS = (*ROLLUP_COLUMNS.values(), "entries")
+
+
+@dataclass(frozen=True)
+class RollupDifference:
+    """A customer-month where the roll-up and the ledger disagree; None on the side that has no row."""
+
+    customer_id: int
+    month: dt.date
+    ledger: dict[str, int] | None
+    rollup: dict[str, int] | None
+
+
+def rollup_differences() -> list[RollupDifference]:
+    """Every customer-month where the roll-up differs from the ledger grouped the same way, found in SQL
+    (one FULL OUTER JOIN of the grouped ledger and the roll-up table)."""
+    ledger_sql, params = rollup_rows(PointsEntry.objects.all()).query.sql_with_params()
+    quote = connection.ops.quote_name
+    table = quote(CustomerMonthPoints._meta.db_table)
+    columns = [quote(column) for column in ROLLUP_VALUE_COLUMNS]
+    differs = " OR ".join(f"ledger.{c} <> rollup.{c}" for c in columns)
+    # Only identifiers from the model's metadata and the ORM's own SQL are interpolated; values are parameters.
+    sql = (
+        f"SELECT COALESCE(ledger.customer_id, rollup.customer_id), COALESCE(ledger.entry_month, rollup.month), "  # noqa: S608
+        f"ledger.customer_id IS NOT NULL, rollup.customer_id IS NOT NULL, "
+        f"{', '.join(f'ledger.{c}' for c in columns)}, {', '.join(f'rollup.{c}' for c in columns)} "
+        f"FROM ({ledger_sql}) AS ledger FULL OUTER JOIN {table} AS rollup "
+        f"ON rollup.customer_id = ledger.customer_id AND rollup.month = ledger.entry_month "
+        f"WHERE ledger.customer_id IS NULL OR rollup.customer_id IS NULL OR {differs} "
+        f"ORDER BY 1, 2"
+    )
+    width = len(columns)
+    differences = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for customer_id, month, in_ledger, in_rollup, *values in cursor.fetchall():
+            if isinstance(month, str):  # SQLite hands dates back as text
+                month = dt.date.fromisoformat(month[:10])
+            elif isinstance(month, dt.datetime):
+                month = month.date()
+            ledger = dict(zip(ROLLUP_VALUE_COLUMNS, values[:width], strict=True)) if in_ledger else None
+            rollup = dict(zip(ROLLUP_VALUE_COLUMNS, values[width:], strict=True)) if in_rollup else None
+            differences.append(RollupDifference(customer_id, month, ledger, rollup))
+    return differences
+
+
+def rebuild_rollup() -> int:
+    """Rebuild the whole roll-up from the ledger, atomically. Returns the number of roll-up rows."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # No ledger write may slip in between the delete and the rebuild.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"LOCK TABLE {connection.ops.quote_name(PointsEntry._meta.db_table)} IN SHARE MODE"
+                )
+        CustomerMonthPoints.objects.all().delete()
+        fold_into_rollup(PointsEntry.objects.all())
+        return CustomerMonthPoints.objects.count()
