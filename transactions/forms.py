@@ -67,6 +67,7 @@ class PurchaseForm(forms.Form):
     store = forms.ModelChoiceField(
         label="Store",
         queryset=Store.objects.none(),
+        required=False,  # none posted: the remembered store
         empty_label=None,
         error_messages={"invalid_choice": "Choose a store from the list."},
     )
@@ -85,7 +86,10 @@ class PurchaseForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.manager = manager
         if manager:
-            self.fields["store"].queryset = stores if stores is not None else Store.objects.filter(is_active=True)
+            field = self.fields["store"]
+            field.queryset = stores if stores is not None else Store.objects.filter(is_active=True)
+            # Evaluated once: rendering the select would otherwise run the query more than once.
+            field.choices = list(iter(field.choices))  # iter(): no COUNT query for a length hint
         else:
             del self.fields["store"]
             del self.fields["occurred_at"]

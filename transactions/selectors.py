@@ -5,7 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Case, DecimalField, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models import (
+    Case,
+    DecimalField,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 
 from rewards import engine
@@ -24,12 +37,14 @@ def till_store_for(user) -> Store:
 
     A remembered store that has since been closed (inactive) falls back to the default store.
     """
-    remembered = (
-        TillSettings.objects.filter(user_id=user.pk, store__is_active=True).select_related("store").first()
-        if user.pk
-        else None
+    remembered = Exists(TillSettings.objects.filter(user_id=user.pk, store=OuterRef("pk")))
+    # One query: the remembered store (if still open) sorts before the default store.
+    return (
+        Store.objects.annotate(remembered=remembered)
+        .filter(Q(remembered=True, is_active=True) | Q(is_default=True))
+        .order_by("-remembered")
+        .first()
     )
-    return remembered.store if remembered else Store.objects.get(is_default=True)
 
 
 def till_stores() -> QuerySet[Store]:
