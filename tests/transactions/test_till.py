@@ -4,43 +4,21 @@ import datetime as dt
 import re
 import uuid
 from decimal import Decimal
-from html import unescape
 
+import factory
 import pytest
 from django.utils import timezone
 
 from customers.models import Customer
 from customers.services import luhn_check_digit
 from rewards.models import PointsEntry
-from tests.factories import CustomerFactory, StoreFactory, at, default_store, purchase
+from tests.factories import CustomerFactory, StoreFactory, at, default_store, purchase, refund
+from tests.pages import field_error, input_tag, input_value, text_of
 from transactions.models import TillSettings, Transaction
 
 pytestmark = pytest.mark.django_db
 
 TILL = "/till/"
-
-
-def text_of(response) -> str:
-    """The page's visible text, tags stripped and whitespace collapsed, for asserting what a cashier reads."""
-    html = response.content.decode()
-    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
-
-
-def input_tag(response, name: str) -> str:
-    match = re.search(rf'<input[^>]*name="{re.escape(name)}"[^>]*>', response.content.decode())
-    assert match, f"no input named {name}"
-    return match.group(0)
-
-
-def input_value(response, name: str) -> str | None:
-    match = re.search(r'value="([^"]*)"', input_tag(response, name))
-    return unescape(match.group(1)) if match else None
-
-
-def field_error(response, field: str) -> str:
-    match = re.search(rf'<p class="field-error" id="id_{re.escape(field)}_error">(.*?)</p>', response.content.decode())
-    return unescape(match.group(1)) if match else ""
 
 
 def sale(customer_text: str, amount: str = "120.00", **extra) -> dict:
@@ -177,17 +155,11 @@ def test_several_matches_are_offered_and_choosing_one_records_the_purchase_for_t
 
 
 def test_more_matches_than_fit_are_cut_with_a_hint(staff_client):
-    CustomerFactory.create_batch(22, name=factory_name("Lee"))
+    CustomerFactory.create_batch(22, name=factory.Sequence(lambda n: f"Person{n} Lee"))
     response = staff_client.post(TILL, sale("lee"))
     assert field_error(response, "customer") == "More than 20 customers match “lee”: choose one below, or type more."
     assert response.content.decode().count('name="pick"') == 20
     assert "type more to narrow it down" in text_of(response)
-
-
-def factory_name(surname: str):
-    import factory
-
-    return factory.Sequence(lambda n: f"Person{n} {surname}")
 
 
 def test_enrolling_from_the_till_creates_the_member_and_returns_to_the_purchase_with_the_amount(staff_client):
@@ -313,8 +285,6 @@ def test_a_form_without_a_valid_key_is_refused_and_given_a_fresh_one(staff_clien
 def test_a_key_already_used_by_a_refund_is_refused(staff_client):
     customer = CustomerFactory()
     key = uuid.uuid4()
-    from tests.factories import refund
-
     refund(purchase(customer, "120.00"), "10.00", idempotency_key=key)
     response = staff_client.post(TILL, {**sale(customer.member_number), "idempotency_key": str(key)})
     assert response.status_code == 200
@@ -472,8 +442,6 @@ def _many_transactions(customer, count: int) -> None:
     for index in range(count):
         recorded = purchase(customer, f"{100 + index}.00")
         if index % 2:
-            from tests.factories import refund
-
             refund(recorded, "10.00")
 
 
