@@ -169,6 +169,9 @@ def _record_purchase(request: HttpRequest) -> HttpResponse:
         customer = Customer.objects.filter(pk=_int(pick) or 0).first()
         if customer is None:
             form.add_error("customer", "That customer could not be found: type them again.")
+        else:
+            # Should the amount need correcting, the form resubmits the chosen customer, not the ambiguous text.
+            form.data["customer"] = customer.member_number
     elif not text:
         form.add_error("customer", "Type a member number, phone, email or name.")
     else:
@@ -188,6 +191,7 @@ def _record_purchase(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(
             _till_url(
                 customer=customer.pk,
+                amount=request.POST.get("amount", "").strip(),
                 receipt_number=request.POST.get("receipt_number", "").strip(),
                 **(
                     {"store": request.POST.get("store", ""), "occurred_at": request.POST.get("occurred_at", "")}
