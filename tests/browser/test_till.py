@@ -1,6 +1,5 @@
 """The till in a real browser: what a cashier does all day, by mouse and by keyboard, at a tablet's width."""
 
-import importlib
 import re
 
 import pytest
@@ -8,36 +7,14 @@ from playwright.sync_api import expect
 
 from customers.models import Customer
 from tests.factories import CustomerFactory, StaffFactory
+from tests.migration_rows import restore_migration_rows
 from transactions.models import Transaction
 
 
 @pytest.fixture(autouse=True)
 def migrations_rows(transactional_db):
-    """Put back what the data migrations made: the live server's transactional database is emptied after
-    each test (only content types and permissions come back), so a second browser test finds no roles.
-
-    (serialized_rollback cannot do it while other browser tests flush without it: their flush re-creates
-    the content types that the serialized copy would insert again.)
-    """
-    from django.apps import apps
-    from django.contrib.auth.models import Group, Permission
-
-    default_store = importlib.import_module("transactions.migrations.0002_default_store")
-    default_program = importlib.import_module("rewards.migrations.0002_default_program_classic_rule")
-    roles = importlib.import_module("rewards.migrations.0003_roles_store_staff_and_managers")
-    default_store.create_default_store(apps, None)
-    default_program.create_default_program(apps, None)
-
-    def permission(app_label, codename):
-        return Permission.objects.get(content_type__app_label=app_label, codename=codename)
-
-    staff, _ = Group.objects.get_or_create(name=roles.STORE_STAFF)
-    staff.permissions.set([permission(app, code) for app, code in roles.STAFF_PERMISSIONS])
-    managers, _ = Group.objects.get_or_create(name=roles.MANAGERS)
-    managers.permissions.set(
-        list(Permission.objects.filter(content_type__app_label__in=roles.MANAGER_APPS))
-        + [permission(app, code) for app, code in roles.MANAGER_EXTRA]
-    )
+    # The live server's database is emptied after each test: put back the roles, store and rule.
+    restore_migration_rows()
 
 
 NO_HORIZONTAL_OVERFLOW = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
@@ -147,3 +124,13 @@ def test_the_till_fits_a_tablet_without_horizontal_scrolling(page, sign_in):
     page.get_by_role("link", name=Transaction.objects.get().receipt_number).first.click()
     expect(page.get_by_role("button", name="Refund all 120.00")).to_be_visible()
     assert page.evaluate(NO_HORIZONTAL_OVERFLOW)
+
+
+def test_suggestions_appear_while_typing_and_choosing_one_fills_the_member_number(page, sign_in):
+    customer = CustomerFactory(name="Suggested Person")
+    sign_in(StaffFactory())
+    page.get_by_label("Customer", exact=True).press_sequentially("Sugg")
+    option = page.locator("#customer-suggestions option")
+    expect(option).to_have_count(1)
+    expect(option).to_have_attribute("value", customer.member_number)
+    expect(option).to_have_attribute("label", re.compile("Suggested Person"))

@@ -2,17 +2,21 @@
 
 import datetime as dt
 import re
+import threading
 import uuid
 from decimal import Decimal
 
 import factory
 import pytest
+from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
 from customers.models import Customer
 from customers.services import luhn_check_digit
 from rewards.models import PointsEntry
-from tests.factories import CustomerFactory, StoreFactory, at, default_store, purchase, refund
+from tests.factories import CustomerFactory, StaffFactory, StoreFactory, at, default_store, purchase, refund
+from tests.migration_rows import restore_migration_rows
 from tests.pages import field_error, input_tag, input_value, text_of
 from transactions.models import TillSettings, Transaction
 
@@ -242,11 +246,22 @@ def test_finding_a_customer_without_an_amount_shows_them_and_puts_the_cursor_in_
     assert Transaction.objects.count() == 1
 
 
-def test_the_find_button_shows_the_customer_even_with_an_amount_typed(staff_client):
+def test_the_find_button_shows_the_customer_and_keeps_the_amount_typed(staff_client):
     customer = CustomerFactory()
     response = staff_client.post(TILL, sale(customer.member_number, action="find"))
     assert response.status_code == 302
+    assert response.headers["Location"] == f"/till/?customer={customer.pk}&amount=120.00"
     assert not Transaction.objects.exists()
+
+
+def test_a_chosen_match_with_a_bad_amount_keeps_the_choice(staff_client):
+    chosen = CustomerFactory(name="Sam Smith")
+    CustomerFactory(name="Alex Smith")
+    response = staff_client.post(TILL, sale("smith", amount="12,50", pick=str(chosen.pk)))
+    assert field_error(response, "amount") == "Amount must be a number like 12.50, not '12,50'."
+    assert input_value(response, "customer") == chosen.member_number
+    assert "Sam Smith" in text_of(response)  # the chosen customer's panel
+    assert 'name="pick"' not in response.content.decode()
 
 
 # Recording once ------------------------------------------------------------------------------------
@@ -464,3 +479,37 @@ def test_the_plain_till_page_issues_a_fixed_number_of_queries(manager_client, dj
     # session, user, the user's and the group's permissions, till store, stores to choose from
     with django_assert_num_queries(6):
         assert manager_client.get(TILL).status_code == 200
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_submissions_of_one_form_racing_each_other_record_once():
+    """Two requests with the same key at the same moment (a double click without JavaScript): the database's
+    unique key decides, and the loser is answered with the winner's purchase."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers, so the two requests cannot race")
+    restore_migration_rows()  # a transactional test may follow one that emptied the database
+    staff = StaffFactory()
+    customer = CustomerFactory()
+    posted = sale(customer.member_number)
+    barrier = threading.Barrier(2)
+    locations = []
+
+    def submit():
+        client = Client()
+        client.force_login(staff)
+        barrier.wait()
+        try:
+            locations.append(client.post(TILL, posted).headers["Location"])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    recorded = Transaction.objects.get()
+    assert locations == [f"/till/?recorded={recorded.pk}"] * 2
+    assert PointsEntry.objects.filter(transaction=recorded).count() == 1
