@@ -1,7 +1,10 @@
 from django import forms
 from django.contrib import admin
+from django.utils import timezone
 
-from .models import Store, Transaction
+from loyalty_site.access import is_manager
+
+from .models import Store, TillSettings, Transaction
 from .services import record_purchase, record_refund
 
 
@@ -122,3 +125,37 @@ class TransactionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(TillSettings)
+class TillSettingsAdmin(admin.ModelAdmin):
+    """Which store each member of staff's till records at. Staff cannot switch store themselves:
+    a manager sets it here."""
+
+    list_display = ["user", "store", "updated_at"]
+    list_select_related = ["user", "store"]
+    list_filter = ["store"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    autocomplete_fields = ["store"]
+    fields = ["user", "store"]
+
+    # Managers, by role rather than by model permission: the roles migration grants permissions that
+    # existed when it ran, and this model came later.
+    def has_module_permission(self, request) -> bool:
+        return is_manager(request.user)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return is_manager(request.user)
+
+    def has_add_permission(self, request) -> bool:
+        return is_manager(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return is_manager(request.user)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return is_manager(request.user)
+
+    def save_model(self, request, obj: TillSettings, form, change: bool) -> None:
+        obj.updated_at = timezone.now()
+        super().save_model(request, obj, form, change)

@@ -23,7 +23,7 @@ from rewards.selectors import rule_version_at
 from rewards.services import earn_entry, post_entries, reversal_entry
 
 from .amounts import max_amount
-from .models import Store, Transaction
+from .models import Store, TillSettings, Transaction
 
 
 @dataclass(frozen=True)
@@ -194,3 +194,8 @@ def record_refund(
             raise _receipt_taken(store, receipt_number) from None
         raise
     return RecordedRefund(refund, entry, created=True)
+
+
+def remember_till_store(*, user, store: Store) -> None:
+    """Remember the store a user's till records at, for their next visit (also after signing out)."""
+    TillSettings.objects.update_or_create(user=user, defaults={"store": store, "updated_at": timezone.now()})
