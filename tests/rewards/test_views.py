@@ -15,6 +15,7 @@ The record, in TIME_ZONE America/New_York, for January to March 2025 (classic ru
 """
 
 import csv
+import datetime as dt
 import io
 import re
 
@@ -343,7 +344,7 @@ def test_monthly_report_query_count_is_fixed(
 def test_statement_query_count_is_fixed(manager_client, new_york, django_assert_num_queries, entries):
     customer = CustomerFactory()
     for day in range(entries):
-        purchase(customer, "60.00", when=at(2025, 1, 1) + __import__("datetime").timedelta(days=day))
+        purchase(customer, "60.00", when=at(2025, 1, 1) + dt.timedelta(days=day))
     # customer, balance, months of the chart, ledger count, ledger page
     with django_assert_num_queries(SIGNED_IN + 5):
         response = manager_client.get(reverse("reports:statement", args=[customer.pk]))
@@ -383,3 +384,125 @@ def test_export_is_managers_only_too(staff_client):
     response = staff_client.get(URL, {"_export": "csv"})
     assert response.status_code == 403
     assert "Content-Disposition" not in response
+
+
+# --- the customer statement -------------------------------------------------------------------------
+
+
+def test_statement_shows_header_chart_and_ledger_in_the_merchants_time_zone(manager_client, new_york):
+    this_month = current_month()
+    last_month = add_months(this_month, -1)
+    ann = CustomerFactory(
+        member_number="A001", name="Ann Archer", email="ann@example.com", phone="5550001", date_joined=at(2024, 5, 6)
+    )
+    harbour = StoreFactory(code="harbour", name="Harbour")
+    # The last minute of last month in New York is already this month in UTC.
+    last_minute = at(this_month.year, this_month.month, 1, 0, 0) - dt.timedelta(minutes=1)
+    bought = purchase(ann, "120.00", when=last_minute, store=harbour, receipt="R-1")
+    refund(bought, "30.00", when=at(this_month.year, this_month.month, 1, 0, 5), receipt_number="R-2")
+    purchase(ann, "49.99", when=at(this_month.year, this_month.month, 1, 0, 10), receipt="R-3")
+    purchase(ann, "75.00", when=at(2020, 1, 5), receipt="R-0")  # long ago: in the ledger, not in the chart
+
+    response = manager_client.get(reverse("reports:statement", args=[ann.pk]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    for text in ["A001", "Ann Archer", "ann@example.com", "5550001", "2024-05-06"]:
+        assert text in html
+    assert response.context["balance"] == 90 - 50 + 0 + 25
+    assert '<dd id="balance">65 points</dd>' in html
+
+    # The chart: the last twelve months, last month earned 90, this month -50 reversed.
+    by_month = response.context["by_month"]
+    assert [row.month for row in by_month] == [add_months(this_month, offset) for offset in range(-11, 1)]
+    assert (by_month[-2].earned, by_month[-2].reversed) == (90, 0)
+    assert (by_month[-1].earned, by_month[-1].reversed) == (0, -50)
+    assert sum(row.earned for row in by_month[:-2]) == 0
+    svg = html.split("<svg", 1)[1].split("</svg>", 1)[0]
+    assert '<title id="statement-chart-title">Points of Ann Archer per month' in svg
+    assert "<desc" in svg
+    assert f"<title>{last_month:%Y-%m} earned: 90</title>" in svg
+    assert f"<title>{this_month:%Y-%m} reversed: -50</title>" in svg
+    assert "https://" not in svg and "http://" not in svg.replace("http://www.w3.org/2000/svg", "")
+    # The text alternative: the same figures as a table.
+    months_table = html.split('id="statement-months"', 1)[1].split("</table>", 1)[0]
+    assert f'<th scope="row">{last_month:%Y-%m}</th><td class="num">90</td>' in months_table
+
+    # The ledger, newest first, in New York time, with amounts, stores and the engine's explanation.
+    ledger = html.split('id="ledger"', 1)[1].split("</table>", 1)[0]
+    cells = [
+        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", ledger.split("<tbody", 1)[1], re.S)
+    ]
+    assert [row[:6] for row in cells] == [
+        [f"{this_month:%Y-%m}-01 00:10", "Earned", "Purchase R-3", "Main store", "49.99", "0"],
+        [f"{this_month:%Y-%m}-01 00:05", "Reversed (refund)", "Refund R-2", "Harbour", "30.00", "-50"],
+        [f"{last_minute:%Y-%m-%d} 23:59", "Earned", "Purchase R-1", "Harbour", "120.00", "+90"],
+        ["2020-01-05 12:00", "Earned", "Purchase R-0", "Main store", "75.00", "+25"],
+    ]
+    assert "90" in cells[2][6] and cells[2][6] != "—"  # how 120.00 earned 90
+    assert "refund of 30.00 from 120.00" in cells[1][6]
+
+
+def test_statement_of_an_unknown_customer_is_404(manager_client):
+    assert manager_client.get(reverse("reports:statement", args=[999999])).status_code == 404
+
+
+def test_statement_ledger_is_paginated(manager_client, new_york):
+    customer = CustomerFactory()
+    for day in range(30):
+        purchase(customer, "60.00", when=at(2025, 1, 1) + dt.timedelta(days=day))
+    first = manager_client.get(reverse("reports:statement", args=[customer.pk]))
+    second = manager_client.get(reverse("reports:statement", args=[customer.pk]), {"page": "2"})
+    assert len(first.context["ledger"].page.object_list) == 25
+    assert len(second.context["ledger"].page.object_list) == 5
+    assert first.context["balance"] == 30 * 10
+
+
+# --- the program at a glance ------------------------------------------------------------------------
+
+
+def test_glance_shows_points_customers_enrolments_and_liability(manager_client, record):
+    for customer, joined in [
+        ("ann", at(2025, 1, 31, 23, 30)),  # January in New York (February in UTC)
+        ("bob", at(2025, 2, 1, 0, 0)),
+        ("cy", at(2025, 2, 14)),
+        ("dee", at(2024, 12, 31, 23, 59)),
+        ("eve", at(2025, 3, 31, 23, 59)),
+    ]:
+        record[customer].date_joined = joined
+        record[customer].save()
+
+    response = manager_client.get(reverse("reports:glance"), {"start": "2025-01", "months": "3"})
+    assert response.status_code == 200
+    rows = [
+        (row.month.month, row.earned, row.reversed, row.redeemed, row.expired, row.active_customers, row.new_customers)
+        for row in response.context["by_month"]
+    ]
+    assert rows == [
+        # month, earned, reversed, redeemed, expired, active (any entry), new enrolments
+        (1, 90 + 25, 0, 0, 0, 2, 1),  # Ann's 120.00, Eve's 75.00; Ann joined
+        (2, 25, -50, 0, 0, 2, 2),  # Bob's 75.00, Ann's refund; Bob and Cy joined
+        (3, 90 + 0, 0, 0, 0, 2, 1),  # Cy's 120.00, Bob's 49.99 (0 points, still active); Eve joined
+    ]
+    assert response.context["outstanding"] == 40 + 25 + 90 + 25 + 25
+    html = response.content.decode()
+    assert '<dd id="outstanding">205 points</dd>' in html
+    assert '<dd id="liability">2.05 USD</dd>' in html
+    table = html.split('id="glance-months"', 1)[1].split("</table>", 1)[0]
+    assert '<th scope="row">2025-02</th><td class="num">25</td><td class="num">-50</td>' in table
+    svg = html.split("<svg", 1)[1].split("</svg>", 1)[0]
+    assert '<title id="glance-chart-title">Points per month, January 2025 to March 2025</title>' in svg
+    assert "<title>2025-02 reversed: -50</title>" in svg
+
+
+def test_glance_defaults_to_the_last_twelve_months(manager_client, new_york):
+    response = manager_client.get(reverse("reports:glance"))
+    months = [row.month for row in response.context["by_month"]]
+    assert months[-1] == current_month() and len(months) == 12
+    assert response.context["outstanding"] == 0
+
+
+def test_glance_explains_a_bad_period(manager_client):
+    response = manager_client.get(reverse("reports:glance"), {"start": "2025-13"})
+    assert response.status_code == 400
+    assert "Enter a month as YYYY-MM" in response.content.decode()
