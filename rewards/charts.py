@@ -42,7 +42,8 @@ class Tick:
 @dataclass(frozen=True)
 class AxisLabel:
     x: float
-    text: str
+    text: str  # "Jan"
+    year: str  # "2025" under the first month and every January, else ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class BarChart:
     zero_y: float
     tick_label_x: float
     label_y: float
+    year_y: float
     bars: Sequence[Bar]
     ticks: Sequence[Tick]
     months: Sequence[AxisLabel]
@@ -93,7 +95,7 @@ def bar_chart(
     height: int = 260,
 ) -> BarChart:
     """Grouped bars per month: positive values rise from the zero line, negative ones hang below it."""
-    left, right, top, bottom = 64.0, 12.0, 12.0, 58.0
+    left, right, top, bottom = 64.0, 12.0, 12.0, 70.0
     plot_width, plot_height = width - left - right, height - top - bottom
     values = [value for one in series for value in one.values]
     high = nice_ceiling(max([0, *values]))
@@ -124,7 +126,11 @@ def bar_chart(
             )
     ticks = [Tick(y=round(zero_y - value * scale, 2), value=value) for value in sorted({high, 0, low}, reverse=True)]
     month_labels = [
-        AxisLabel(x=round(left + (index + 0.5) * group_width, 2), text=f"{month:%b %y}")
+        AxisLabel(
+            x=round(left + (index + 0.5) * group_width, 2),
+            text=f"{month:%b}",
+            year=f"{month:%Y}" if index == 0 or month.month == 1 else "",
+        )
         for index, month in enumerate(months)
     ]
     legend = [
@@ -141,6 +147,7 @@ def bar_chart(
         zero_y=round(zero_y, 2),
         tick_label_x=left - 6,
         label_y=top + plot_height + 16,
+        year_y=top + plot_height + 30,
         bars=bars,
         ticks=ticks,
         months=month_labels,

@@ -59,7 +59,9 @@ class PeriodForm(forms.Form):
             return parse_month(text)
         except ValueError:
             raise forms.ValidationError(
-                "Enter a month as YYYY-MM, e.g. 2025-01 (the month must be 01 to 12).", code="invalid_month"
+                "“%(value)s” is not a month. Enter a month as YYYY-MM, e.g. 2025-01 (the month must be 01 to 12).",
+                code="invalid_month",
+                params={"value": text[:20]},
             ) from None
 
     def period(self) -> tuple[dt.date, int]:

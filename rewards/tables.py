@@ -109,9 +109,9 @@ class MonthlyPointsTable(ExportSafeTable):
 class LedgerTable(tables.Table):
     """A customer's points ledger, one line per entry, newest first. Dates in the merchant's TIME_ZONE."""
 
-    effective_at = tables.DateTimeColumn(verbose_name="Date", format="Y-m-d H:i")
+    effective_at = tables.DateTimeColumn(verbose_name="Date", format="Y-m-d H:i", attrs={"td": {"class": "nowrap"}})
     kind = tables.Column(verbose_name="Kind")
-    transaction = tables.Column(verbose_name="Transaction", empty_values=())
+    transaction = tables.Column(verbose_name="Transaction", empty_values=(), attrs={"td": {"class": "nowrap"}})
     store = tables.Column(verbose_name="Store", accessor="transaction__store__name")
     amount = tables.Column(verbose_name="Amount", accessor="transaction__amount", attrs=NUMERIC)
     points = tables.Column(verbose_name="Points", attrs=NUMERIC)

@@ -37,8 +37,14 @@ def test_positive_bars_rise_from_the_zero_line_and_negative_ones_hang_below_it()
     # Bars stay inside the drawing.
     for bar in chart.bars:
         assert chart.plot_left <= bar.x and bar.x + bar.width <= chart.plot_right
-        assert 0 <= bar.y and bar.y + bar.height <= chart.height
-    assert [label.text for label in chart.months] == ["Jan 25", "Feb 25", "Mar 25"]
+        assert bar.y >= 0 and bar.y + bar.height <= chart.height
+    assert [(label.text, label.year) for label in chart.months] == [("Jan", "2025"), ("Feb", ""), ("Mar", "")]
+
+
+def test_the_year_is_written_under_the_first_month_and_every_january():
+    months = [dt.date(2024, 11, 1), dt.date(2024, 12, 1), dt.date(2025, 1, 1), dt.date(2025, 2, 1)]
+    chart = bar_chart(months, [Series("Earned", [1, 2, 3, 4])], title="t", description="d")
+    assert [label.year for label in chart.months] == ["2024", "", "2025", ""]
 
 
 def test_an_empty_chart_still_has_an_axis():

@@ -208,7 +208,7 @@ def test_nothing_matches(manager_client, record):
 @pytest.mark.parametrize(
     ("params", "field", "message"),
     [
-        ({"start": "2025-13"}, "start", "Enter a month as YYYY-MM"),
+        ({"start": "2025-13"}, "start", "“2025-13” is not a month. Enter a month as YYYY-MM"),
         ({"start": "January"}, "start", "Enter a month as YYYY-MM"),
         ({"months": "0"}, "months", "Choose from 1 to 24 months."),
         ({"months": "25"}, "months", "Choose from 1 to 24 months."),
