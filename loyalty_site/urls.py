@@ -8,6 +8,7 @@ admin.site.index_title = "Data entry"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("reports/", include("rewards.urls")),
     path("", include("customers.urls")),
     path("", include("transactions.urls")),
 ]
