@@ -38,6 +38,7 @@ def test_staff_enrol_a_customer_at_the_till_record_120_see_90_points_refund_30_a
     expect(page.get_by_text(f"Enrolled Nadia Novak as member {member.member_number}.")).to_be_visible()
     expect(page.get_by_label("Customer", exact=True)).to_have_value(member.member_number)
     expect(page.get_by_label("Amount", exact=True)).to_have_value("120.00")
+    expect(page.get_by_label("Amount", exact=True)).to_be_focused()
     page.get_by_role("button", name="Record purchase").click()
 
     confirmation = page.get_by_role("status").filter(has_text="Recorded 120.00 for Nadia Novak")
