@@ -522,3 +522,15 @@ def test_a_confirmation_address_shows_only_its_own_kind(staff_client):
     assert "Recorded" not in text_of(staff_client.get(TILL, {"recorded": refunded.transaction.pk}))
     assert "Refunded" not in text_of(staff_client.get(TILL, {"refunded": recorded.transaction.pk}))
     assert "Recorded" not in text_of(staff_client.get(TILL, {"recorded": "nonsense"}))
+
+
+@pytest.mark.parametrize("count", [0, 15])
+def test_the_till_page_of_a_chosen_customer_issues_a_fixed_number_of_queries(
+    staff_client, django_assert_num_queries, count
+):
+    customer = CustomerFactory()
+    _many_transactions(customer, count)
+    # session, user, permissions (2), till store, the customer, their recent transactions, their points
+    with django_assert_num_queries(8):
+        response = staff_client.get(TILL, {"customer": customer.pk})
+    assert input_value(response, "customer") == customer.member_number
