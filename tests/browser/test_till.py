@@ -2,20 +2,11 @@
 
 import re
 
-import pytest
 from playwright.sync_api import expect
 
 from customers.models import Customer
 from tests.factories import CustomerFactory, StaffFactory
-from tests.migration_rows import restore_migration_rows
 from transactions.models import Transaction
-
-
-@pytest.fixture(autouse=True)
-def migrations_rows(transactional_db):
-    # The live server's database is emptied after each test: put back the roles, store and rule.
-    restore_migration_rows()
-
 
 NO_HORIZONTAL_OVERFLOW = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
 
