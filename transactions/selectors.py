@@ -111,9 +111,11 @@ def refunds_of(purchase: Transaction) -> list[Transaction]:
     return list(_with_points(queryset).order_by("occurred_at", "id"))
 
 
-def transaction_for_page(pk: int) -> Transaction | None:
-    """One transaction with everything its page shows beside it, in one query."""
+def transaction_for_page(pk: int, *, kind: str | None = None) -> Transaction | None:
+    """One transaction (of that kind, if given) with everything its page shows beside it, in one query."""
     queryset = Transaction.objects.filter(pk=pk).select_related("customer", "store", "recorded_by", "refund_of")
+    if kind is not None:
+        queryset = queryset.filter(kind=kind)
     return _with_points(queryset).first()
 
 

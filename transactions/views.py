@@ -121,9 +121,9 @@ def till(request: HttpRequest) -> HttpResponse:
     params = request.GET
     recorded = refunded = customer = None
     if pk := _int(params.get("recorded")):
-        recorded = selectors.transaction_for_page(pk)
+        recorded = selectors.transaction_for_page(pk, kind=Transaction.Kind.PURCHASE)
     elif pk := _int(params.get("refunded")):
-        refunded = selectors.transaction_for_page(pk)
+        refunded = selectors.transaction_for_page(pk, kind=Transaction.Kind.REFUND)
     elif pk := _int(params.get("customer")):
         customer = Customer.objects.filter(pk=pk).first()
     initial = {"idempotency_key": uuid.uuid4(), "store": store}
@@ -137,7 +137,8 @@ def till(request: HttpRequest) -> HttpResponse:
         if manager:
             initial.update(store=_int(params.get("store")) or store, occurred_at=params.get("occurred_at", ""))
     form = PurchaseForm(initial=initial, manager=manager, stores=selectors.till_stores())
-    _focus(form, "amount" if customer and not initial.get("amount") else "customer")
+    # With the customer chosen, the cursor waits in Amount: type it (or check it) and press Enter.
+    _focus(form, "amount" if customer else "customer")
     return _till_page(
         request, form=form, store=store, manager=manager, customer=customer, recorded=recorded, refunded=refunded
     )
@@ -330,7 +331,7 @@ def refund(request: HttpRequest, pk: int) -> HttpResponse:
         earlier = Transaction.objects.filter(idempotency_key=key).first()
         if earlier is not None and earlier.refund_of_id == purchase.pk:
             messages.info(request, f"This refund was already recorded ({earlier.amount:.2f}): not recorded again.")
-            return _after_refund(purchase, earlier, from_till)
+            return _after_refund(request, purchase, earlier, from_till)
         if earlier is not None:
             form.add_error("idempotency_key", EXPIRED)
         else:
@@ -352,14 +353,17 @@ def refund(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 if not result.created:
                     messages.info(request, "This refund was already recorded: not recorded again.")
-                return _after_refund(purchase, result.transaction, from_till)
+                return _after_refund(request, purchase, result.transaction, from_till)
     _renew_key_if_refused(form)
     return _transaction_page(request, purchase.pk, refund_form=form)
 
 
-def _after_refund(purchase: Transaction, refund_txn: Transaction, from_till: bool) -> HttpResponse:
-    if from_till:
+def _after_refund(
+    request: HttpRequest, purchase: Transaction, refund_txn: Transaction, from_till: bool
+) -> HttpResponse:
+    if from_till:  # the till shows the refund's confirmation itself
         return HttpResponseRedirect(_till_url(refunded=refund_txn.pk))
+    messages.success(request, f"Refunded {refund_txn.amount:.2f} of receipt {purchase.receipt_number}.")
     return HttpResponseRedirect(reverse("transactions:transaction", args=[purchase.pk]) + f"?refunded={refund_txn.pk}")
 
 

@@ -9,6 +9,8 @@ import shutil
 
 import pytest
 
+from tests.migration_rows import restore_migration_rows
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "correct horse battery staple"  # the factories' password
 
@@ -52,6 +54,8 @@ def chromium_browser():
 
 @pytest.fixture
 def page(chromium_browser, live_server, transactional_db):
+    # Each browser test empties the database when it ends: the next one needs the roles, store and rule back.
+    restore_migration_rows()
     context = chromium_browser.new_context(base_url=live_server.url, viewport={"width": 1024, "height": 768})
     context.set_default_timeout(10_000)
     page = context.new_page()

@@ -2,20 +2,11 @@
 
 import re
 
-import pytest
 from playwright.sync_api import expect
 
 from customers.models import Customer
 from tests.factories import CustomerFactory, StaffFactory
-from tests.migration_rows import restore_migration_rows
 from transactions.models import Transaction
-
-
-@pytest.fixture(autouse=True)
-def migrations_rows(transactional_db):
-    # The live server's database is emptied after each test: put back the roles, store and rule.
-    restore_migration_rows()
-
 
 NO_HORIZONTAL_OVERFLOW = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
 
@@ -38,6 +29,7 @@ def test_staff_enrol_a_customer_at_the_till_record_120_see_90_points_refund_30_a
     expect(page.get_by_text(f"Enrolled Nadia Novak as member {member.member_number}.")).to_be_visible()
     expect(page.get_by_label("Customer", exact=True)).to_have_value(member.member_number)
     expect(page.get_by_label("Amount", exact=True)).to_have_value("120.00")
+    expect(page.get_by_label("Amount", exact=True)).to_be_focused()
     page.get_by_role("button", name="Record purchase").click()
 
     confirmation = page.get_by_role("status").filter(has_text="Recorded 120.00 for Nadia Novak")

@@ -69,6 +69,7 @@ def test_refunds_in_parts_then_in_full_end_at_zero_and_nothing_more_can_be_refun
     assert customer_balance(customer.pk) == 0
 
     page = staff_client.get(response.headers["Location"])
+    assert "Refunded 90.00 of receipt" in text_of(page)
     assert "This purchase is fully refunded." in text_of(page)
     assert 'action="/transactions/' not in page.content.decode().split("Refunds")[-1]
 

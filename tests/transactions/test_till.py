@@ -188,6 +188,7 @@ def test_enrolling_from_the_till_creates_the_member_and_returns_to_the_purchase_
     assert input_value(page, "customer") == customer.member_number
     assert input_value(page, "amount") == "120.00"
     assert input_value(page, "receipt_number") == "B-8"
+    assert "autofocus" in input_tag(page, "amount")  # Enter now records
 
     recorded = staff_client.post(
         TILL, sale(input_value(page, "customer"), amount=input_value(page, "amount"), receipt_number="B-8")
@@ -513,3 +514,23 @@ def test_two_submissions_of_one_form_racing_each_other_record_once():
     recorded = Transaction.objects.get()
     assert locations == [f"/till/?recorded={recorded.pk}"] * 2
     assert PointsEntry.objects.filter(transaction=recorded).count() == 1
+
+
+def test_a_confirmation_address_shows_only_its_own_kind(staff_client):
+    recorded = purchase(CustomerFactory(name="Jane Doe"), "120.00")
+    refunded = refund(recorded, "30.00")
+    assert "Recorded" not in text_of(staff_client.get(TILL, {"recorded": refunded.transaction.pk}))
+    assert "Refunded" not in text_of(staff_client.get(TILL, {"refunded": recorded.transaction.pk}))
+    assert "Recorded" not in text_of(staff_client.get(TILL, {"recorded": "nonsense"}))
+
+
+@pytest.mark.parametrize("count", [0, 15])
+def test_the_till_page_of_a_chosen_customer_issues_a_fixed_number_of_queries(
+    staff_client, django_assert_num_queries, count
+):
+    customer = CustomerFactory()
+    _many_transactions(customer, count)
+    # session, user, permissions (2), till store, the customer, their recent transactions, their points
+    with django_assert_num_queries(8):
+        response = staff_client.get(TILL, {"customer": customer.pk})
+    assert input_value(response, "customer") == customer.member_number
