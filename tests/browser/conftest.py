@@ -51,7 +51,9 @@ def chromium_browser():
 
 
 @pytest.fixture
-def page(chromium_browser, live_server, transactional_db):
+def page(chromium_browser, live_server, transactional_db, django_db_serialized_rollback):
+    # Serialized rollback puts back what migrations created (groups, default store and program) that
+    # the flush after each transactional test removes; without it, the second browser test finds none.
     context = chromium_browser.new_context(base_url=live_server.url, viewport={"width": 1024, "height": 768})
     context.set_default_timeout(10_000)
     page = context.new_page()
