@@ -11,6 +11,8 @@ from .selectors import add_months
 
 MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
 MAX_MONTHS = 24
+# Months far outside the program's life would only overflow the date arithmetic (year 1, year 9999).
+FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 
 def parse_month(text: str) -> dt.date:
@@ -63,6 +65,13 @@ class PeriodForm(forms.Form):
                 code="invalid_month",
                 params={"value": text[:20]},
             ) from None
+
+    def clean(self):
+        cleaned = super().clean()
+        start = cleaned.get("start")
+        if start and not (FIRST_YEAR <= start.year <= LAST_YEAR):
+            self.add_error("start", f"Choose a month from {FIRST_YEAR}-01 to {LAST_YEAR}-12.")
+        return cleaned
 
     def period(self) -> tuple[dt.date, int]:
         """(start, months) of a valid form."""

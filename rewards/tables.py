@@ -87,6 +87,24 @@ class MonthlyPointsTable(ExportSafeTable):
         per_page = 25
         empty_text = "No customer earned or had points reversed in this period with these filters."
 
+    def as_values(self, exclude_columns=None):
+        """The export's rows straight from the sorted queryset, in chunks.
+
+        The cells are the values as they come from the database (no column renders anything else), so
+        reading them by key gives what django-tables2's cell-by-cell path gives, at a fraction of its
+        cost: 50,000 customers export in seconds rather than a minute.
+        """
+        exclude_columns = exclude_columns or ()
+        columns = [
+            column
+            for column in self.columns.iterall()
+            if not (column.column.exclude_from_export or column.name in exclude_columns)
+        ]
+        yield [str(column.header) for column in columns]
+        keys = [column.accessor for column in columns]
+        for record in self.data.data.iterator(chunk_size=5000):
+            yield [neutralise_formula(record[key]) for key in keys]
+
     def __init__(self, data, *, months: Sequence[MonthColumn], totals: dict[str, int] | None = None, **kwargs):
         self.totals = totals
         month_columns = [

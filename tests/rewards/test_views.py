@@ -226,6 +226,8 @@ def test_nothing_matches(manager_client, record):
     [
         ({"start": "2025-13"}, "start", "“2025-13” is not a month. Enter a month as YYYY-MM"),
         ({"start": "January"}, "start", "Enter a month as YYYY-MM"),
+        ({"start": "0001-01"}, "start", "Choose a month from 1900-01 to 2999-12."),
+        ({"start": "9999-12"}, "start", "Choose a month from 1900-01 to 2999-12."),
         ({"months": "0"}, "months", "Choose from 1 to 24 months."),
         ({"months": "25"}, "months", "Choose from 1 to 24 months."),
         ({"months": "three"}, "months", "Enter a whole number of months"),
@@ -240,6 +242,16 @@ def test_bad_input_is_explained_beside_its_field(manager_client, record, params,
     errors = html.split(f'id="id_{field}-errors"', 1)[1].split("</ul>", 1)[0]
     assert message in errors
     assert "table" not in response.context or response.context.get("table") is None
+
+
+# django-tables2 shows the first page for a page that is not a number, the last for one out of range.
+@pytest.mark.parametrize(("page", "shown"), [("abc", 1), ("99", 2), ("-1", 2)])
+def test_a_page_number_out_of_range_shows_a_page_instead_of_an_error(manager_client, new_york, page, shown):
+    for customer in CustomerFactory.create_batch(30):
+        purchase(customer, "75.00", when=at(2025, 1, 15))
+    response = manager_client.get(URL, {**PERIOD, "page": page})
+    assert response.status_code == 200
+    assert response.context["table"].page.number == shown
 
 
 def test_pagination_keeps_the_footer_of_the_whole_result(manager_client, new_york):
