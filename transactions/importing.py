@@ -572,7 +572,11 @@ class _Importer:
         found = {}
         for store_pk, receipts in self._by_store(row.key for row in batch).items():
             values = Transaction.objects.filter(InList(F("receipt_number"), receipts), store_id=store_pk).values_list(
-                "receipt_number", "customer__member_number", "amount", "occurred_at", "kind",
+                "receipt_number",
+                "customer__member_number",
+                "amount",
+                "occurred_at",
+                "kind",
                 "refund_of__receipt_number",
             )
             for receipt, member, amount, moment, kind, refund_of in values:

@@ -15,3 +15,5 @@ STORAGES = {
 # Serve static files from the apps and static/ without collectstatic, as `make run` does.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Nothing is collected in tests: whitenoise serves from the finders and need not look for STATIC_ROOT.
+STATIC_ROOT = None

@@ -168,3 +168,22 @@ def test_roll_up_equals_the_ledger_grouped_by_month_in_the_merchant_time_zone(se
         (r["entry_month"].isoformat(), r["earned"], r["reversed"]) for r in rollup_rows(PointsEntry.objects.all())
     }
     assert ledger == {("2025-01-01", 90, 0), ("2025-02-01", 25, -50)}
+
+
+def test_a_resubmitted_full_refund_returns_the_first_refund():
+    recorded = purchase(CustomerFactory(), "120.00")
+    key = uuid.uuid4()
+    first = refund(recorded, "120.00", idempotency_key=key)
+    again = refund(recorded, "120.00", idempotency_key=key)  # nothing is left to refund, yet it is the same form
+    assert first.created and not again.created
+    assert again.transaction.pk == first.transaction.pk
+    assert Transaction.objects.filter(kind="refund").count() == 1
+
+
+def test_a_key_used_by_a_purchase_cannot_record_a_refund():
+    customer = CustomerFactory()
+    key = uuid.uuid4()
+    recorded = purchase(customer, "120.00", idempotency_key=key)
+    with pytest.raises(ValidationError, match="already used to record something else"):
+        refund(recorded, "10.00", idempotency_key=key)
+    assert Transaction.objects.filter(kind="refund").count() == 0
