@@ -302,6 +302,12 @@ class CopyWriter:
         meta = model._meta
         quote = connection.ops.quote_name
         columns = list(rows[0])
+        # Fields the importer does not name (added to a model later, say) get the model's default, as
+        # bulk_create would give them.
+        others = [f for f in meta.concrete_fields if f.attname not in rows[0] and not f.primary_key]
+        if others:
+            rows = [row | {f.attname: f.get_default() for f in others} for row in rows]
+            columns += [f.attname for f in others]
         json_fields = {f.attname for f in meta.concrete_fields if isinstance(f, JSONField)}
         json_at = [index for index, name in enumerate(columns) if name in json_fields]
         dumped: dict[int, str] = {}  # rows share their detail dicts (one per distinct amount): dump each once
