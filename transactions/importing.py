@@ -532,6 +532,8 @@ class _Importer:
                     self.result.add_error(
                         row.line, f"{row.describe()} is also on line {earlier.line}, with {difference}"
                     )
+                elif stored[key][-1]:
+                    self.result.add_error(row.line, f"{row.describe()} is also earlier in the file, with {difference}")
                 else:
                     self.result.add_error(row.line, f"{row.describe()} is already stored, with {difference}")
                 continue
@@ -568,7 +570,7 @@ class _Importer:
             theirs = other
         ours = (row.member, row.amount, row.moment, row.kind, row.refund_of)
         labels = ("customer_id", "amount", "occurred_at", "kind", "refund_of")
-        for label, mine, other_value in zip(labels, ours, theirs, strict=True):
+        for label, mine, other_value in zip(labels, ours, theirs[:5], strict=True):
             if mine != other_value:
                 shown = other_value.isoformat() if isinstance(other_value, dt.datetime) else other_value
                 return f"{label} {shown or '(none)'}"
@@ -607,10 +609,11 @@ class _Importer:
         for store_pk, receipts in self._by_store(row.key for row in batch).items():
             values = Transaction.objects.filter(InList(F("receipt_number"), receipts), store_id=store_pk).values_list(
                 "receipt_number", "customer__member_number", "amount", "occurred_at", "kind",
-                "refund_of__receipt_number",
+                "refund_of__receipt_number", "recorded_at",
             )
-            for receipt, member, amount, moment, kind, refund_of in values:
-                found[(store_pk, receipt)] = (member, amount, moment, kind, refund_of or "")
+            for receipt, member, amount, moment, kind, refund_of, recorded_at in values:
+                # Last: whether this import wrote it (from an earlier batch of the same file).
+                found[(store_pk, receipt)] = (member, amount, moment, kind, refund_of or "", recorded_at == self.stamp)
         return found
 
     def stored_purchases(self, batch: list[_Row]) -> dict[tuple[int, str], _Purchase]:

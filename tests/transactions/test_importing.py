@@ -272,6 +272,18 @@ def test_a_bad_row_after_batches_were_written_still_writes_nothing(tmp_path):
     assert counts() == before
 
 
+def test_a_receipt_repeated_in_a_later_batch_with_different_data_is_a_bad_row(tmp_path):
+    text = HEADER + "C1,,R1,10.00,2025-01-31,,,\nC1,,R2,10.00,2025-01-31,,,\nC1,,R1,10.00,2025-02-01,,,\n"
+    before = counts()
+
+    result = import_transactions(write(tmp_path, text), batch_size=2)
+
+    assert [str(e) for e in result.errors] == [
+        "line 4: transaction R1 at store main is also earlier in the file, with occurred_at 2025-01-31T00:00:00+00:00"
+    ]
+    assert counts() == before
+
+
 def test_a_receipt_stored_with_different_data_is_a_bad_row(tmp_path):
     customer = CustomerFactory(member_number="C1")
     purchase(customer, "10.00", when=at(2025, 1, 31), receipt="R1")
