@@ -9,10 +9,11 @@ Writing as we go (rather than validating first, then writing) is what lets a ref
 receipt find the purchase it refers to by a look-up in the database, whether that purchase was stored
 before or earlier in this file: memory stays flat however long the file is.
 
-Points are the foundation's: a purchase earns what `rewards.services.earn_entry` gives for its amount
-under the rule version in force at its moment (the one `record_purchase` would use), and a refund is
-reversed by `rewards.services.reversal_entry`. The ledger entries of the whole import are folded into
-the monthly roll-up once, at the end, in the same transaction (`rewards.services.fold_into_rollup`).
+Points are the foundation's: a purchase earns what `rewards.services.earn_entry` puts on its entry
+(engine.earn under the rule version in force at its moment, the one `record_purchase` would use;
+computed once per distinct amount), and a refund is reversed by `rewards.services.reversal_entry`
+itself. The ledger entries of the whole import are folded into the monthly roll-up once, at the end,
+in the same transaction (`rewards.services.fold_into_rollup`).
 """
 
 from __future__ import annotations
