@@ -5,11 +5,14 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from django.db.models import DateField, F, Q, QuerySet, Sum
+from django.db.models import Count, DateField, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
+
+from customers.models import Customer
 
 from .models import CustomerMonthPoints, PointsEntry, Program, RuleVersion
 
@@ -99,6 +102,10 @@ class MonthColumn:
 class MonthlyPointsReport:
     months: Sequence[MonthColumn]
     rows: QuerySet  # dicts: customer_id, member_number, name, one key per month, total
+    # What the rows group, with the sums of their columns, when no filter applies to a row's total:
+    # then the count and the footer need no grouping per customer (see count_and_totals).
+    ungrouped: QuerySet | None = field(default=None, repr=False, compare=False)
+    sums: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def totals(self) -> dict[str, int]:
         """Column totals of the whole (filtered) result, computed in the database."""
@@ -106,6 +113,25 @@ class MonthlyPointsReport:
         # Aggregating over the grouped rows wraps them in a subquery; the sums need names of their own.
         sums = self.rows.order_by().aggregate(**{f"sum_{key}": Coalesce(Sum(key), 0) for key in keys})
         return {key: sums[f"sum_{key}"] for key in keys}
+
+    def count_and_totals(self) -> tuple[int, dict[str, int]]:
+        """The number of rows and the column totals of the whole (filtered) result, in one query.
+
+        A page needs both (the paginator's count, the footer). Unless a minimum total filters the rows,
+        they are one per distinct customer of the source and the footer is the source's sums, so one
+        pass over the period's roll-up rows gives both, without grouping per customer or joining
+        customers (on 50,000 customers, about a quarter of the time of aggregating the grouped rows).
+        """
+        keys = [column.key for column in self.months] + ["total"]
+        if self.ungrouped is not None and self.sums is not None:
+            sums = self.ungrouped.order_by().aggregate(
+                row_count=Count("customer_id", distinct=True), **{f"sum_{key}": self.sums[key] for key in keys}
+            )
+        else:
+            sums = self.rows.order_by().aggregate(
+                row_count=Count("*"), **{f"sum_{key}": Coalesce(Sum(key), 0) for key in keys}
+            )
+        return sums["row_count"], {key: sums[f"sum_{key}"] for key in keys}
 
 
 def month_columns(start: dt.date, months: int) -> list[MonthColumn]:
@@ -161,16 +187,119 @@ def monthly_points(
         for column in columns
     }
     total_filter = Q() if store_id is None else Q(kind__in=[PointsEntry.Kind.EARN, PointsEntry.Kind.REVERSAL])
+    total = Coalesce(Sum(earned, filter=total_filter), 0)
     rows = (
         source.values("customer_id")
         .annotate(
             member_number=F("customer__member_number"),
             name=F("customer__name"),
             **per_month,
-            total=Coalesce(Sum(earned, filter=total_filter), 0),
+            total=total,
         )
         .order_by("member_number")
     )
     if min_total is not None:
-        rows = rows.filter(total__gte=min_total)
-    return MonthlyPointsReport(months=columns, rows=rows)
+        return MonthlyPointsReport(months=columns, rows=rows.filter(total__gte=min_total))
+    return MonthlyPointsReport(months=columns, rows=rows, ungrouped=source, sums={**per_month, "total": total})
+
+
+# ---------------------------------------------------------------------------------------------------
+# The customer statement and the program at a glance (managers' pages).
+
+
+@dataclass(frozen=True)
+class MonthPoints:
+    month: dt.date
+    earned: int
+    reversed: int
+    redeemed: int = 0
+    expired: int = 0
+    active_customers: int = 0
+    new_customers: int = 0
+
+
+def customer_points_by_month(customer_id: int, *, start: dt.date, months: int) -> list[MonthPoints]:
+    """Points a customer earned and had reversed in each month of a period, zeros included (one query).
+
+    Read from the roll-up: at most one row per month, through its unique (customer, month) index.
+    """
+    wanted = months_from(start, months)
+    found = {
+        row["month"]: row
+        for row in CustomerMonthPoints.objects.filter(
+            customer_id=customer_id, month__gte=wanted[0], month__lte=wanted[-1]
+        ).values("month", "earned", "reversed")
+    }
+    empty = {"earned": 0, "reversed": 0}
+    return [
+        MonthPoints(month=month, earned=found.get(month, empty)["earned"], reversed=found.get(month, empty)["reversed"])
+        for month in wanted
+    ]
+
+
+def customer_ledger(customer_id: int) -> QuerySet[PointsEntry]:
+    """A customer's ledger, newest first, with what each line shows (pointsentry_customer_idx serves it)."""
+    return (
+        PointsEntry.objects.filter(customer_id=customer_id)
+        .select_related("transaction__store", "rule_version")
+        .order_by("-effective_at", "-id")
+    )
+
+
+def program_by_month(*, start: dt.date, months: int) -> list[MonthPoints]:
+    """Per month of a period: points earned, reversed, redeemed and expired; active customers; new enrolments.
+
+    Two queries: the roll-up summed by month (cmp_month_customer_idx), and customers counted by the
+    month they joined in the merchant's time zone (customer_joined_idx). "Active" means at least one
+    ledger entry in the month (roll-up `entries` > 0); today every entry comes from a purchase or a refund.
+    """
+    wanted = months_from(start, months)
+    first, end = wanted[0], add_months(wanted[-1], 1)
+    points = {
+        row["month"]: row
+        for row in CustomerMonthPoints.objects.filter(month__gte=first, month__lt=end)
+        .values("month")
+        .annotate(
+            sum_earned=Sum("earned"),
+            sum_reversed=Sum("reversed"),
+            sum_redeemed=Sum("redeemed"),
+            sum_expired=Sum("expired"),
+            active=Count("customer_id", filter=Q(entries__gt=0)),
+        )
+        .order_by()
+    }
+    joined = {
+        row["joined_month"]: row["joined"]
+        for row in Customer.objects.filter(date_joined__gte=local_midnight(first), date_joined__lt=local_midnight(end))
+        .annotate(joined_month=month_of("date_joined"))
+        .values("joined_month")
+        .annotate(joined=Count("id"))
+        .order_by()
+    }
+    result = []
+    for month in wanted:
+        row = points.get(month, {})
+        result.append(
+            MonthPoints(
+                month=month,
+                earned=row.get("sum_earned") or 0,
+                reversed=row.get("sum_reversed") or 0,
+                redeemed=row.get("sum_redeemed") or 0,
+                expired=row.get("sum_expired") or 0,
+                active_customers=row.get("active") or 0,
+                new_customers=joined.get(month, 0),
+            )
+        )
+    return result
+
+
+def points_outstanding() -> int:
+    """The sum of every customer's balance: what the program owes (one query over the roll-up).
+
+    The roll-up holds every ledger entry by kind, so its sum equals the ledger's (check_points_rollup
+    proves it) while reading a few rows per customer instead of every entry.
+    """
+    kinds = ["earned", "reversed", "bonus", "redeemed", "expired", "adjusted"]
+    return CustomerMonthPoints.objects.aggregate(
+        outstanding=Coalesce(Sum(sum((F(kind) for kind in kinds[1:]), F(kinds[0]))), 0)
+    )["outstanding"]

@@ -113,6 +113,15 @@ def reversal_entry(*, refund, purchase, refunded_before, earned: PointsEntry) ->
     )
 
 
+def publish_rule_version(
+    *, program, rule: engine.Rule, effective_from, published_by=None, note: str = ""
+) -> RuleVersion:
+    """Publish a new rule version from `effective_from` (now or later). Earlier versions are never edited."""
+    return RuleVersion.objects.create(
+        program=program, effective_from=effective_from, rule=rule.to_dict(), note=note, published_by=published_by
+    )
+
+
 # ---------------------------------------------------------------------------------------------------
 # Proving the roll-up equals the ledger, and rebuilding it.
 

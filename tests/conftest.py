@@ -1,4 +1,5 @@
 import pytest
+from django.db import connection
 
 from tests.factories import ManagerFactory, StaffFactory
 
@@ -23,3 +24,12 @@ def manager_client(client, manager):
 def staff_client(client, staff):
     client.force_login(staff)
     return client
+
+
+def pytest_collection_modifyitems(config, items):
+    # Tests marked postgres_only need PostgreSQL's behaviour (row locks, real concurrency).
+    skip = pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL=postgres://...)")
+    if connection.vendor != "postgresql":
+        for item in items:
+            if "postgres_only" in item.keywords:
+                item.add_marker(skip)

@@ -35,12 +35,20 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 class ManagerFactory(UserFactory):
     username = factory.Sequence(lambda n: f"manager{n}")
-    role = MANAGERS
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        if create:
+            self.groups.add(Group.objects.get(name=extracted or MANAGERS))
 
 
 class StaffFactory(UserFactory):
     username = factory.Sequence(lambda n: f"staff{n}")
-    role = STORE_STAFF
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        if create:
+            self.groups.add(Group.objects.get(name=extracted or STORE_STAFF))
 
 
 class StoreFactory(factory.django.DjangoModelFactory):

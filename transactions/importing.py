@@ -609,8 +609,13 @@ class _Importer:
         found = {}
         for store_pk, receipts in self._by_store(row.key for row in batch).items():
             values = Transaction.objects.filter(InList(F("receipt_number"), receipts), store_id=store_pk).values_list(
-                "receipt_number", "customer__member_number", "amount", "occurred_at", "kind",
-                "refund_of__receipt_number", "recorded_at",
+                "receipt_number",
+                "customer__member_number",
+                "amount",
+                "occurred_at",
+                "kind",
+                "refund_of__receipt_number",
+                "recorded_at",
             )
             for receipt, member, amount, moment, kind, refund_of, recorded_at in values:
                 # Last: whether this import wrote it (from an earlier batch of the same file).

@@ -86,3 +86,23 @@ class Transaction(models.Model):
     def refundable_amount(self):
         """What is left of a purchase to refund."""
         return self.amount - self.refunded_amount if self.kind == self.Kind.PURCHASE else 0
+
+
+class TillSettings(models.Model):
+    """What the till remembers for one signed-in user: the store they serve.
+
+    A row rather than the session because it must survive signing out: a cashier signs in every
+    morning at the same counter. Store staff cannot change it themselves (a manager sets it in the
+    admin); a manager's changes as they switch store on the till page.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="till_settings")
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "till settings"
+        verbose_name_plural = "till settings"
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.store}"

@@ -23,7 +23,7 @@ from rewards.selectors import rule_version_at
 from rewards.services import earn_entry, post_entries, reversal_entry
 
 from .amounts import max_amount
-from .models import Store, Transaction
+from .models import Store, TillSettings, Transaction
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,17 @@ def _receipt_taken(store: Store, receipt_number: str) -> ValidationError:
     )
 
 
-def _earlier(idempotency_key: uuid.UUID | None) -> Transaction | None:
+def _earlier(idempotency_key: uuid.UUID | None, kind: str) -> Transaction | None:
+    """The transaction an idempotency key already recorded, which must be of the same kind."""
     if idempotency_key is None:
         return None
-    return Transaction.objects.filter(idempotency_key=idempotency_key).select_related("customer", "store").first()
+    earlier = Transaction.objects.filter(idempotency_key=idempotency_key).select_related("customer", "store").first()
+    if earlier is not None and earlier.kind != kind:
+        raise ValidationError(
+            "This form was already used to record something else. Start again from a fresh page.",
+            code="idempotency_key_reused",
+        )
+    return earlier
 
 
 def record_purchase(
@@ -92,11 +99,12 @@ def record_purchase(
     With an idempotency key, a second call with the same key returns the first purchase unchanged.
     A receipt number already used in the store is refused.
     """
+    # A resubmitted form returns what it recorded the first time, before anything else is judged.
+    if earlier := _earlier(idempotency_key, Transaction.Kind.PURCHASE):
+        return RecordedPurchase(earlier, earlier.points_entries.get(kind=PointsEntry.Kind.EARN), None, created=False)
     _check_amount(amount)
     occurred_at = occurred_at or timezone.now()
     _check_moment(occurred_at)
-    if earlier := _earlier(idempotency_key):
-        return RecordedPurchase(earlier, earlier.points_entries.get(kind=PointsEntry.Kind.EARN), None, created=False)
     receipt_number = (receipt_number or "").strip() or generate_receipt_number(occurred_at)
     version = rule_version_at(occurred_at)
     try:
@@ -116,7 +124,7 @@ def record_purchase(
             post_entries([entry])
     except IntegrityError:
         # Two submissions of one form racing each other: the loser finds the winner's purchase.
-        if earlier := _earlier(idempotency_key):
+        if earlier := _earlier(idempotency_key, Transaction.Kind.PURCHASE):
             return RecordedPurchase(earlier, earlier.points_entries.get(kind=PointsEntry.Kind.EARN), None, False)
         if Transaction.objects.filter(store=store, receipt_number=receipt_number).exists():
             raise _receipt_taken(store, receipt_number) from None
@@ -140,6 +148,9 @@ def record_refund(
     The customer keeps the points of what was not refunded, under the rule version the purchase
     earned with. A refund larger than what is left of the purchase is refused.
     """
+    # A resubmitted form returns what it recorded the first time, before anything else is judged.
+    if earlier := _earlier(idempotency_key, Transaction.Kind.REFUND):
+        return RecordedRefund(earlier, earlier.points_entries.get(kind=PointsEntry.Kind.REVERSAL), created=False)
     _check_amount(amount)
     if amount == 0:
         raise ValidationError({"amount": "A refund must be more than 0.00."}, code="zero")
@@ -149,8 +160,6 @@ def record_refund(
     _check_moment(occurred_at)
     if occurred_at < purchase.occurred_at:
         raise ValidationError({"occurred_at": "A refund cannot happen before its purchase."}, code="before_purchase")
-    if earlier := _earlier(idempotency_key):
-        return RecordedRefund(earlier, earlier.points_entries.get(kind=PointsEntry.Kind.REVERSAL), created=False)
     store = store or purchase.store
     receipt_number = (receipt_number or "").strip() or generate_receipt_number(occurred_at)
     try:
@@ -188,9 +197,14 @@ def record_refund(
             )
             post_entries([entry])
     except IntegrityError:
-        if earlier := _earlier(idempotency_key):
+        if earlier := _earlier(idempotency_key, Transaction.Kind.REFUND):
             return RecordedRefund(earlier, earlier.points_entries.get(kind=PointsEntry.Kind.REVERSAL), created=False)
         if Transaction.objects.filter(store=store, receipt_number=receipt_number).exists():
             raise _receipt_taken(store, receipt_number) from None
         raise
     return RecordedRefund(refund, entry, created=True)
+
+
+def remember_till_store(*, user, store: Store) -> None:
+    """Remember the store a user's till records at, for their next visit (also after signing out)."""
+    TillSettings.objects.update_or_create(user=user, defaults={"store": store, "updated_at": timezone.now()})

@@ -1,0 +1,104 @@
+import json
+
+from django import forms
+from django.contrib import admin
+from django.utils import timezone
+
+from . import engine
+from .models import CustomerMonthPoints, PointsEntry, Program, RuleVersion
+from .services import publish_rule_version
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """The ledger and what is derived from it are read in the admin, never written."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Program)
+class ProgramAdmin(admin.ModelAdmin):
+    list_display = ["name", "point_value", "is_default"]
+    fields = ["name", "point_value"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class RuleVersionForm(forms.ModelForm):
+    rule = forms.JSONField(
+        initial=engine.CLASSIC_RULE.to_dict(),
+        help_text='Spend bands, e.g. {"bands": [{"threshold": 50, "rate": "1"}, {"threshold": 100, "rate": "2"}]}',
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+    class Meta:
+        model = RuleVersion
+        fields = ["program", "effective_from", "rule", "note"]
+
+    def clean_rule(self):
+        try:
+            return engine.Rule.from_dict(self.cleaned_data["rule"] or {}).to_dict()
+        except (engine.RuleError, AttributeError) as exc:
+            raise forms.ValidationError(f"This rule cannot be used: {exc}") from exc
+
+    def clean_effective_from(self):
+        moment = self.cleaned_data["effective_from"]
+        if moment < timezone.now() - timezone.timedelta(minutes=1):
+            raise forms.ValidationError("A new version cannot start in the past: history is never rewritten.")
+        return moment
+
+
+@admin.register(RuleVersion)
+class RuleVersionAdmin(admin.ModelAdmin):
+    form = RuleVersionForm
+    list_display = ["program", "effective_from", "rule_text", "note", "published_by", "published_at"]
+    list_filter = ["program"]
+    list_select_related = ["program", "published_by"]
+    readonly_fields = ["published_by", "published_at"]
+
+    @admin.display(description="Rule")
+    def rule_text(self, version: RuleVersion) -> str:
+        return json.dumps(version.rule)
+
+    def save_model(self, request, obj: RuleVersion, form, change: bool) -> None:
+        data = form.cleaned_data
+        version = publish_rule_version(
+            program=data["program"],
+            rule=engine.Rule.from_dict(data["rule"]),
+            effective_from=data["effective_from"],
+            published_by=request.user,
+            note=data.get("note", ""),
+        )
+        obj.pk = version.pk
+        obj._state.adding = False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Versions are never edited: publish a new one.
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(PointsEntry)
+class PointsEntryAdmin(ReadOnlyAdmin):
+    list_display = ["effective_at", "customer", "kind", "points", "transaction", "rule_version", "explanation"]
+    list_select_related = ["customer", "transaction", "rule_version__program"]
+    list_filter = ["kind", "transaction__store", "effective_at"]
+    search_fields = ["customer__member_number", "customer__name", "transaction__receipt_number"]
+    date_hierarchy = "effective_at"
+
+
+@admin.register(CustomerMonthPoints)
+class CustomerMonthPointsAdmin(ReadOnlyAdmin):
+    list_display = ["customer", "month", "earned", "reversed", "bonus", "redeemed", "expired", "adjusted", "entries"]
+    list_select_related = ["customer"]
+    list_filter = ["month"]
+    search_fields = ["customer__member_number", "customer__name"]

@@ -1,0 +1,151 @@
+"""The managers' reports: monthly points per customer, a customer's statement, the program at a glance.
+
+Thin: parse the request, call the selectors, render. Every page issues a fixed number of queries
+(pinned in tests/rewards/test_views.py).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django_tables2 import RequestConfig
+from django_tables2.export import TableExport
+
+from customers.models import Customer
+from loyalty_site.access import managers_only
+
+from . import charts
+from .filters import MonthlyPointsFilter
+from .forms import PeriodForm, shifted
+from .selectors import (
+    add_months,
+    current_month,
+    customer_balance,
+    customer_ledger,
+    customer_points_by_month,
+    default_program,
+    monthly_points,
+    points_outstanding,
+    program_by_month,
+)
+from .tables import CountedPaginator, LedgerTable, MonthlyPointsTable
+
+EXPORT_FORMATS = (TableExport.CSV, TableExport.XLSX)
+
+
+def _query_with(request: HttpRequest, **changes) -> str:
+    """The current query string with some parameters changed (None removes one); the page number is dropped."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    for key, value in changes.items():
+        if value is None:
+            query.pop(key, None)
+        else:
+            query[key] = value
+    return query.urlencode()
+
+
+@managers_only
+def monthly_points_report(request: HttpRequest) -> HttpResponse:
+    # The last three complete months unless the picker says otherwise.
+    period = PeriodForm(request.GET, default_start=add_months(current_month(), -3), default_months=3)
+    filters = MonthlyPointsFilter(request.GET)
+    context = {"period": period, "filters": filters}
+    if not (period.is_valid() and filters.form.is_valid()):
+        return render(request, "rewards/monthly_points.html", context, status=400)
+
+    start, months = period.period()
+    report = monthly_points(start=start, months=months, **filters.selector_arguments())
+
+    export_format = request.GET.get("_export")
+    if export_format in EXPORT_FORMATS:
+        # The whole filtered result in the order on screen: one query, no footer, no pagination.
+        table = MonthlyPointsTable(report.rows, months=report.months)
+        RequestConfig(request, paginate=False).configure(table)
+        exporter = TableExport(export_format, table, dataset_kwargs={"title": f"Points {start:%Y-%m} {months}m"})
+        return exporter.response(filename=f"monthly-points-{start:%Y-%m}-{months}m.{export_format}")
+
+    row_count, totals = report.count_and_totals()
+    table = MonthlyPointsTable(report.rows, months=report.months, totals=totals)
+    RequestConfig(request, paginate={"paginator_class": CountedPaginator, "count": row_count}).configure(table)
+    context.update(
+        report=report,
+        table=table,
+        row_count=row_count,
+        start=start,
+        end=add_months(start, months - 1),
+        months=months,
+        previous_query=_query_with(request, start=shifted(start, months, -1), months=str(months)),
+        next_query=_query_with(request, start=shifted(start, months, +1), months=str(months)),
+        csv_query=_query_with(request, _export="csv"),
+        xlsx_query=_query_with(request, _export="xlsx"),
+    )
+    return render(request, "rewards/monthly_points.html", context)
+
+
+@managers_only
+def customer_statement(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = get_object_or_404(Customer, pk=pk)
+    first = add_months(current_month(), -11)
+    by_month = customer_points_by_month(customer.pk, start=first, months=12)
+    chart = charts.bar_chart(
+        [row.month for row in by_month],
+        [
+            charts.Series("Earned", [row.earned for row in by_month]),
+            charts.Series("Reversed", [row.reversed for row in by_month]),
+        ],
+        title=f"Points of {customer.name} per month, {by_month[0].month:%B %Y} to {by_month[-1].month:%B %Y}",
+        description=(
+            "Bars above the line are points earned by purchases in the month (solid); bars below it are "
+            "points taken back by refunds (hatched). The table below the chart gives the same figures."
+        ),
+    )
+    ledger = LedgerTable(customer_ledger(customer.pk))
+    RequestConfig(request, paginate={"per_page": 25}).configure(ledger)
+    context = {
+        "customer": customer,
+        "balance": customer_balance(customer.pk),
+        "by_month": by_month,
+        "chart": chart,
+        "ledger": ledger,
+        "time_zone": settings.TIME_ZONE,
+    }
+    return render(request, "rewards/statement.html", context)
+
+
+@managers_only
+def program_at_a_glance(request: HttpRequest) -> HttpResponse:
+    # The twelve months up to and including the current one unless the picker says otherwise.
+    period = PeriodForm(request.GET, default_start=add_months(current_month(), -11), default_months=12)
+    if not period.is_valid():
+        return render(request, "rewards/glance.html", {"period": period}, status=400)
+    start, months = period.period()
+    by_month = program_by_month(start=start, months=months)
+    program = default_program()
+    outstanding = points_outstanding()
+    chart = charts.bar_chart(
+        [row.month for row in by_month],
+        [
+            charts.Series("Earned", [row.earned for row in by_month]),
+            charts.Series("Reversed", [row.reversed for row in by_month]),
+            charts.Series("Redeemed", [row.redeemed for row in by_month]),
+            charts.Series("Expired", [row.expired for row in by_month]),
+        ],
+        title=f"Points per month, {by_month[0].month:%B %Y} to {by_month[-1].month:%B %Y}",
+        description=(
+            "Bars above the line are points earned (solid); bars below it are points reversed by refunds "
+            "(hatched), redeemed (dotted) and expired (crossed). The table below gives the same figures."
+        ),
+    )
+    context = {
+        "period": period,
+        "by_month": by_month,
+        "chart": chart,
+        "program": program,
+        "outstanding": outstanding,
+        "liability": outstanding * program.point_value,
+        "previous_query": _query_with(request, start=shifted(start, months, -1), months=str(months)),
+        "next_query": _query_with(request, start=shifted(start, months, +1), months=str(months)),
+    }
+    return render(request, "rewards/glance.html", context)

@@ -1,0 +1,78 @@
+"""Browser tests: Playwright (the Python package) driving Debian's chromium against pytest-django's live server.
+
+`make test` skips them with a message where chromium is not installed; `.ci/run` installs chromium and
+sets REQUIRE_BROWSER=1, which turns a missing browser into a failure instead of a skip.
+"""
+
+import os
+import shutil
+
+import pytest
+
+from tests.migration_rows import restore_migration_rows
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+PASSWORD = "correct horse battery staple"  # the factories' password
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make there are
+# ordinary synchronous ones.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    if not os.path.exists(CHROMIUM):
+        message = f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium): browser test skipped"
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(message.replace("skipped", "required by REQUIRE_BROWSER=1"))
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium_browser, live_server, transactional_db):
+    # Each browser test empties the database when it ends: the next one needs the roles, store and rule back.
+    restore_migration_rows()
+    context = chromium_browser.new_context(base_url=live_server.url, viewport={"width": 1024, "height": 768})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def sign_in(page):
+    """Sign in through the real sign-in form."""
+
+    def _sign_in(user, password: str = PASSWORD):
+        page.goto("/accounts/login/")
+        page.get_by_label("Username").fill(user.username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state()
+        return page
+
+    return _sign_in

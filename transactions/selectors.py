@@ -1,0 +1,155 @@
+"""Reads the till page and a transaction's page need. A fixed number of queries each, aggregated in SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import (
+    Case,
+    DecimalField,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+
+from rewards import engine
+from rewards.models import PointsEntry
+from rewards.selectors import add_months, current_month, local_midnight
+
+from .models import Store, TillSettings, Transaction
+
+RECENT_TRANSACTIONS = 10
+# The ledger kinds a purchase and its refunds write: what "points of a transaction" and "earned" mean.
+PURCHASE_KINDS = [PointsEntry.Kind.EARN, PointsEntry.Kind.REVERSAL]
+
+
+def till_store_for(user) -> Store:
+    """The store the user's till records at: the one remembered for them, else the default store.
+
+    A remembered store that has since been closed (inactive) falls back to the default store.
+    """
+    remembered = Exists(TillSettings.objects.filter(user_id=user.pk, store=OuterRef("pk")))
+    # One query: the remembered store (if still open) sorts before the default store.
+    return (
+        Store.objects.annotate(remembered=remembered)
+        .filter(Q(remembered=True, is_active=True) | Q(is_default=True))
+        .order_by("-remembered")
+        .first()
+    )
+
+
+def till_stores() -> QuerySet[Store]:
+    """The stores a manager may switch the till to."""
+    return Store.objects.filter(is_active=True).order_by("name")
+
+
+@dataclass(frozen=True)
+class CustomerPoints:
+    balance: int
+    this_month: int  # what purchases earned this calendar month less what refunds took back
+
+
+def customer_points(customer_id: int) -> CustomerPoints:
+    """Balance and points earned this month, in one query on the customer's ledger entries.
+
+    Served by the ledger's (customer, -effective_at) index. "This month" is the calendar month in the
+    merchant's TIME_ZONE, as in the monthly points report: earn and reversal entries dated in it.
+    """
+    month = current_month()
+    in_month = (
+        Q(effective_at__gte=local_midnight(month))
+        & Q(effective_at__lt=local_midnight(add_months(month, 1)))
+        & Q(kind__in=PURCHASE_KINDS)
+    )
+    sums = PointsEntry.objects.filter(customer_id=customer_id).aggregate(
+        balance=Coalesce(Sum("points"), 0), this_month=Coalesce(Sum("points", filter=in_month), 0)
+    )
+    return CustomerPoints(balance=sums["balance"], this_month=sums["this_month"])
+
+
+def _with_points(transactions: QuerySet[Transaction]) -> QuerySet[Transaction]:
+    """Annotate each transaction with the points it moved (its earn or reversal entry) and what is left to refund."""
+    points = (
+        PointsEntry.objects.filter(transaction=OuterRef("pk"), kind__in=PURCHASE_KINDS)
+        .order_by()
+        .values("transaction")
+        .annotate(total=Sum("points"))
+        .values("total")
+    )
+    return transactions.annotate(
+        points=Coalesce(Subquery(points, output_field=IntegerField()), 0),
+        refundable=Case(
+            When(kind=Transaction.Kind.PURCHASE, then=F("amount") - F("refunded_amount")),
+            default=Value(Decimal("0.00")),
+            output_field=DecimalField(max_digits=12, decimal_places=2),
+        ),
+    )
+
+
+def recent_transactions(customer_id: int, *, limit: int = RECENT_TRANSACTIONS) -> list[Transaction]:
+    """The customer's latest purchases and refunds, each with its points and (purchases) what is left to refund.
+
+    One query, served by the (customer, -occurred_at) index; the points come from a correlated
+    subquery on the ledger's transaction foreign key index.
+    """
+    queryset = Transaction.objects.filter(customer_id=customer_id).select_related("store", "refund_of")
+    return list(_with_points(queryset).order_by("-occurred_at", "-id")[:limit])
+
+
+def refunds_of(purchase: Transaction) -> list[Transaction]:
+    """The refunds of a purchase, oldest first, each with the points it took back."""
+    queryset = Transaction.objects.filter(refund_of=purchase).select_related("store", "recorded_by")
+    return list(_with_points(queryset).order_by("occurred_at", "id"))
+
+
+def transaction_for_page(pk: int, *, kind: str | None = None) -> Transaction | None:
+    """One transaction (of that kind, if given) with everything its page shows beside it, in one query."""
+    queryset = Transaction.objects.filter(pk=pk).select_related("customer", "store", "recorded_by", "refund_of")
+    if kind is not None:
+        queryset = queryset.filter(kind=kind)
+    return _with_points(queryset).first()
+
+
+@dataclass(frozen=True)
+class PointsAccount:
+    """How the points of one transaction were computed, for the confirmation and the transaction page."""
+
+    points: int
+    explanation: str
+    parts: list[engine.BandPart]
+    rule_version: object | None
+
+
+def points_account(transaction_id: int) -> PointsAccount | None:
+    """The earn or reversal entry of a transaction, with the bands' parts of an earning rebuilt from its detail."""
+    entry = (
+        PointsEntry.objects.filter(transaction_id=transaction_id, kind__in=PURCHASE_KINDS)
+        .select_related("rule_version__program")
+        .first()
+    )
+    if entry is None:
+        return None
+    parts = []
+    if entry.kind == PointsEntry.Kind.EARN:
+        parts = [
+            engine.BandPart(
+                lower=part["lower"],
+                upper=part["upper"],
+                units=part["units"],
+                rate=Decimal(part["rate"]),
+                points=part["points"],
+            )
+            for part in entry.detail.get("parts", [])
+        ]
+    return PointsAccount(
+        points=entry.points, explanation=entry.explanation, parts=parts, rule_version=entry.rule_version
+    )

@@ -1,0 +1,382 @@
+"""The till page and a transaction's page. Thin: parse with the forms, write through the services.
+
+Every successful POST redirects (Post/Redirect/Get), so a refresh cannot resubmit; each rendered form
+carries a fresh idempotency key, so a double click or a resubmitted old form records once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from customers.models import Customer
+from customers.selectors import find_customers
+from customers.services import enrol_customer
+from loyalty_site.access import is_manager, staff_only
+
+from . import selectors
+from .forms import EnrolForm, PurchaseForm, RefundForm
+from .models import Transaction
+from .services import record_purchase, record_refund, remember_till_store
+
+MATCH_LIMIT = 20
+EXPIRED = "This form has expired or was already used: check the values and submit again."
+# What the enrolment step carries from the purchase form, so nothing typed is lost.
+CARRIED = ["customer", "amount", "receipt_number", "store", "occurred_at", "idempotency_key"]
+
+
+def _int(value) -> int | None:
+    return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 19 else None
+
+
+def _renew_key_if_refused(form) -> None:
+    """A missing, garbled or already used key: say so above the form and give it a fresh key to try again with."""
+    if errors := form.errors.pop("idempotency_key", None):
+        form.add_error(None, errors)
+        form.data["idempotency_key"] = str(uuid.uuid4())
+
+
+def _add_service_errors(form, error: ValidationError) -> None:
+    """Put a service's ValidationError beside the form's fields it names; the rest above the form."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+def _till_url(**params) -> str:
+    query = urlencode({key: value for key, value in params.items() if value not in (None, "")})
+    return reverse("transactions:till") + (f"?{query}" if query else "")
+
+
+def _enrol_guess(text: str) -> dict[str, str]:
+    """Pre-fill the enrolment step with what the cashier typed: an email, a phone, or a name."""
+    digits = sum(char.isdigit() for char in text)
+    if "@" in text:
+        return {"email": text}
+    if digits >= 4 and not any(char.isalpha() for char in text):
+        return {"phone": text}
+    return {"name": text}
+
+
+def _focus(form, default: str) -> None:
+    """Put the cursor in the first field with an error, else in `default`."""
+    name = next((name for name in form.fields if name in form.errors), default)
+    if name in form.fields:
+        form.fields[name].widget.attrs["autofocus"] = True
+
+
+def _till_page(
+    request: HttpRequest,
+    *,
+    form: PurchaseForm,
+    store,
+    manager: bool,
+    customer: Customer | None = None,
+    recorded: Transaction | None = None,
+    refunded: Transaction | None = None,
+    matches: list[Customer] | None = None,
+    enrol_form: EnrolForm | None = None,
+    carried: dict[str, str] | None = None,
+) -> HttpResponse:
+    customer = customer or (recorded.customer if recorded else None) or (refunded.customer if refunded else None)
+    recent = selectors.recent_transactions(customer.pk) if customer else []
+    form.fields["customer"].widget.attrs["data-suggest-url"] = reverse("transactions:customer_suggestions")
+    context = {
+        "form": form,
+        "store": store,
+        "manager": manager,
+        "customer": customer,
+        "points": selectors.customer_points(customer.pk) if customer else None,
+        # Each refund form gets its own key: resubmitting one refund never records it twice.
+        "recent": [(txn, uuid.uuid4()) for txn in recent],
+        "recorded": recorded,
+        "recorded_account": selectors.points_account(recorded.pk) if recorded else None,
+        "refunded": refunded,
+        "refunded_account": selectors.points_account(refunded.pk) if refunded else None,
+        "matches": (matches or [])[:MATCH_LIMIT],
+        "more_matches": len(matches or []) > MATCH_LIMIT,
+        "enrol_form": enrol_form,
+        "carried": carried or {},
+    }
+    return render(request, "transactions/till.html", context)
+
+
+@staff_only
+@require_http_methods(["GET", "HEAD", "POST"])
+def till(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _record_purchase(request)
+    manager = is_manager(request.user)
+    store = selectors.till_store_for(request.user)
+    params = request.GET
+    recorded = refunded = customer = None
+    if pk := _int(params.get("recorded")):
+        recorded = selectors.transaction_for_page(pk, kind=Transaction.Kind.PURCHASE)
+    elif pk := _int(params.get("refunded")):
+        refunded = selectors.transaction_for_page(pk, kind=Transaction.Kind.REFUND)
+    elif pk := _int(params.get("customer")):
+        customer = Customer.objects.filter(pk=pk).first()
+    initial = {"idempotency_key": uuid.uuid4(), "store": store}
+    if customer:
+        # A customer chosen or just enrolled: the purchase typed before goes on where it was.
+        initial.update(
+            customer=customer.member_number,
+            amount=params.get("amount", ""),
+            receipt_number=params.get("receipt_number", ""),
+        )
+        if manager:
+            initial.update(store=_int(params.get("store")) or store, occurred_at=params.get("occurred_at", ""))
+    form = PurchaseForm(initial=initial, manager=manager, stores=selectors.till_stores())
+    # With the customer chosen, the cursor waits in Amount: type it (or check it) and press Enter.
+    _focus(form, "amount" if customer else "customer")
+    return _till_page(
+        request, form=form, store=store, manager=manager, customer=customer, recorded=recorded, refunded=refunded
+    )
+
+
+def _record_purchase(request: HttpRequest) -> HttpResponse:
+    manager = is_manager(request.user)
+    store = selectors.till_store_for(request.user)
+    form = PurchaseForm(request.POST.copy(), manager=manager, stores=selectors.till_stores())
+    form.is_valid()
+    key = form.cleaned_data.get("idempotency_key")
+    if key and (earlier := Transaction.objects.filter(idempotency_key=key).first()):
+        # A double click, a refresh of an old form, or the back button: the first submission stands.
+        if earlier.kind == Transaction.Kind.PURCHASE:
+            messages.info(
+                request, f"This purchase was already recorded (receipt {earlier.receipt_number}): not recorded again."
+            )
+            return HttpResponseRedirect(_till_url(recorded=earlier.pk))
+        form.add_error("idempotency_key", EXPIRED)
+    _renew_key_if_refused(form)
+
+    # Leaving the amount blank (or pressing "Find customer") looks the customer up without recording.
+    finding = request.POST.get("action") == "find" or not request.POST.get("amount", "").strip()
+    if finding:
+        form.errors.pop("amount", None)
+    text = request.POST.get("customer", "").strip()
+    customer, matches, enrol_form = None, [], None
+    if pick := request.POST.get("pick"):
+        customer = Customer.objects.filter(pk=_int(pick) or 0).first()
+        if customer is None:
+            form.add_error("customer", "That customer could not be found: type them again.")
+        else:
+            # Should the amount need correcting, the form resubmits the chosen customer, not the ambiguous text.
+            form.data["customer"] = customer.member_number
+    elif not text:
+        form.add_error("customer", "Type a member number, phone, email or name.")
+    else:
+        found = find_customers(text, limit=MATCH_LIMIT + 1)
+        if len(found) == 1:
+            customer = found[0]
+        elif not found:
+            form.add_error("customer", f"No customer matches “{text}”. Check it, or enrol them below.")
+            enrol_form = EnrolForm(prefix="enrol", initial=_enrol_guess(text))
+        else:
+            matches = found
+            many = f"More than {MATCH_LIMIT}" if len(found) > MATCH_LIMIT else str(len(found))
+            form.add_error("customer", f"{many} customers match “{text}”: choose one below, or type more.")
+            enrol_form = EnrolForm(prefix="enrol", initial=_enrol_guess(text))
+
+    if customer and finding:
+        return HttpResponseRedirect(
+            _till_url(
+                customer=customer.pk,
+                amount=request.POST.get("amount", "").strip(),
+                receipt_number=request.POST.get("receipt_number", "").strip(),
+                **(
+                    {"store": request.POST.get("store", ""), "occurred_at": request.POST.get("occurred_at", "")}
+                    if manager
+                    else {}
+                ),
+            )
+        )
+    if customer and not form.errors:
+        data = form.cleaned_data
+        record_store = data.get("store") or store
+        try:
+            result = record_purchase(
+                customer=customer,
+                store=record_store,
+                amount=data["amount"],
+                occurred_at=data.get("occurred_at"),
+                receipt_number=data["receipt_number"],
+                recorded_by=request.user,
+                source=Transaction.Source.TILL,
+                idempotency_key=data["idempotency_key"],
+            )
+        except ValidationError as error:
+            _add_service_errors(form, error)
+        except LookupError:
+            form.add_error("occurred_at" if manager else None, "No earning rule was in force at that moment.")
+        else:
+            if manager and record_store != store:
+                remember_till_store(user=request.user, store=record_store)
+            if not result.created:
+                messages.info(request, "This purchase was already recorded: not recorded again.")
+            return HttpResponseRedirect(_till_url(recorded=result.transaction.pk))
+
+    if matches:
+        focus = None
+    elif enrol_form is not None:
+        enrol_form.fields["name"].widget.attrs["autofocus"] = True
+        focus = None
+    else:
+        focus = "customer"
+    if focus:
+        _focus(form, focus)
+    carried = {name: request.POST.get(name, "") for name in CARRIED}
+    return _till_page(
+        request,
+        form=form,
+        store=store,
+        manager=manager,
+        customer=customer,
+        matches=matches,
+        enrol_form=enrol_form,
+        carried=carried,
+    )
+
+
+@staff_only
+@require_POST
+def enrol(request: HttpRequest) -> HttpResponse:
+    """The one-step enrolment offered when the typed customer matches nobody (or not the right person)."""
+    if not request.user.has_perm("customers.add_customer"):
+        raise PermissionDenied("Your account cannot enrol new members. Ask a manager.")
+    manager = is_manager(request.user)
+    store = selectors.till_store_for(request.user)
+    carried = {name: request.POST.get(name, "") for name in CARRIED}
+    enrol_form = EnrolForm(request.POST, prefix="enrol")
+    if enrol_form.is_valid():
+        data = enrol_form.cleaned_data
+        try:
+            customer = enrol_customer(
+                name=data["name"],
+                member_number=data["member_number"] or None,
+                email=data["email"],
+                phone=data["phone"],
+                home_store=store,
+            )
+        except ValidationError as error:
+            _add_service_errors(enrol_form, error)
+        except IntegrityError:
+            enrol_form.add_error("member_number", f"Member number {data['member_number']} is already taken.")
+        else:
+            messages.success(request, f"Enrolled {customer.name} as member {customer.member_number}.")
+            return HttpResponseRedirect(
+                _till_url(
+                    customer=customer.pk,
+                    amount=carried["amount"].strip(),
+                    receipt_number=carried["receipt_number"].strip(),
+                    **({"store": carried["store"], "occurred_at": carried["occurred_at"]} if manager else {}),
+                )
+            )
+    form = PurchaseForm(
+        initial={**carried, "idempotency_key": carried["idempotency_key"] or uuid.uuid4()},
+        manager=manager,
+        stores=selectors.till_stores(),
+    )
+    for name in enrol_form.fields:
+        if name in enrol_form.errors:
+            enrol_form.fields[name].widget.attrs["autofocus"] = True
+            break
+    return _till_page(request, form=form, store=store, manager=manager, enrol_form=enrol_form, carried=carried)
+
+
+@staff_only
+@require_GET
+def transaction_page(request: HttpRequest, pk: int) -> HttpResponse:
+    return _transaction_page(request, pk, refund_form=None)
+
+
+def _transaction_page(request: HttpRequest, pk: int, *, refund_form: RefundForm | None) -> HttpResponse:
+    txn = selectors.transaction_for_page(pk)
+    if txn is None:
+        raise Http404("No such transaction.")
+    is_purchase = txn.kind == Transaction.Kind.PURCHASE
+    if refund_form is None and is_purchase and txn.refundable > 0:
+        refund_form = RefundForm(initial={"idempotency_key": uuid.uuid4()})
+    elif refund_form is not None:
+        refund_form.fields["amount"].widget.attrs["autofocus"] = True
+    context = {
+        "txn": txn,
+        "account": selectors.points_account(txn.pk),
+        "refunds": selectors.refunds_of(txn) if is_purchase else [],
+        "points": selectors.customer_points(txn.customer_id),
+        "refund_form": refund_form,
+    }
+    return render(request, "transactions/transaction.html", context)
+
+
+@staff_only
+@require_POST
+def refund(request: HttpRequest, pk: int) -> HttpResponse:
+    """Refund all or part of a purchase, from the till's recent transactions or the transaction's page."""
+    purchase = get_object_or_404(Transaction.objects.select_related("customer"), pk=pk, kind=Transaction.Kind.PURCHASE)
+    from_till = request.POST.get("next") == "till"
+    form = RefundForm(request.POST.copy())
+    if form.is_valid():
+        key = form.cleaned_data["idempotency_key"]
+        earlier = Transaction.objects.filter(idempotency_key=key).first()
+        if earlier is not None and earlier.refund_of_id == purchase.pk:
+            messages.info(request, f"This refund was already recorded ({earlier.amount:.2f}): not recorded again.")
+            return _after_refund(request, purchase, earlier, from_till)
+        if earlier is not None:
+            form.add_error("idempotency_key", EXPIRED)
+        else:
+            amount = purchase.refundable_amount if form.cleaned_data["full"] else form.cleaned_data["amount"]
+            try:
+                result = record_refund(
+                    purchase=purchase,
+                    amount=amount,
+                    store=selectors.till_store_for(request.user),
+                    recorded_by=request.user,
+                    source=Transaction.Source.TILL,
+                    idempotency_key=key,
+                )
+            except ValidationError as error:
+                if form.cleaned_data["full"] and amount == 0:
+                    form.add_error("amount", "Nothing is left to refund on this purchase.")
+                else:
+                    _add_service_errors(form, error)
+            else:
+                if not result.created:
+                    messages.info(request, "This refund was already recorded: not recorded again.")
+                return _after_refund(request, purchase, result.transaction, from_till)
+    _renew_key_if_refused(form)
+    return _transaction_page(request, purchase.pk, refund_form=form)
+
+
+def _after_refund(
+    request: HttpRequest, purchase: Transaction, refund_txn: Transaction, from_till: bool
+) -> HttpResponse:
+    if from_till:  # the till shows the refund's confirmation itself
+        return HttpResponseRedirect(_till_url(refunded=refund_txn.pk))
+    messages.success(request, f"Refunded {refund_txn.amount:.2f} of receipt {purchase.receipt_number}.")
+    return HttpResponseRedirect(reverse("transactions:transaction", args=[purchase.pk]) + f"?refunded={refund_txn.pk}")
+
+
+@staff_only
+@require_GET
+def customer_suggestions(request: HttpRequest) -> JsonResponse:
+    """Suggestions while typing in the Customer field (a nicety: the form resolves the text on submit)."""
+    customers = find_customers(request.GET.get("q", "")[:200], limit=8)
+    return JsonResponse(
+        {
+            "customers": [
+                {"member_number": c.member_number, "label": " · ".join(filter(None, [c.name, c.phone, c.email]))}
+                for c in customers
+            ]
+        }
+    )
