@@ -7,6 +7,8 @@ The record comes from bench/generate.py (made if missing, under bench/data/). Me
 
   bare_copy      psql's \\copy of the file into a plain table with the same columns, no index or key
   import         `manage.py import_transactions` in a subprocess (its peak memory too: ru_maxrss)
+  ledger_floor   the same rows copied once more inside the project's tables by INSERT ... SELECT and
+                 rolled back: what the schema's indexes and keys cost the database alone
   bare_group_by  one GROUP BY customer, month over the plain table, computing the classic rule's points
   report         `manage.py points_report` for the three months (in this process, so without start-up)
   naive_python   the per-row Python computation most published solutions do: read every row, add up
@@ -178,6 +180,33 @@ def project_import(context: Context) -> None:
         connection.execute("ANALYZE")
 
 
+@measurement("ledger_floor")
+def ledger_floor(context: Context) -> None:
+    """What the database alone needs to store the same rows in the project's own tables, with their indexes,
+    unique and check constraints and foreign keys: the imported transactions and earn entries copied once
+    more by INSERT ... SELECT (no Python, no parsing), then rolled back. The import cannot beat this."""
+    copy_transactions = (
+        "INSERT INTO transactions_transaction (customer_id, store_id, kind, amount, refunded_amount, occurred_at, "
+        "receipt_number, refund_of_id, source, recorded_at) "
+        "SELECT customer_id, store_id, kind, amount, refunded_amount, occurred_at, receipt_number || '~', "
+        "refund_of_id, source, recorded_at FROM transactions_transaction"
+    )
+    # As bonus entries (an earn entry is unique per purchase); same columns, same indexes.
+    copy_entries = (
+        "INSERT INTO rewards_pointsentry (customer_id, kind, points, effective_at, created_at, transaction_id, "
+        "rule_version_id, reason, explanation, detail) "
+        "SELECT customer_id, 'bonus', points, effective_at, created_at, transaction_id, rule_version_id, "
+        "'floor', explanation, detail FROM rewards_pointsentry WHERE kind = 'earn'"
+    )
+    with psycopg_connect(context.database_url) as connection:
+        started = time.perf_counter()
+        connection.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        connection.execute(copy_transactions)
+        connection.execute(copy_entries)
+        context.seconds["ledger_floor"] = time.perf_counter() - started
+        connection.rollback()
+
+
 def points_sql(amount: str) -> str:
     """The classic rule in SQL, for the bare GROUP BY: 1 point per whole unit from 50 to 100, 2 above 100."""
     units = f"floor({amount})"
@@ -319,6 +348,8 @@ def main() -> None:
             context.notes["report_naive_differences"] = len(differing)
     ratios = {
         "import / bare_copy": ratio(context, "import", "bare_copy"),
+        "ledger_floor / bare_copy": ratio(context, "ledger_floor", "bare_copy"),
+        "import / ledger_floor": ratio(context, "import", "ledger_floor"),
         "report / bare_group_by": ratio(context, "report", "bare_group_by"),
         "naive_python / report": ratio(context, "naive_python", "report"),
         "naive_python / bare_group_by": ratio(context, "naive_python", "bare_group_by"),

@@ -9,10 +9,11 @@ Writing as we go (rather than validating first, then writing) is what lets a ref
 receipt find the purchase it refers to by a look-up in the database, whether that purchase was stored
 before or earlier in this file: memory stays flat however long the file is.
 
-Points are the foundation's: a purchase earns what `rewards.services.earn_entry` gives for its amount
-under the rule version in force at its moment (the one `record_purchase` would use), and a refund is
-reversed by `rewards.services.reversal_entry`. The ledger entries of the whole import are folded into
-the monthly roll-up once, at the end, in the same transaction (`rewards.services.fold_into_rollup`).
+Points are the foundation's: a purchase earns what `rewards.services.earn_entry` puts on its entry
+(engine.earn under the rule version in force at its moment, the one `record_purchase` would use;
+computed once per distinct amount), and a refund is reversed by `rewards.services.reversal_entry`
+itself. The ledger entries of the whole import are folded into the monthly roll-up once, at the end,
+in the same transaction (`rewards.services.fold_into_rollup`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -59,6 +61,9 @@ _NOT_TEXT = re.compile("[\udc80-\udcff\x00]")
 _MAX_MEMBER_NUMBER = Customer._meta.get_field("member_number").max_length
 _MAX_NAME = Customer._meta.get_field("name").max_length
 _MAX_RECEIPT = Transaction._meta.get_field("receipt_number").max_length
+PURCHASE, REFUND = Transaction.Kind.PURCHASE.value, Transaction.Kind.REFUND.value
+IMPORT = Transaction.Source.IMPORT.value
+EARN, REVERSAL = PointsEntry.Kind.EARN.value, PointsEntry.Kind.REVERSAL.value
 
 
 class InList(Lookup):
@@ -225,7 +230,7 @@ def _size_of(stream: IO[bytes]) -> int | None:
         return None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     line: int
     member: str
@@ -236,10 +241,10 @@ class _Row:
     store: Store
     kind: str
     refund_of: str  # "" for a purchase
+    key: tuple[int, str] = ()  # (store pk, receipt): unique among transactions
 
-    @property
-    def key(self) -> tuple[int, str]:
-        return (self.store.pk, self.receipt)
+    def __post_init__(self) -> None:
+        self.key = (self.store.pk, self.receipt)
 
     def describe(self) -> str:
         return f"transaction {self.receipt} at store {self.store.code}"
@@ -298,6 +303,12 @@ class CopyWriter:
         meta = model._meta
         quote = connection.ops.quote_name
         columns = list(rows[0])
+        # Fields the importer does not name (added to a model later, say) get the model's default, as
+        # bulk_create would give them.
+        others = [f for f in meta.concrete_fields if f.attname not in rows[0] and not f.primary_key]
+        if others:
+            rows = [row | {f.attname: f.get_default() for f in others} for row in rows]
+            columns += [f.attname for f in others]
         json_fields = {f.attname for f in meta.concrete_fields if isinstance(f, JSONField)}
         json_at = [index for index, name in enumerate(columns) if name in json_fields]
         dumped: dict[int, str] = {}  # rows share their detail dicts (one per distinct amount): dump each once
@@ -403,33 +414,57 @@ class _Importer:
         return {name: names.index(name) for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in names}
 
     def parse(self, fields: list[str], columns: dict[str, int], line: int) -> _Row:
+        """The row's values, or RowError naming every problem of the row (not just the first)."""
+        get = columns.get
+        try:
+            index = get("customer_name")
+            name = fields[index].strip() if index is not None else ""
+            if len(name) > _MAX_NAME:
+                raise RowError(f"customer_name is longer than {_MAX_NAME} characters")
+            index = get("store")
+            index_kind, index_refund = get("kind"), get("refund_of")
+            kind, refund_of = self.kind(
+                fields[index_kind].strip() if index_kind is not None else "",
+                fields[index_refund].strip() if index_refund is not None else "",
+            )
+            return _Row(
+                line=line,
+                member=parse_member_number(fields[columns["customer_id"]]),
+                name=name,
+                receipt=parse_receipt(fields[columns["transaction_id"]]),
+                amount=parse_row_amount(fields[columns["amount"]]),
+                moment=parse_moment(fields[columns["occurred_at"]], self.tz),
+                store=self.store(fields[index].strip() if index is not None else ""),
+                kind=kind,
+                refund_of=refund_of,
+            )
+        except RowError:
+            raise RowError("; ".join(self.problems(fields, columns))) from None
+
+    def problems(self, fields: list[str], columns: dict[str, int]) -> list[str]:
+        """Every problem of a bad row, each checked on its own."""
+
         def value(name: str) -> str:
             index = columns.get(name)
             return fields[index].strip() if index is not None else ""
 
-        parsers = (
-            ("member", lambda: parse_member_number(value("customer_id"))),
-            ("receipt", lambda: parse_receipt(value("transaction_id"))),
-            ("amount", lambda: parse_row_amount(value("amount"))),
-            ("moment", lambda: parse_moment(value("occurred_at"), self.tz)),
-            ("store", lambda: self.store(value("store"))),
-            ("kind", lambda: self.kind(value("kind"), value("refund_of"))),
+        checks = (
+            lambda: parse_member_number(value("customer_id")),
+            lambda: parse_receipt(value("transaction_id")),
+            lambda: parse_row_amount(value("amount")),
+            lambda: parse_moment(value("occurred_at"), self.tz),
+            lambda: self.store(value("store")),
+            lambda: self.kind(value("kind"), value("refund_of")),
         )
-        parsed: dict[str, Any] = {}
         reasons = []
-        # Every problem of the row in one message, not just the first.
-        for name, parser in parsers:
+        for check in checks:
             try:
-                parsed[name] = parser()
+                check()
             except RowError as exc:
                 reasons.append(str(exc))
-        name = value("customer_name")
-        if len(name) > _MAX_NAME:
+        if len(value("customer_name")) > _MAX_NAME:
             reasons.append(f"customer_name is longer than {_MAX_NAME} characters")
-        if reasons:
-            raise RowError("; ".join(reasons))
-        kind, refund_of = parsed.pop("kind")
-        return _Row(line=line, name=name, kind=kind, refund_of=refund_of, **parsed)
+        return reasons
 
     def store(self, code: str) -> Store:
         if not code:
@@ -443,13 +478,13 @@ class _Importer:
 
     @staticmethod
     def kind(kind: str, refund_of: str) -> tuple[str, str]:
-        kind = kind.lower() or Transaction.Kind.PURCHASE
-        if kind == Transaction.Kind.PURCHASE:
+        kind = kind.lower() or PURCHASE
+        if kind == PURCHASE:
             if refund_of:
                 raise RowError("refund_of is only for rows of kind 'refund'")
-            return Transaction.Kind.PURCHASE, ""
-        if kind == Transaction.Kind.REFUND:
-            return Transaction.Kind.REFUND, parse_receipt(refund_of, "refund_of")
+            return PURCHASE, ""
+        if kind == REFUND:
+            return REFUND, parse_receipt(refund_of, "refund_of")
         raise RowError(f"kind '{kind[:20]}' is neither 'purchase' nor 'refund'")
 
     # -- checking and writing a batch ---------------------------------------------------------------
@@ -498,12 +533,14 @@ class _Importer:
                     self.result.add_error(
                         row.line, f"{row.describe()} is also on line {earlier.line}, with {difference}"
                     )
+                elif stored[key][-1]:
+                    self.result.add_error(row.line, f"{row.describe()} is also earlier in the file, with {difference}")
                 else:
                     self.result.add_error(row.line, f"{row.describe()} is already stored, with {difference}")
                 continue
             seen[key] = row
             customer = self.customer_of(row)
-            if row.kind == Transaction.Kind.PURCHASE:
+            if row.kind == PURCHASE:
                 try:
                     version = self.timeline.at(row.moment)
                 except LookupError:
@@ -516,7 +553,7 @@ class _Importer:
                 purchases.append((row, purchase))
                 new_purchases[key] = purchase
             else:
-                target_key = (row.store.pk, row.refund_of)
+                target_key = (row.key[0], row.refund_of)
                 purchase = new_purchases.get(target_key) or targets.get(target_key)
                 reason = self.refund_problem(row, purchase, customer)
                 if reason:
@@ -534,7 +571,7 @@ class _Importer:
             theirs = other
         ours = (row.member, row.amount, row.moment, row.kind, row.refund_of)
         labels = ("customer_id", "amount", "occurred_at", "kind", "refund_of")
-        for label, mine, other_value in zip(labels, ours, theirs, strict=True):
+        for label, mine, other_value in zip(labels, ours, theirs[:5], strict=True):
             if mine != other_value:
                 shown = other_value.isoformat() if isinstance(other_value, dt.datetime) else other_value
                 return f"{label} {shown or '(none)'}"
@@ -578,14 +615,16 @@ class _Importer:
                 "occurred_at",
                 "kind",
                 "refund_of__receipt_number",
+                "recorded_at",
             )
-            for receipt, member, amount, moment, kind, refund_of in values:
-                found[(store_pk, receipt)] = (member, amount, moment, kind, refund_of or "")
+            for receipt, member, amount, moment, kind, refund_of, recorded_at in values:
+                # Last: whether this import wrote it (from an earlier batch of the same file).
+                found[(store_pk, receipt)] = (member, amount, moment, kind, refund_of or "", recorded_at == self.stamp)
         return found
 
     def stored_purchases(self, batch: list[_Row]) -> dict[tuple[int, str], _Purchase]:
         """The stored purchases the batch's refunds refer to, locked against a till refunding them meanwhile."""
-        keys = [(row.store.pk, row.refund_of) for row in batch if row.refund_of]
+        keys = [(row.key[0], row.refund_of) for row in batch if row.refund_of]
         found = {}
         for store_pk, receipts in self._by_store(keys).items():
             rows = list(
@@ -666,7 +705,7 @@ class _Importer:
             self.result.points_earned += points
             earn_rows.append(
                 self.entry_row(
-                    customer=purchase.customer.pk, kind=PointsEntry.Kind.EARN, points=points, moment=row.moment,
+                    customer=purchase.customer.pk, kind=EARN, points=points, moment=row.moment,
                     transaction=purchase.pk, version=purchase.version_pk, corrects=None,
                     explanation=explanation, detail=detail,
                 )
@@ -703,10 +742,10 @@ class _Importer:
         }  # fmt: skip
 
     def transaction_row(self, row: _Row, purchase: _Purchase) -> dict[str, Any]:
-        refund = row.kind == Transaction.Kind.REFUND
+        refund = row.kind == REFUND
         return {
             "customer_id": purchase.customer.pk,
-            "store_id": row.store.pk,
+            "store_id": row.key[0],
             "kind": row.kind,
             "amount": row.amount,
             # A purchase refunded later in the same batch is written with its refunds already counted.
@@ -715,7 +754,7 @@ class _Importer:
             "receipt_number": row.receipt,
             "refund_of_id": purchase.pk if refund else None,
             "recorded_by_id": None,
-            "source": Transaction.Source.IMPORT,
+            "source": IMPORT,
             "idempotency_key": None,
             "recorded_at": self.stamp,
         }
@@ -738,7 +777,7 @@ class _Importer:
         earned = PointsEntry(pk=purchase.earn_pk, rule_version=version)
         entry = reversal_entry(refund=refund, purchase=stand_in, refunded_before=refunded_before, earned=earned)
         return self.entry_row(
-            customer=purchase.customer.pk, kind=PointsEntry.Kind.REVERSAL, points=entry.points, moment=row.moment,
+            customer=purchase.customer.pk, kind=REVERSAL, points=entry.points, moment=row.moment,
             transaction=refund_pk, version=version.pk, corrects=purchase.earn_pk,
             explanation=entry.explanation, detail=entry.detail,
         )  # fmt: skip
@@ -758,7 +797,7 @@ def import_transactions(
     `line N: reason`. Nothing is kept unless every row is good and it is not a dry run.
     """
     importer = _Importer(dry_run=dry_run, batch_size=batch_size, writer=writer, progress=progress)
-    with transaction.atomic():
+    with transaction.atomic(), _constraints_checked_per_statement():
         if isinstance(source, str | Path):
             with open(source, "rb") as binary:
                 result = importer.run(binary)
@@ -767,6 +806,24 @@ def import_transactions(
         if not result.written:
             transaction.set_rollback(True)
     return result
+
+
+@contextmanager
+def _constraints_checked_per_statement() -> Iterator[None]:
+    """On PostgreSQL, check the foreign keys (deferred to the commit by Django) at the end of each batch's
+    statement instead: while the rows they look up are still in the buffer cache, rather than a million
+    checks at the commit against rows long evicted. Deferred again afterwards, as Django declares them."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    try:
+        yield
+    finally:
+        if not connection.needs_rollback:
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 __all__ = [

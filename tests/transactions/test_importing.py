@@ -272,6 +272,18 @@ def test_a_bad_row_after_batches_were_written_still_writes_nothing(tmp_path):
     assert counts() == before
 
 
+def test_a_receipt_repeated_in_a_later_batch_with_different_data_is_a_bad_row(tmp_path):
+    text = HEADER + "C1,,R1,10.00,2025-01-31,,,\nC1,,R2,10.00,2025-01-31,,,\nC1,,R1,10.00,2025-02-01,,,\n"
+    before = counts()
+
+    result = import_transactions(write(tmp_path, text), batch_size=2)
+
+    assert [str(e) for e in result.errors] == [
+        "line 4: transaction R1 at store main is also earlier in the file, with occurred_at 2025-01-31T00:00:00+00:00"
+    ]
+    assert counts() == before
+
+
 def test_a_receipt_stored_with_different_data_is_a_bad_row(tmp_path):
     customer = CustomerFactory(member_number="C1")
     purchase(customer, "10.00", when=at(2025, 1, 31), receipt="R1")
@@ -451,3 +463,25 @@ def test_copy_and_the_orm_write_the_same_rows(tmp_path):
         CustomerMonthPoints.objects.all().delete()
         Customer.objects.all().delete()
     assert snapshots[0] == snapshots[1]
+
+
+def test_progress_is_reported_per_batch(tmp_path):
+    rows = "".join(f"C1,,R{i},10.00,2025-01-{i % 28 + 1:02d},,,\n" for i in range(10))
+    updates = []
+
+    import_transactions(write(tmp_path, HEADER + rows), batch_size=4, progress=updates.append)
+
+    assert [update.rows_read for update in updates] == [4, 8]
+    assert all(update.bytes_total == len((HEADER + rows).encode()) for update in updates)
+    assert updates[-1].bytes_read > 0
+
+
+def test_the_progress_line_shows_rows_per_second_and_time_left():
+    from transactions.importing import ImportProgress
+    from transactions.management.commands.import_transactions import Command
+
+    err = io.StringIO()
+    command = Command(stdout=io.StringIO(), stderr=err)
+    command.progress(ImportProgress(rows_read=50_000, bytes_read=250, bytes_total=1000, elapsed=5.0))
+
+    assert "50,000 rows · 10,000 rows/s · 25% · about 15 s left" in err.getvalue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import IntegrityError
 
 from transactions.importing import ImportProgress, ImportResult, import_transactions
 
@@ -35,6 +36,11 @@ class Command(BaseCommand):
             raise CommandError(f"no such file: {path}") from None
         except IsADirectoryError:
             raise CommandError(f"{path} is a directory, not a file") from None
+        except IntegrityError as exc:
+            # Someone else wrote the same receipt or member number while the import ran: all was rolled back.
+            raise CommandError(
+                f"the database changed while importing ({exc}); nothing was written: run the import again"
+            ) from None
         finally:
             if show_progress:
                 self.stderr.write("\r\033[K", ending="")
