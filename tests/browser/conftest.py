@@ -24,15 +24,27 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def chromium_browser():
+def chromium_browser(django_db_setup):
     if not os.path.exists(CHROMIUM):
         message = f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium): browser test skipped"
         if os.environ.get("REQUIRE_BROWSER") == "1":
             pytest.fail(message.replace("skipped", "required by REQUIRE_BROWSER=1"))
         pytest.skip(message)
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
+    # The test database as migrations left it (groups, default store and program), kept for serialized
+    # rollback. Once Playwright runs its event loop in this thread, Django (asgiref's Local) hands out
+    # other connection objects than before, which would not have it: each browser test after the first
+    # would then start from the empty database that the previous one's flush left.
+    serialized = {
+        alias: connections[alias]._test_serialized_contents
+        for alias in connections
+        if hasattr(connections[alias], "_test_serialized_contents")
+    }
     with sync_playwright() as playwright:
+        for alias, contents in serialized.items():
+            connections[alias]._test_serialized_contents = contents
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
@@ -52,8 +64,8 @@ def chromium_browser():
 
 @pytest.fixture
 def page(chromium_browser, live_server, transactional_db, django_db_serialized_rollback):
-    # Serialized rollback puts back what migrations created (groups, default store and program) that
-    # the flush after each transactional test removes; without it, the second browser test finds none.
+    # Serialized rollback puts back what migrations created (groups, default store and program), which
+    # the flush after each transactional test removes.
     context = chromium_browser.new_context(base_url=live_server.url, viewport={"width": 1024, "height": 768})
     context.set_default_timeout(10_000)
     page = context.new_page()
