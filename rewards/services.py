@@ -177,9 +177,7 @@ def rebuild_rollup() -> int:
         if connection.vendor == "postgresql":
             # No ledger write may slip in between the delete and the rebuild.
             with connection.cursor() as cursor:
-                cursor.execute(
-                    f"LOCK TABLE {connection.ops.quote_name(PointsEntry._meta.db_table)} IN SHARE MODE"
-                )
+                cursor.execute(f"LOCK TABLE {connection.ops.quote_name(PointsEntry._meta.db_table)} IN SHARE MODE")
         CustomerMonthPoints.objects.all().delete()
         fold_into_rollup(PointsEntry.objects.all())
         return CustomerMonthPoints.objects.count()

@@ -8,22 +8,11 @@ import django_tables2 as tables
 from django.core.paginator import Paginator
 from django.db.models import F
 
+from .exports import neutralise_formula
 from .models import PointsEntry
 from .selectors import MonthColumn
 
-# A spreadsheet runs a cell that begins with one of these as a formula (OWASP "CSV injection").
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 NUMERIC = {"th": {"class": "num"}, "td": {"class": "num"}, "tf": {"class": "num"}}
-
-
-def neutralise_formula(value):
-    """A text cell that a spreadsheet would run as a formula, made inert by a leading apostrophe.
-
-    Numbers are left alone: a points column of -50 is a number, not text, in both CSV and XLSX.
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 class ExportSafeTable(tables.Table):

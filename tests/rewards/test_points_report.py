@@ -188,3 +188,14 @@ def test_a_refund_counts_in_the_month_it_was_recorded(db):
     rows = list(csv.reader(io.StringIO(report("--start", "2025-01", "--months", "2"))))
 
     assert rows[1] == ["A1", "Ann", "150", "-100", "50"]
+
+
+def test_csv_names_that_a_spreadsheet_would_run_are_written_inert(db):
+    purchase(CustomerFactory(member_number="M1", name='=HYPERLINK("http://x")'), "120.00", when=at(2025, 1, 10))
+    purchase(CustomerFactory(member_number="M2", name="-Dash Person"), "75.00", when=at(2025, 1, 11))
+    rows = list(csv.reader(io.StringIO(report("--start", "2025-01", "--months", "1"))))
+    assert rows[1] == ["M1", '\'=HYPERLINK("http://x")', "90", "90"]
+    assert rows[2] == ["M2", "'-Dash Person", "25", "25"]
+    # JSON is data, not a spreadsheet: it keeps the name as it is.
+    data = json.loads(report("--start", "2025-01", "--months", "1", "--format", "json"))
+    assert data["rows"][0]["customer_name"] == '=HYPERLINK("http://x")'

@@ -15,6 +15,7 @@ from typing import IO
 
 from django.core.management.base import BaseCommand, CommandError
 
+from rewards.exports import neutralise_formula
 from rewards.selectors import MonthlyPointsReport, monthly_points
 from transactions.models import Store
 
@@ -88,9 +89,10 @@ def records(report: MonthlyPointsReport) -> Iterator[list]:
 
 
 def write_csv(report: MonthlyPointsReport, stream: IO[str]) -> None:
+    """CSV for a spreadsheet: a name like '=HYPERLINK(...)' is written inert, as the page's export does."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(headings(report))
-    writer.writerows(records(report))
+    writer.writerows([neutralise_formula(cell) for cell in record] for record in records(report))
 
 
 def write_json(report: MonthlyPointsReport, stream: IO[str]) -> None:
