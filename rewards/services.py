@@ -10,8 +10,8 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from . import engine
-from .models import CustomerMonthPoints, PointsEntry, Program, ProgramDraft, RuleVersion
-from .selectors import local_midnight, month_of, rule_version_at
+from .models import CustomerMonthPoints, PointsEntry, Program, ProgramDraft, Recalculation, RuleVersion
+from .selectors import add_months, local_midnight, month_of, rule_version_at
 
 # Ledger kind -> roll-up column.
 ROLLUP_COLUMNS = {
@@ -384,3 +384,65 @@ def publish_draft(
         )
         locked.delete()
     return version
+
+
+# ---------------------------------------------------------------------------------------------------
+# Recalculation: the one way to re-rate a past period. It posts adjustments; it never edits an entry.
+
+
+class NothingToRecalculate(ValueError):
+    """The period already holds exactly the points of the chosen version: no adjustment to post."""
+
+
+def recalculate(*, program: Program, version: RuleVersion, first_month: dt.date, months: int, author) -> Recalculation:
+    """Re-rate the period's transactions under `version` and post, per customer and month, an adjustment
+    of the difference (created_by `author`, reason "recalculation #N ..."), recorded as a Recalculation.
+
+    The differences are computed afresh here, inside a lock on the program, from what the ledger holds
+    now (earlier recalculations of those months included), so running the same recalculation twice posts
+    nothing the second time.
+    """
+    from .simulation import compare
+
+    if version.program_id != program.pk:
+        raise ValueError("the version belongs to another program")
+    if first_month.day != 1:
+        raise ValueError("a period starts on the first day of a month")
+    with transaction.atomic():
+        list(Program.objects.select_for_update().filter(pk=program.pk).values_list("pk", flat=True))
+        changed = compare(rule=version.engine_rule(), first_month=first_month, months=months, program=program).changed()
+        if not changed:
+            raise NothingToRecalculate("Nothing to adjust: the period already earns exactly that.")
+        recalculation = Recalculation.objects.create(
+            program=program,
+            rule_version=version,
+            first_month=first_month,
+            months=months,
+            author=author,
+            customers=len({row.customer_id for row in changed}),
+            points=sum(row.difference for row in changed),
+        )
+        last = add_months(first_month, months - 1)
+        reason = (
+            f"recalculation #{recalculation.pk}: {first_month:%Y-%m} to {last:%Y-%m} under the version from "
+            f"{timezone.localtime(version.effective_from):%Y-%m-%d %H:%M}"
+        )
+        post_entries(
+            [
+                PointsEntry(
+                    customer_id=row.customer_id,
+                    kind=PointsEntry.Kind.ADJUSTMENT,
+                    points=row.difference,
+                    # In the month it corrects, so that month's figures (and a second preview) include it.
+                    effective_at=local_midnight(row.month),
+                    rule_version=version,
+                    created_by=author,
+                    reason=reason[:200],
+                    explanation=f"{row.month:%Y-%m}: {row.actual} recorded, {row.draft} under that version",
+                    detail={"month": row.month.isoformat(), "recorded": row.actual, "recalculated": row.draft},
+                    recalculation=recalculation,
+                )
+                for row in changed
+            ]
+        )
+    return recalculation

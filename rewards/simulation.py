@@ -1,0 +1,297 @@
+"""Reads for the what-if simulator and the recalculation preview: replay a period's transactions under a
+rule and compare with the points they actually earned. Nothing here writes.
+
+The period is whole calendar months in the merchant's TIME_ZONE. What is compared is what the period's
+transactions earned: earn entries of its purchases and reversal entries of its refunds (and adjustments
+of earlier recalculations of those months). Stamp-card and bonus-action points are not replayed: they
+depend on a customer's whole history, not on the period's transactions.
+
+Speed (bench/simulate.py): the purchases are streamed as plain tuples (a server-side cursor on
+PostgreSQL), the customer's local day and whole units are decided in SQL, and the points of each
+(whole units, promotions in force) pair are computed once by the engine and remembered: a period of
+a million purchases has a few thousand distinct pairs. The "actual" side is read from the monthly
+roll-up, aggregated by the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Count, DateField, F, IntegerField, Sum
+from django.db.models.functions import Cast, Floor, TruncDate
+from django.utils import timezone
+
+from customers.models import Customer
+from transactions.models import Store, Transaction
+
+from . import engine
+from .models import CustomerMonthPoints, PointsEntry, Program
+from .selectors import add_months, default_program, local_midnight, month_of, rule_version_at
+
+Key = tuple[int, dt.date]  # (customer_id, first day of the month)
+CHUNK = 20_000
+
+
+def period_bounds(first_month: dt.date, months: int) -> tuple[dt.datetime, dt.datetime]:
+    """The aware moments a period of whole local months starts and ends (exclusive)."""
+    return local_midnight(first_month), local_midnight(add_months(first_month, months))
+
+
+def default_period(today: dt.date | None = None) -> tuple[dt.date, int]:
+    """The three full months before the current one (where last quarter's history is)."""
+    today = today or timezone.localdate()
+    return add_months(today.replace(day=1), -3), 3
+
+
+def _local_day(expression: str) -> TruncDate:
+    return TruncDate(expression, tzinfo=timezone.get_default_timezone(), output_field=DateField())
+
+
+class _Points:
+    """The engine's points for a purchase, remembered per (amount key, promotions in force)."""
+
+    def __init__(self, rule: engine.Rule, store_codes: dict[int, str]) -> None:
+        self.rule = rule
+        self.store_codes = store_codes
+        self._contexts: dict[tuple[dt.date, int], tuple[int, ...]] = {}
+        self._points: dict[tuple, int] = {}
+
+    def context(self, day: dt.date, store_id: int) -> tuple[int, ...]:
+        key = (day, store_id)
+        found = self._contexts.get(key)
+        if found is None:
+            found = self._contexts[key] = self.rule.promotions_in_force(day, self.store_codes.get(store_id))
+        return found
+
+    def of(self, amount, day: dt.date, store_id: int) -> int:
+        in_force = self.context(day, store_id) if self.rule.promotions else ()
+        key = (amount, in_force)
+        points = self._points.get(key)
+        if points is None:
+            points = self._points[key] = engine.earn(
+                Decimal(amount), self.rule, on=day, store=self.store_codes.get(store_id)
+            ).points
+        return points
+
+
+def replay(*, rule: engine.Rule, first_month: dt.date, months: int) -> tuple[dict[Key, int], int]:
+    """Points per (customer, month) that the period's purchases and refunds earn under `rule`, and how
+    many transactions were replayed.
+
+    A refund whose purchase is in the period reverses under `rule` (its purchase was replayed under it);
+    a refund of a purchase from before the period reverses as it actually did, by its purchase's version.
+    """
+    start, end = period_bounds(first_month, months)
+    points = _Points(rule, dict(Store.objects.values_list("pk", "code")))
+    # Whole units are all that earns, unless a minimum amount has cents: then the exact amount matters.
+    amount = F("amount") if rule.has_fractional_minimums else Cast(Floor("amount"), IntegerField())
+    # Served by txn_occurred_idx (occurred_at) on a large table.
+    purchases = (
+        Transaction.objects.filter(kind=Transaction.Kind.PURCHASE, occurred_at__gte=start, occurred_at__lt=end)
+        .order_by()
+        .values_list("customer_id", _local_day("occurred_at"), "store_id", amount)
+    )
+    totals: dict[Key, int] = defaultdict(int)
+    month_of_day: dict[dt.date, dt.date] = {}
+    count = 0
+    for customer_id, day, store_id, units in purchases.iterator(chunk_size=CHUNK):
+        month = month_of_day.get(day)
+        if month is None:
+            month = month_of_day[day] = day.replace(day=1)
+        totals[customer_id, month] += points.of(units, day, store_id)
+        count += 1
+
+    # Refunds of purchases in the period: replayed in order, each with what was refunded before it.
+    refunds = (
+        Transaction.objects.filter(
+            kind=Transaction.Kind.REFUND,
+            occurred_at__gte=start,
+            occurred_at__lt=end,
+            refund_of__occurred_at__gte=start,
+        )
+        .order_by("refund_of_id", "occurred_at", "id")
+        .values_list(
+            "customer_id",
+            month_of("occurred_at"),
+            "amount",
+            "refund_of_id",
+            "refund_of__amount",
+            _local_day("refund_of__occurred_at"),
+            "refund_of__store_id",
+        )
+    )
+    refunded: dict[int, Decimal] = defaultdict(Decimal)
+    for customer_id, month, refund, purchase_id, purchase_amount, day, store_id in refunds.iterator(CHUNK):
+        totals[customer_id, month] += engine.reversal(
+            purchase_amount=purchase_amount,
+            refunded_before=refunded[purchase_id],
+            refund=refund,
+            rule=rule,
+            **({"on": day, "store": points.store_codes.get(store_id)} if rule.promotions else {}),
+        )
+        refunded[purchase_id] += refund
+        count += 1
+    # Refunds of purchases from before the period: as recorded.
+    earlier = (
+        PointsEntry.objects.filter(
+            kind=PointsEntry.Kind.REVERSAL,
+            effective_at__gte=start,
+            effective_at__lt=end,
+            transaction__refund_of__occurred_at__lt=start,
+        )
+        .order_by()
+        .values_list("customer_id", month_of("effective_at"))
+        .annotate(points=Sum("points"), refunds=Count("id"))
+    )
+    for customer_id, month, reversed_points, refund_count in earlier:
+        totals[customer_id, month] += reversed_points
+        count += refund_count
+    return dict(totals), count
+
+
+def recorded(*, first_month: dt.date, months: int) -> dict[Key, int]:
+    """Points per (customer, month) the period's transactions actually earned: earned plus reversed from
+    the monthly roll-up, plus the adjustments of recalculations of those months."""
+    start, end = period_bounds(first_month, months)
+    last = add_months(first_month, months)
+    actual: dict[Key, int] = defaultdict(int)
+    # Served by cmp_month_customer_idx.
+    rollup = (
+        CustomerMonthPoints.objects.filter(month__gte=first_month, month__lt=last)
+        .exclude(earned=0, reversed=0)
+        .values_list("customer_id", "month", F("earned") + F("reversed"))
+    )
+    for customer_id, month, points in rollup.iterator(CHUNK):
+        actual[customer_id, month] += points
+    adjustments = (
+        PointsEntry.objects.filter(
+            kind=PointsEntry.Kind.ADJUSTMENT,
+            recalculation__isnull=False,
+            effective_at__gte=start,
+            effective_at__lt=end,
+        )
+        .order_by()
+        .values_list("customer_id", month_of("effective_at"))
+        .annotate(points=Sum("points"))
+    )
+    for customer_id, month, points in adjustments:
+        actual[customer_id, month] += points
+    return dict(actual)
+
+
+@dataclass(frozen=True)
+class ComparedRow:
+    customer_id: int
+    month: dt.date
+    actual: int
+    draft: int
+    money: Decimal
+    member_number: str = ""
+    name: str = ""
+
+    @property
+    def difference(self) -> int:
+        return self.draft - self.actual
+
+
+@dataclass
+class Comparison:
+    first_month: dt.date
+    months: int
+    point_value: Decimal
+    rows: list[ComparedRow]  # every (customer, month) with points on either side, by customer then month
+    transactions: int
+    actual: int = 0
+    draft: int = 0
+    by_month: list[dict] = field(default_factory=list)
+
+    @property
+    def difference(self) -> int:
+        return self.draft - self.actual
+
+    @property
+    def money(self) -> Decimal:
+        return money(self.difference, self.point_value)
+
+    @property
+    def month_list(self) -> list[dt.date]:
+        return [add_months(self.first_month, offset) for offset in range(self.months)]
+
+    def changed(self) -> list[ComparedRow]:
+        return [row for row in self.rows if row.difference]
+
+    def largest(self, limit: int = 200) -> list[ComparedRow]:
+        """The rows with the largest differences (then by customer), named: one query for the names."""
+        chosen = sorted(self.rows, key=lambda row: (-abs(row.difference), row.customer_id, row.month))[:limit]
+        return name_rows(chosen)
+
+
+def money(points: int, point_value: Decimal) -> Decimal:
+    """What points are worth: rounded half up to the cent, for display only."""
+    return (Decimal(points) * point_value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def name_rows(rows: list[ComparedRow]) -> list[ComparedRow]:
+    names = dict(
+        (pk, (number, name))
+        for pk, number, name in Customer.objects.filter(pk__in={row.customer_id for row in rows}).values_list(
+            "pk", "member_number", "name"
+        )
+    )
+    return [
+        ComparedRow(
+            row.customer_id,
+            row.month,
+            row.actual,
+            row.draft,
+            row.money,
+            *names.get(row.customer_id, ("", "")),
+        )
+        for row in rows
+    ]
+
+
+def compare(
+    *,
+    rule: engine.Rule,
+    first_month: dt.date,
+    months: int = 3,
+    point_value: Decimal | None = None,
+    program: Program | None = None,
+) -> Comparison:
+    """Replay the period under `rule` and compare, per customer and month, with what was actually earned.
+    Totals and per-month totals come from the same figures. Nothing is written."""
+    if months < 1:
+        raise ValueError("a period is at least one month")
+    if point_value is None:
+        point_value = (program or default_program()).point_value
+    draft, count = replay(rule=rule, first_month=first_month, months=months)
+    actual = recorded(first_month=first_month, months=months)
+    rows = []
+    by_month = {month: [0, 0] for month in [add_months(first_month, offset) for offset in range(months)]}
+    for key in sorted(draft.keys() | actual.keys()):
+        customer_id, month = key
+        row_actual, row_draft = actual.get(key, 0), draft.get(key, 0)
+        rows.append(ComparedRow(customer_id, month, row_actual, row_draft, money(row_draft - row_actual, point_value)))
+        by_month[month][0] += row_actual
+        by_month[month][1] += row_draft
+    return Comparison(
+        first_month=first_month,
+        months=months,
+        point_value=point_value,
+        rows=rows,
+        transactions=count,
+        actual=sum(row.actual for row in rows),
+        draft=sum(row.draft for row in rows),
+        by_month=[
+            {"month": month, "actual": a, "draft": d, "difference": d - a, "money": money(d - a, point_value)}
+            for month, (a, d) in by_month.items()
+        ],
+    )
+
+
+def current_rule(program: Program | None = None) -> engine.Rule:
+    return rule_version_at(timezone.now(), program).engine_rule()
