@@ -8,5 +8,6 @@ admin.site.index_title = "Data entry"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("program/", include("rewards.program_urls")),
     path("", include("customers.urls")),
 ]
