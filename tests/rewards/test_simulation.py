@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from rewards import engine, simulation
@@ -56,7 +57,8 @@ def rows_of(comparison):
 
 def test_simulator_numbers_against_the_hand_checked_record(history, django_assert_num_queries):
     ann, bob, cat = history
-    with django_assert_num_queries(7):
+    # PostgreSQL sums the purchases in SQL: one query for the period's amount keys, one grouped join.
+    with django_assert_num_queries(8 if connection.vendor == "postgresql" else 7):
         comparison = simulation.compare(rule=TUESDAY_DOUBLE, first_month=MARCH, months=2)
     # Ann in March: actual -100 + 90 - 40 + 30 = -20. Under the draft the Tuesday purchase earns 180 and
     # its refund leaves 100.00 doubled (100), so -80; the February purchase's refund reverses as recorded.
@@ -125,3 +127,32 @@ def test_recalculation_posts_adjustments_once_and_never_edits_old_entries(histor
     back = recalculate(program=program, version=classic, first_month=MARCH, months=1, author=manager)
     assert back.points == -50
     assert customer_balance(ann.pk) == balance_before
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="sums purchases in SQL only on PostgreSQL")
+@pytest.mark.parametrize("minimum", ["0", "100.50"])  # a minimum with cents keys the table by exact amount
+def test_summing_in_sql_equals_streaming_in_python(history, minimum):
+    rule = engine.Rule.from_dict(
+        TUESDAY_DOUBLE.to_dict()
+        | {"base_rate": "0.5", "minimum_purchase": "1"}
+        | {
+            "promotions": [
+                *TUESDAY_DOUBLE.to_dict()["promotions"],
+                {
+                    "name": "Big basket",
+                    "kind": "bonus",
+                    "bonus": 30,
+                    "starts": "2025-03-05",
+                    "ends": "2025-04-30",
+                    "minimum_amount": minimum,
+                },
+            ]
+        }
+    )
+    ann, *_ = history
+    purchase(ann, "100.75", when=at(2025, 3, 12))
+    in_sql = simulation.replay(rule=rule, first_month=MARCH, months=2, in_sql=True)
+    streamed = simulation.replay(rule=rule, first_month=MARCH, months=2, in_sql=False)
+    assert in_sql == streamed
+    assert all(isinstance(points, int) for points in in_sql[0].values())
