@@ -152,7 +152,8 @@ def run(repeat: int) -> None:
             engine.CLASSIC_RULE.to_dict() | {"base_rate": "0.5"} | promotions
         ),
     }
-    print(f"replaying {months} months from {first_month:%Y-%m} (goal: under {GOAL_SECONDS:.0f} s)")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"replaying {months} months from {first_month:%Y-%m} (goal: under {GOAL_SECONDS:.0f} s); load average {load}")
     for label, rule in drafts.items():
         times = []
         for _ in range(repeat):
