@@ -167,6 +167,33 @@ def run(repeat: int) -> None:
             f"best {best:.2f} s of {repeat} ({', '.join(f'{t:.2f}' for t in times)}), "
             f"{best / GOAL_SECONDS:.0%} of the goal  {verdict}; actual {comparison.actual:,} draft {comparison.draft:,}"
         )
+        print(f"{'':34} CPU seconds, parallel query off (the time on an idle core): {cpu_seconds(rule):.2f} s")
+
+
+def cpu_seconds(rule) -> float:
+    """Python's CPU time plus the PostgreSQL backend's (from /proc) for one replay with parallel query
+    off, so every database cycle is in that one backend. On a machine shared with other work this is the
+    figure that does not depend on the neighbours; the wall-clock time above does."""
+    from django.db import connection
+
+    from rewards.simulation import compare, default_period
+
+    first_month, months = default_period()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+        cursor.execute("SET max_parallel_workers_per_gather = 0")
+
+    def backend_cpu() -> float:
+        fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    python_before, backend_before = time.process_time(), backend_cpu()
+    compare(rule=rule, first_month=first_month, months=months)
+    used = time.process_time() - python_before + backend_cpu() - backend_before
+    with connection.cursor() as cursor:
+        cursor.execute("RESET max_parallel_workers_per_gather")
+    return used
 
 
 if __name__ == "__main__":

@@ -6,11 +6,13 @@ transactions earned: earn entries of its purchases and reversal entries of its r
 of earlier recalculations of those months). Stamp-card and bonus-action points are not replayed: they
 depend on a customer's whole history, not on the period's transactions.
 
-Speed (bench/simulate.py): the purchases are streamed as plain tuples (a server-side cursor on
-PostgreSQL), the customer's local day and whole units are decided in SQL, and the points of each
-(whole units, promotions in force) pair are computed once by the engine and remembered: a period of
-a million purchases has a few thousand distinct pairs. The "actual" side is read from the monthly
-roll-up, aggregated by the database.
+Speed (bench/simulate.py): a purchase's points depend only on its whole units (or exact amount, when
+a minimum has cents) and on which promotions are in force for its local day and store. The engine
+computes each such pair once. On PostgreSQL the database then joins the period's purchases to that
+small table and sums them per customer and month in one pass, so Python sees one row per
+customer-month; elsewhere (SQLite) the purchases are streamed with the local day decided in SQL and
+summed in Python through the same memo. Both paths give the same numbers (a test checks). The
+"actual" side is read from the monthly roll-up.
 """
 
 from __future__ import annotations
