@@ -51,7 +51,10 @@ def chromium_browser():
 
 
 @pytest.fixture
-def page(chromium_browser, live_server, transactional_db):
+def page(chromium_browser, live_server, django_db_serialized_rollback, transactional_db):
+    # A browser test commits for real (the live server reads in another thread), so the database is
+    # flushed after it; serialized rollback reloads what the migrations made (roles, the default
+    # program and store) at the start of each browser test, whichever ran before it.
     context = chromium_browser.new_context(base_url=live_server.url, viewport={"width": 1024, "height": 768})
     context.set_default_timeout(10_000)
     page = context.new_page()
