@@ -50,11 +50,36 @@ def chromium_browser():
         browser.close()
 
 
+@pytest.fixture(scope="session")
+def migrated_rows(django_db_setup, django_db_blocker) -> str:
+    """What the data migrations made (the roles, the default program and store), captured once."""
+    from django.contrib.auth.models import Group
+    from django.core import serializers
+
+    from rewards.models import Program, RuleVersion
+    from transactions.models import Store
+
+    with django_db_blocker.unblock():
+        rows = [*Group.objects.all(), *Store.objects.all(), *Program.objects.all(), *RuleVersion.objects.all()]
+        # Permissions by natural key: the flush recreates them, perhaps under other ids.
+        return serializers.serialize("json", rows, use_natural_foreign_keys=True)
+
+
 @pytest.fixture
-def page(chromium_browser, live_server, django_db_serialized_rollback, transactional_db):
-    # A browser test commits for real (the live server reads in another thread), so the database is
-    # flushed after it; serialized rollback reloads what the migrations made (roles, the default
-    # program and store) at the start of each browser test, whichever ran before it.
+def migrated_data(migrated_rows, transactional_db):
+    """A browser test commits for real (the live server reads in another thread), so the database is
+    flushed after it; the flush recreates content types and permissions but not what the data
+    migrations made, so the next browser test puts that back."""
+    from django.contrib.auth.models import Group
+    from django.core import serializers
+
+    if not Group.objects.exists():
+        for row in serializers.deserialize("json", migrated_rows):
+            row.save()
+
+
+@pytest.fixture
+def page(chromium_browser, live_server, transactional_db, migrated_data):
     context = chromium_browser.new_context(base_url=live_server.url, viewport={"width": 1024, "height": 768})
     context.set_default_timeout(10_000)
     page = context.new_page()
