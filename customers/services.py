@@ -7,6 +7,8 @@ from datetime import date
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from rewards.services import award_enrolment_bonus
+
 from .models import Customer
 
 MEMBER_NUMBER_DIGITS = 9  # plus one Luhn check digit: a mistyped digit is caught at the till
@@ -48,8 +50,10 @@ def enrol_customer(
     home_store=None,
     referred_by: Customer | None = None,
     date_joined=None,
+    enrolled_by=None,
 ) -> Customer:
-    """Enrol a new member. Validates every field; generates a member number when none is given."""
+    """Enrol a new member. Validates every field; generates a member number when none is given.
+    Awards the program's enrolment bonus (a `bonus` ledger entry keyed "enrolment") when it gives one."""
     generated = not member_number
     for _attempt in range(5):
         customer = Customer(
@@ -66,6 +70,8 @@ def enrol_customer(
         try:
             with transaction.atomic():
                 customer.save()
+                # The program's enrolment bonus (if it gives one) is part of joining: same transaction.
+                award_enrolment_bonus(customer=customer, awarded_by=enrolled_by)
             return customer
         except IntegrityError:
             if not generated:

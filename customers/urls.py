@@ -7,4 +7,6 @@ app_name = "customers"
 urlpatterns = [
     path("", views.home, name="home"),
     path("customers/", views.search, name="search"),
+    path("customers/<int:pk>/", views.customer_page, name="customer"),
+    path("customers/<int:pk>/award/", views.award, name="award"),
 ]

@@ -1,9 +1,17 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
-from loyalty_site.access import is_manager, is_store_staff
+from loyalty_site.access import is_manager, is_store_staff, staff_only
+from rewards.models import PointsEntry
+from rewards.selectors import customer_balance, rule_version_at
+from rewards.services import BonusRefused, award_bonus
 
+from .forms import AwardBonusForm
+from .models import Customer
 from .selectors import find_customers
 
 
@@ -18,3 +26,61 @@ def home(request: HttpRequest) -> HttpResponse:
 def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     return render(request, "customers/search.html", {"query": query, "customers": find_customers(query)})
+
+
+def _customer_page(request: HttpRequest, customer: Customer, form: AwardBonusForm | None = None, status: int = 200):
+    try:
+        bonuses = rule_version_at(timezone.now()).engine_rule().bonuses
+    except LookupError:
+        bonuses = None
+    entries = (
+        PointsEntry.objects.filter(customer=customer)
+        .select_related("transaction", "created_by")
+        .order_by("-effective_at", "-id")[:20]
+    )
+    return render(
+        request,
+        "customers/customer.html",
+        {
+            "customer": customer,
+            "balance": customer_balance(customer.pk),
+            "entries": entries,
+            "bonuses": bonuses,
+            "form": form or AwardBonusForm(customer=customer),
+            "awarded": set(
+                PointsEntry.objects.filter(customer=customer, kind="bonus")
+                .exclude(bonus_key="")
+                .values_list("bonus_key", flat=True)
+            ),
+        },
+        status=status,
+    )
+
+
+@staff_only
+def customer_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """A member for store staff: who they are, their balance and latest ledger lines, and bonus awards."""
+    customer = get_object_or_404(Customer.objects.select_related("home_store", "referred_by"), pk=pk)
+    return _customer_page(request, customer)
+
+
+@staff_only
+@require_POST
+def award(request: HttpRequest, pk: int) -> HttpResponse:
+    """Award a bonus action the program defines; each can be given only once (per year for birthdays)."""
+    customer = get_object_or_404(Customer.objects.select_related("home_store", "referred_by"), pk=pk)
+    form = AwardBonusForm(request.POST, customer=customer)
+    if not form.is_valid():
+        return _customer_page(request, customer, form, status=400)
+    try:
+        entry = award_bonus(
+            customer=customer,
+            action=form.cleaned_data["action"],
+            awarded_by=request.user,
+            referred=form.cleaned_data["referred"],
+        )
+    except BonusRefused as refusal:
+        form.add_error("action", str(refusal))
+        return _customer_page(request, customer, form, status=400)
+    messages.success(request, f"Awarded {entry.points} points: {entry.reason}.")
+    return redirect("customers:customer", pk=customer.pk)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("reports/", include("rewards.urls")),
+    path("program/", include("rewards.program_urls")),
     path("", include("customers.urls")),
     path("", include("transactions.urls")),
 ]

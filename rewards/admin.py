@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.utils import timezone
 
 from . import engine
-from .models import CustomerMonthPoints, PointsEntry, Program, RuleVersion
+from .models import CustomerMonthPoints, PointsEntry, Program, ProgramDraft, Recalculation, RuleVersion
 from .services import publish_rule_version
 
 
@@ -34,7 +34,11 @@ class ProgramAdmin(admin.ModelAdmin):
 class RuleVersionForm(forms.ModelForm):
     rule = forms.JSONField(
         initial=engine.CLASSIC_RULE.to_dict(),
-        help_text='Spend bands, e.g. {"bands": [{"threshold": 50, "rate": "1"}, {"threshold": 100, "rate": "2"}]}',
+        help_text=(
+            'Spend bands, e.g. {"bands": [{"threshold": 50, "rate": "1"}, {"threshold": 100, "rate": "2"}]}; '
+            "optionally base_rate, minimum_purchase, promotions, promotion_mode, stamp_card and bonuses "
+            "(see rewards/engine.py). The program page (/program/) edits the same rule with a form."
+        ),
         widget=forms.Textarea(attrs={"rows": 4}),
     )
 
@@ -102,3 +106,19 @@ class CustomerMonthPointsAdmin(ReadOnlyAdmin):
     list_select_related = ["customer"]
     list_filter = ["month"]
     search_fields = ["customer__member_number", "customer__name"]
+
+
+@admin.register(ProgramDraft)
+class ProgramDraftAdmin(ReadOnlyAdmin):
+    """Drafts are edited on the program page (/program/); the admin shows them."""
+
+    list_display = ["program", "author", "updated_at"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return True
+
+
+@admin.register(Recalculation)
+class RecalculationAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "program", "first_month", "months", "rule_version", "author", "created_at", "points"]
+    list_select_related = ["program", "rule_version__program", "author"]

@@ -88,6 +88,15 @@ class PointsEntry(models.Model):
     # The engine's account of how the points were computed, as a line and as data.
     explanation = models.TextField(blank=True)
     detail = models.JSONField(default=dict, blank=True)
+    # A bonus that may be given only once per customer carries a key ("enrolment", "birthday:2025",
+    # "referral:42", "stamp:10"); a conditional unique constraint makes a second award impossible.
+    bonus_key = models.CharField(max_length=64, blank=True, default="")
+    # An earn entry that counts as a visit on the stamp card of its rule version.
+    stamped = models.BooleanField(default=False)
+    # The recalculation an adjustment entry belongs to.
+    recalculation = models.ForeignKey(
+        "Recalculation", on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+    )
 
     class Meta:
         verbose_name = "points entry"
@@ -138,8 +147,23 @@ class PointsEntry(models.Model):
             models.UniqueConstraint(
                 fields=["transaction"], condition=Q(kind="reversal"), name="pointsentry_one_reversal_per_refund"
             ),
+            # A keyed bonus is given once per customer (birthday once a year, referral once per referred member).
+            models.UniqueConstraint(
+                fields=["customer", "bonus_key"],
+                condition=Q(kind="bonus") & ~Q(bonus_key=""),
+                name="pointsentry_bonus_once_per_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(bonus_key="") | Q(kind="bonus"), name="pointsentry_only_bonuses_have_keys"
+            ),
+            models.CheckConstraint(
+                condition=Q(recalculation__isnull=True) | Q(kind="adjustment"),
+                name="pointsentry_recalculation_posts_adjustments",
+            ),
         ]
         indexes = [
+            # Counting a customer's stamp-card visits.
+            models.Index(fields=["customer"], condition=Q(stamped=True), name="pointsentry_stamped_idx"),
             # Balance and statement of one customer.
             models.Index(fields=["customer", "-effective_at"], name="pointsentry_customer_idx"),
             # Period reports that read the ledger itself (the roll-up check, the glance page).
@@ -186,3 +210,41 @@ class CustomerMonthPoints(models.Model):
     @property
     def net_earned(self) -> int:
         return self.earned + self.reversed
+
+
+class ProgramDraft(models.Model):
+    """A manager's unpublished rule: what the settings page edits, the simulator replays and publishing
+    turns into a rule version. One draft per program; publishing it removes it."""
+
+    program = models.OneToOneField(Program, on_delete=models.CASCADE, related_name="draft")
+    # The engine's stored form, validated by engine.Rule.from_dict before it is saved.
+    rule = models.JSONField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Draft of {self.program}"
+
+    def engine_rule(self) -> engine.Rule:
+        return engine.Rule.from_dict(self.rule)
+
+
+class Recalculation(models.Model):
+    """A manager's explicit re-rating of past months under one rule version. It posts adjustment entries
+    (never edits old ones) that point back here; the period is whole months in the merchant's TIME_ZONE."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="recalculations")
+    rule_version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="recalculations")
+    first_month = models.DateField(help_text="First day of the first month re-rated.")
+    months = models.PositiveSmallIntegerField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    customers = models.PositiveIntegerField(default=0)
+    points = models.IntegerField(default=0, help_text="The sum of the adjustments posted.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(months__gte=1), name="recalculation_at_least_a_month")]
+
+    def __str__(self) -> str:
+        return f"Recalculation #{self.pk} of {self.first_month:%Y-%m} (+{self.months - 1} months)"

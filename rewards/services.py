@@ -6,12 +6,13 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
 
 from . import engine
-from .models import CustomerMonthPoints, PointsEntry, RuleVersion
-from .selectors import month_of
+from .models import CustomerMonthPoints, PointsEntry, Program, ProgramDraft, Recalculation, RuleVersion
+from .selectors import add_months, local_midnight, month_of, rule_version_at
 
 # Ledger kind -> roll-up column.
 ROLLUP_COLUMNS = {
@@ -68,11 +69,36 @@ def fold_into_rollup(entries: QuerySet[PointsEntry]) -> None:
         cursor.execute(sql, params)
 
 
+def purchase_context(purchase, rule: engine.Rule) -> dict[str, str]:
+    """The purchase's context the rule's promotions look at: its local date and its store's code.
+
+    Only read when the rule has promotions, so recording under a rule without them costs no query.
+    """
+    if not rule.promotions:
+        return {}
+    return {"on": timezone.localdate(purchase.occurred_at).isoformat(), "store": purchase.store.code}
+
+
+def _context_arguments(context: dict[str, str]) -> dict:
+    if not context:
+        return {}
+    return {"on": dt.date.fromisoformat(context["on"]), "store": context["store"]}
+
+
 def earn_entry(
     *, purchase, version: RuleVersion, rule: engine.Rule | None = None
 ) -> tuple[PointsEntry, engine.Earning]:
-    """The (unsaved) earn entry of a purchase under a rule version, and the engine's account of it."""
-    earning = engine.earn(purchase.amount, rule or version.engine_rule())
+    """The (unsaved) earn entry of a purchase under a rule version, and the engine's account of it.
+
+    The purchase's context (local date, store code) is kept in the entry's detail, so that its refunds
+    reverse under the same promotions without looking the purchase up again.
+    """
+    rule = rule or version.engine_rule()
+    context = purchase_context(purchase, rule)
+    earning = engine.earn(purchase.amount, rule, **_context_arguments(context))
+    detail = earning.as_dict()
+    if context:
+        detail["context"] = context
     entry = PointsEntry(
         customer_id=purchase.customer_id,
         kind=PointsEntry.Kind.EARN,
@@ -82,17 +108,25 @@ def earn_entry(
         rule_version=version,
         created_by=purchase.recorded_by,
         explanation=earning.explain(),
-        detail=earning.as_dict(),
+        detail=detail,
+        stamped=rule.stamp_card is not None and rule.stamp_card.qualifies(purchase.amount),
     )
     return entry, earning
 
 
 def reversal_entry(*, refund, purchase, refunded_before, earned: PointsEntry) -> PointsEntry:
-    """The (unsaved) reversal of a refund, by the rule version its purchase earned with."""
+    """The (unsaved) reversal of a refund, by the rule version its purchase earned with and in the
+    purchase's context (its day and store), so the remainder keeps the purchase's promotions."""
     version = earned.rule_version
     rule = version.engine_rule()
+    context = (earned.detail or {}).get("context") or purchase_context(purchase, rule)
+    arguments = _context_arguments(context)
     points = engine.reversal(
-        purchase_amount=purchase.amount, refunded_before=refunded_before, refund=refund.amount, rule=rule
+        purchase_amount=purchase.amount,
+        refunded_before=refunded_before,
+        refund=refund.amount,
+        rule=rule,
+        **arguments,
     )
     remaining = purchase.amount - refunded_before - refund.amount
     return PointsEntry(
@@ -106,11 +140,202 @@ def reversal_entry(*, refund, purchase, refunded_before, earned: PointsEntry) ->
         corrects=earned,
         explanation=(
             f"refund of {refund.amount:.2f} from {purchase.amount:.2f} (receipt {purchase.receipt_number}); "
-            f"{remaining:.2f} left earns {engine.earn(remaining, rule).points} "
+            f"{remaining:.2f} left earns {engine.earn(remaining, rule, **arguments).points} "
             f"under the purchase's rule: {points}"
         ),
         detail={"refund": f"{refund.amount:.2f}", "refunded_before": f"{refunded_before:.2f}", "points": points},
     )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Bonuses: the stamp card and the bonus actions. Keyed bonuses are given once per customer (a unique
+# constraint on (customer, bonus_key) is the guarantee; the checks here only avoid tripping it).
+
+
+def purchase_bonus_entries(
+    *, purchase, version: RuleVersion, entry: PointsEntry, rule: engine.Rule | None = None
+) -> list[PointsEntry]:
+    """The (unsaved) bonus entries a purchase triggers beside its earn `entry` (not yet in the ledger):
+    the stamp card's bonus on every Nth qualifying visit, and the referrer's bonus on a referred
+    customer's first purchase.
+
+    Call inside the purchase's database transaction, after locking the customer's row
+    (`lock_customer`), so two purchases of one customer cannot count the same visit.
+    Visits are counted over the customer's stamped earn entries: every purchase that qualified under a
+    version with a stamp card. Refunds do not take stamps back (the visit happened).
+    """
+    rule = rule or version.engine_rule()
+    bonuses = []
+    card = rule.stamp_card
+    if card is not None and entry.stamped:
+        visit = PointsEntry.objects.filter(customer_id=purchase.customer_id, kind="earn", stamped=True).count() + 1
+        if points := card.bonus_for_visit(visit):
+            bonuses.append(
+                PointsEntry(
+                    customer_id=purchase.customer_id,
+                    kind=PointsEntry.Kind.BONUS,
+                    points=points,
+                    effective_at=purchase.occurred_at,
+                    transaction=purchase,
+                    rule_version=version,
+                    created_by=purchase.recorded_by,
+                    reason=f"stamp card: {_ordinal(visit)} qualifying visit",
+                    explanation=f"every {card.every} qualifying visits earn {card.bonus}: visit {visit}",
+                    bonus_key=f"stamp:{visit}",
+                    detail={"visit": visit, "every": card.every},
+                )
+            )
+    referrer_id = purchase.customer.referred_by_id
+    if referrer_id and rule.bonuses.referral:
+        first = not purchase.customer.transactions.filter(kind="purchase").exclude(pk=purchase.pk).exists()
+        key = f"referral:{purchase.customer_id}"
+        if first and not PointsEntry.objects.filter(customer_id=referrer_id, kind="bonus", bonus_key=key).exists():
+            bonuses.append(
+                PointsEntry(
+                    customer_id=referrer_id,
+                    kind=PointsEntry.Kind.BONUS,
+                    points=rule.bonuses.referral,
+                    effective_at=purchase.occurred_at,
+                    transaction=purchase,
+                    rule_version=version,
+                    created_by=purchase.recorded_by,
+                    reason=f"referral: {purchase.customer.member_number} made a first purchase",
+                    bonus_key=key,
+                )
+            )
+    return bonuses
+
+
+def lock_customer(customer_id: int) -> None:
+    """Serialise the writes that count a customer's history (stamp visits, first purchase)."""
+    from customers.models import Customer
+
+    list(Customer.objects.select_for_update().filter(pk=customer_id).values_list("pk", flat=True))
+
+
+def _ordinal(number: int) -> str:
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+class BonusAction(models.TextChoices):
+    ENROLMENT = "enrolment", "Enrolment bonus"
+    BIRTHDAY = "birthday", "Birthday bonus"
+    REFERRAL = "referral", "Referral bonus"
+
+
+class BonusRefused(ValueError):
+    """A bonus that cannot be awarded: the program gives none, or the customer already has it."""
+
+
+def bonus_key(action: str, *, year: int | None = None, referred_id: int | None = None) -> str:
+    if action == BonusAction.BIRTHDAY:
+        return f"birthday:{year}"
+    if action == BonusAction.REFERRAL:
+        return f"referral:{referred_id}"
+    return "enrolment"
+
+
+def award_bonus(
+    *,
+    customer,
+    action: str,
+    awarded_by=None,
+    moment: dt.datetime | None = None,
+    referred=None,
+    program: Program | None = None,
+) -> PointsEntry:
+    """Award a bonus action to a customer once: the enrolment bonus, this year's birthday bonus, or the
+    referral bonus for `referred` (a customer they referred). Points come from the rule version in force
+    at `moment` (now by default). Refused with BonusRefused when the program gives no such bonus or the
+    customer already has it (the unique key is the guarantee, also against two staff clicking at once).
+    """
+    moment = moment or timezone.now()
+    version = rule_version_at(moment, program)
+    rule = version.engine_rule()
+    points = getattr(rule.bonuses, str(action))
+    label = BonusAction(action).label
+    if not points:
+        raise BonusRefused(f"The program gives no {label.lower()}.")
+    if action == BonusAction.REFERRAL:
+        if referred is None or referred.referred_by_id != customer.pk:
+            raise BonusRefused(f"{customer.name} did not refer that customer.")
+        reason = f"referral: {referred.member_number} joined on their recommendation"
+    elif action == BonusAction.BIRTHDAY:
+        reason = f"birthday bonus {timezone.localdate(moment).year}"
+    else:
+        reason = "enrolment bonus"
+    key = bonus_key(
+        action, year=timezone.localdate(moment).year, referred_id=referred.pk if referred is not None else None
+    )
+    entry = PointsEntry(
+        customer_id=customer.pk,
+        kind=PointsEntry.Kind.BONUS,
+        points=points,
+        effective_at=moment,
+        rule_version=version,
+        created_by=awarded_by,
+        reason=reason,
+        bonus_key=key,
+    )
+    try:
+        with transaction.atomic():
+            post_entries([entry])
+    except IntegrityError:
+        raise BonusRefused(f"{customer.name} already has the {label.lower()} ({key}).") from None
+    return entry
+
+
+def award_enrolment_bonus(*, customer, awarded_by=None) -> PointsEntry | None:
+    """The enrolment bonus of the version in force when the customer joined, if the program gives one."""
+    try:
+        return award_bonus(
+            customer=customer, action=BonusAction.ENROLMENT, awarded_by=awarded_by, moment=customer.date_joined
+        )
+    except (BonusRefused, LookupError):
+        return None
+
+
+def award_birthday_bonuses(*, day: dt.date | None = None, program: Program | None = None) -> int:
+    """Award the birthday bonus to every customer whose birthday month is `day`'s month (a local date,
+    today by default) and who has no birthday bonus for that year yet. Returns how many were awarded.
+
+    Safe to run twice, also at the same time: customers already awarded are left out, and the unique
+    (customer, "birthday:<year>") key stops a concurrent run from awarding again (it is retried once).
+    """
+    from customers.models import Customer
+
+    today = timezone.localdate()
+    day = day or today
+    moment = timezone.now() if day == today else local_midnight(day)
+    version = rule_version_at(moment, program)
+    points = version.engine_rule().bonuses.birthday
+    if not points:
+        return 0
+    key = bonus_key(BonusAction.BIRTHDAY, year=day.year)
+    for attempt in range(2):
+        awarded = PointsEntry.objects.filter(kind="bonus", bonus_key=key).values("customer_id")
+        due = Customer.objects.filter(birthday__month=day.month).exclude(pk__in=awarded).values_list("pk", flat=True)
+        entries = [
+            PointsEntry(
+                customer_id=customer_id,
+                kind=PointsEntry.Kind.BONUS,
+                points=points,
+                effective_at=moment,
+                rule_version=version,
+                reason=f"birthday bonus {day.year}",
+                bonus_key=key,
+            )
+            for customer_id in due.iterator(chunk_size=2000)
+        ]
+        try:
+            with transaction.atomic():
+                post_entries(entries)
+            return len(entries)
+        except IntegrityError:
+            if attempt:
+                raise
+    return 0
 
 
 def publish_rule_version(
@@ -181,3 +406,105 @@ def rebuild_rollup() -> int:
         CustomerMonthPoints.objects.all().delete()
         fold_into_rollup(PointsEntry.objects.all())
         return CustomerMonthPoints.objects.count()
+
+
+class PublishRefused(ValueError):
+    """A version that would start in the past: history is never rewritten."""
+
+
+# A form submitted "now" reaches the service a moment later; this much is still "now".
+NOW_TOLERANCE = dt.timedelta(minutes=1)
+
+
+def save_draft(*, program: Program, rule: engine.Rule, author) -> ProgramDraft:
+    """Save (create or replace) the program's draft rule. Nothing about earning changes."""
+    draft, _ = ProgramDraft.objects.update_or_create(
+        program=program, defaults={"rule": rule.to_dict(), "author": author, "updated_at": timezone.now()}
+    )
+    return draft
+
+
+def publish_draft(
+    *, draft: ProgramDraft, published_by, effective_from: dt.datetime | None = None, note: str = ""
+) -> RuleVersion:
+    """Publish the draft as a new rule version from `effective_from` (now by default, or later; never the
+    past) and remove the draft. Purchases from that moment earn by it; nothing earlier changes."""
+    now = timezone.now()
+    effective_from = effective_from or now
+    if timezone.is_naive(effective_from):
+        raise ValueError("effective_from must be timezone-aware")
+    if effective_from < now - NOW_TOLERANCE:
+        raise PublishRefused("A new version cannot start in the past: history is never rewritten.")
+    with transaction.atomic():
+        locked = ProgramDraft.objects.select_for_update().get(pk=draft.pk)
+        version = publish_rule_version(
+            program=locked.program,
+            rule=locked.engine_rule(),
+            effective_from=max(effective_from, now),
+            published_by=published_by,
+            note=note,
+        )
+        locked.delete()
+    return version
+
+
+# ---------------------------------------------------------------------------------------------------
+# Recalculation: the one way to re-rate a past period. It posts adjustments; it never edits an entry.
+
+
+class NothingToRecalculate(ValueError):
+    """The period already holds exactly the points of the chosen version: no adjustment to post."""
+
+
+def recalculate(*, program: Program, version: RuleVersion, first_month: dt.date, months: int, author) -> Recalculation:
+    """Re-rate the period's transactions under `version` and post, per customer and month, an adjustment
+    of the difference (created_by `author`, reason "recalculation #N ..."), recorded as a Recalculation.
+
+    The differences are computed afresh here, inside a lock on the program, from what the ledger holds
+    now (earlier recalculations of those months included), so running the same recalculation twice posts
+    nothing the second time.
+    """
+    from .simulation import compare
+
+    if version.program_id != program.pk:
+        raise ValueError("the version belongs to another program")
+    if first_month.day != 1:
+        raise ValueError("a period starts on the first day of a month")
+    with transaction.atomic():
+        list(Program.objects.select_for_update().filter(pk=program.pk).values_list("pk", flat=True))
+        changed = compare(rule=version.engine_rule(), first_month=first_month, months=months, program=program).changed()
+        if not changed:
+            raise NothingToRecalculate("Nothing to adjust: the period already earns exactly that.")
+        recalculation = Recalculation.objects.create(
+            program=program,
+            rule_version=version,
+            first_month=first_month,
+            months=months,
+            author=author,
+            customers=len({row.customer_id for row in changed}),
+            points=sum(row.difference for row in changed),
+        )
+        last = add_months(first_month, months - 1)
+        reason = (
+            f"recalculation #{recalculation.pk}: {first_month:%Y-%m} to {last:%Y-%m} under the version from "
+            f"{timezone.localtime(version.effective_from):%Y-%m-%d %H:%M}"
+        )
+        post_entries(
+            [
+                PointsEntry(
+                    customer_id=row.customer_id,
+                    kind=PointsEntry.Kind.ADJUSTMENT,
+                    points=row.difference,
+                    # In the month it corrects, so that month's figures (and a second preview) include it.
+                    effective_at=local_midnight(row.month),
+                    rule_version=version,
+                    created_by=author,
+                    reason=reason[:200],
+                    explanation=f"{row.month:%Y-%m}: {row.actual} recorded, {row.draft} under that version",
+                    detail={"month": row.month.isoformat(), "recorded": row.actual, "recalculated": row.draft},
+                    recalculation=recalculation,
+                )
+                for row in changed
+            ]
+        )
+    return recalculation

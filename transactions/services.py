@@ -20,7 +20,7 @@ from django.utils import timezone
 from rewards import engine
 from rewards.models import PointsEntry
 from rewards.selectors import rule_version_at
-from rewards.services import earn_entry, post_entries, reversal_entry
+from rewards.services import earn_entry, lock_customer, post_entries, purchase_bonus_entries, reversal_entry
 
 from .amounts import max_amount
 from .models import Store, TillSettings, Transaction
@@ -94,7 +94,8 @@ def record_purchase(
     source: str = Transaction.Source.TILL,
     idempotency_key: uuid.UUID | None = None,
 ) -> RecordedPurchase:
-    """Record a purchase and its earn entry (points of the rule version in force at its moment), atomically.
+    """Record a purchase and its earn entry (points of the rule version in force at its moment), atomically,
+    with the bonuses it triggers (the stamp card's, the referrer's) in the same database transaction.
 
     With an idempotency key, a second call with the same key returns the first purchase unchanged.
     A receipt number already used in the store is refused.
@@ -120,8 +121,14 @@ def record_purchase(
                 source=source,
                 idempotency_key=idempotency_key,
             )
-            entry, earning = earn_entry(purchase=purchase, version=version)
-            post_entries([entry])
+            rule = version.engine_rule()
+            entry, earning = earn_entry(purchase=purchase, version=version, rule=rule)
+            bonuses = []
+            if rule.stamp_card is not None or (customer.referred_by_id and rule.bonuses.referral):
+                # Counting visits and first purchases needs this customer's purchases serialised.
+                lock_customer(customer.pk)
+                bonuses = purchase_bonus_entries(purchase=purchase, version=version, entry=entry, rule=rule)
+            post_entries([entry, *bonuses])
     except IntegrityError:
         # Two submissions of one form racing each other: the loser finds the winner's purchase.
         if earlier := _earlier(idempotency_key, Transaction.Kind.PURCHASE):

@@ -1,0 +1,22 @@
+"""Forms of the staff customer pages. Thin: the rewards service decides whether a bonus may be given."""
+
+from django import forms
+
+from rewards.services import BonusAction
+
+
+class AwardBonusForm(forms.Form):
+    action = forms.ChoiceField(choices=BonusAction.choices, label="Bonus")
+    referred = forms.ModelChoiceField(
+        queryset=None, required=False, label="Referred member (referral bonus)", empty_label="—"
+    )
+
+    def __init__(self, *args, customer, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["referred"].queryset = customer.referrals.order_by("member_number")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("action") == BonusAction.REFERRAL and not cleaned.get("referred"):
+            self.add_error("referred", "Choose the member they referred.")
+        return cleaned

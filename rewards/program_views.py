@@ -1,0 +1,211 @@
+"""The managers' program pages: settings and versions, the what-if simulator, publishing, recalculation.
+
+Thin: forms parse, services write, rewards.simulation reads. Every page is for managers; the writes
+also need the `rewards.manage_program` permission.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from loyalty_site.access import can_manage_program, managers_only
+
+from . import simulation
+from .models import ProgramDraft, Recalculation, RuleVersion
+from .program_forms import PublishForm, RecalculationForm, RuleForms, SimulateForm, rule_summary
+from .selectors import default_program, rule_version_at
+from .services import NothingToRecalculate, PublishRefused, publish_draft, recalculate, save_draft
+
+NOT_ALLOWED = "Changing the program's rules needs the 'manage program' permission."
+ROWS_SHOWN = 200
+
+
+def _require_manage(request: HttpRequest) -> None:
+    if not can_manage_program(request.user):
+        raise PermissionDenied(NOT_ALLOWED)
+
+
+def _draft(program) -> ProgramDraft | None:
+    return ProgramDraft.objects.filter(program=program).select_related("author").first()
+
+
+def _settings_page(request: HttpRequest, *, program, rule_forms=None, publish_form=None, status=200) -> HttpResponse:
+    draft = _draft(program)
+    now = timezone.now()
+    versions = list(RuleVersion.objects.filter(program=program).select_related("published_by"))
+    latest = max(versions, key=lambda v: v.effective_from) if versions else None
+    in_force = rule_version_at(now, program) if versions else None
+    if rule_forms is None:
+        rule_forms = RuleForms(rule=draft.rule if draft else (latest.rule if latest else {}))
+    rows = [
+        {
+            "version": version,
+            "summary": rule_summary(version.engine_rule()),
+            "status": "scheduled"
+            if version.effective_from > now
+            else ("in force" if in_force and version.pk == in_force.pk else "past"),
+        }
+        for version in versions
+    ]
+    context = {
+        "program": program,
+        "draft": draft,
+        "draft_summary": rule_summary(draft.engine_rule()) if draft else [],
+        "based_on": latest,
+        "forms": rule_forms,
+        "publish_form": publish_form or PublishForm(),
+        "versions": rows,
+        "recalculations": Recalculation.objects.filter(program=program).select_related("author", "rule_version")[
+            :10
+        ],
+    }
+    return render(request, "rewards/program/settings.html", context, status=status)
+
+
+@managers_only
+def settings_page(request: HttpRequest) -> HttpResponse:
+    """The program's rule as a draft to edit, the versions published so far, and the way to publish."""
+    program = default_program()
+    if request.method != "POST":
+        return _settings_page(request, program=program)
+    _require_manage(request)
+    rule_forms = RuleForms(request.POST)
+    if not rule_forms.is_valid():
+        messages.error(request, "The draft was not saved: see the messages beside the fields.")
+        return _settings_page(request, program=program, rule_forms=rule_forms, status=400)
+    save_draft(program=program, rule=rule_forms.rule, author=request.user)
+    if request.POST.get("action") == "simulate":
+        return redirect("program:simulate")
+    messages.success(request, "Draft saved. Nothing changes for customers until it is published.")
+    return redirect("program:settings")
+
+
+@managers_only
+@require_POST
+def discard_draft(request: HttpRequest) -> HttpResponse:
+    _require_manage(request)
+    ProgramDraft.objects.filter(program=default_program()).delete()
+    messages.success(request, "Draft discarded.")
+    return redirect("program:settings")
+
+
+@managers_only
+@require_POST
+def publish(request: HttpRequest) -> HttpResponse:
+    """Publish the saved draft as a new rule version: from now, or from a later moment."""
+    _require_manage(request)
+    program = default_program()
+    draft = _draft(program)
+    if draft is None:
+        messages.error(request, "There is no draft to publish: save one first.")
+        return redirect("program:settings")
+    form = PublishForm(request.POST)
+    if not form.is_valid():
+        return _settings_page(request, program=program, publish_form=form, status=400)
+    try:
+        version = publish_draft(
+            draft=draft,
+            published_by=request.user,
+            effective_from=form.cleaned_data["effective_from"],
+            note=form.cleaned_data["note"],
+        )
+    except PublishRefused as refusal:
+        form.add_error("effective_from", str(refusal))
+        return _settings_page(request, program=program, publish_form=form, status=400)
+    when = timezone.localtime(version.effective_from)
+    messages.success(request, f"Published: the new rule is in force from {when:%Y-%m-%d %H:%M}.")
+    return redirect("program:settings")
+
+
+@managers_only
+def simulate(request: HttpRequest) -> HttpResponse:
+    """Replay a past period under the saved draft beside what was actually earned. Writes nothing."""
+    program = default_program()
+    draft = _draft(program)
+    first, months = simulation.default_period()
+    form = SimulateForm(
+        request.GET or {"first_month": first.strftime("%Y-%m"), "months": months, "point_value": program.point_value}
+    )
+    comparison = None
+    if draft is not None and form.is_valid():
+        comparison = simulation.compare(
+            rule=draft.engine_rule(),
+            first_month=form.cleaned_data["first_month"],
+            months=form.cleaned_data["months"],
+            point_value=form.cleaned_data["point_value"] if form.cleaned_data["point_value"] is not None else None,
+            program=program,
+        )
+    return render(
+        request,
+        "rewards/program/simulate.html",
+        {
+            "program": program,
+            "draft": draft,
+            "draft_summary": rule_summary(draft.engine_rule()) if draft else [],
+            "form": form,
+            "comparison": comparison,
+            "rows": comparison.largest(ROWS_SHOWN) if comparison else [],
+            "rows_shown": ROWS_SHOWN,
+            "publish_form": PublishForm(),
+        },
+    )
+
+
+@managers_only
+def recalculate_page(request: HttpRequest) -> HttpResponse:
+    """Re-rate a past period under a version: preview the differences, then post them as adjustments."""
+    program = default_program()
+    first, months = simulation.default_period()
+    data = request.POST if request.method == "POST" else request.GET
+    form = RecalculationForm(data or None, program=program)
+    if not data:
+        form = RecalculationForm(
+            initial={"first_month": first, "months": months, "version": rule_version_at(timezone.now(), program)},
+            program=program,
+        )
+    if request.method == "POST":
+        _require_manage(request)
+        if form.is_valid():
+            try:
+                done = recalculate(
+                    program=program,
+                    version=form.cleaned_data["version"],
+                    first_month=form.cleaned_data["first_month"],
+                    months=form.cleaned_data["months"],
+                    author=request.user,
+                )
+            except NothingToRecalculate as nothing:
+                messages.info(request, str(nothing))
+            else:
+                messages.success(
+                    request,
+                    f"Recalculation #{done.pk} posted {done.points:+d} points as adjustments for "
+                    f"{done.customers} customer(s).",
+                )
+                return redirect(reverse("program:settings") + "#recalculations")
+    comparison = None
+    if form.is_bound and form.is_valid():
+        comparison = simulation.compare(
+            rule=form.cleaned_data["version"].engine_rule(),
+            first_month=form.cleaned_data["first_month"],
+            months=form.cleaned_data["months"],
+            program=program,
+        )
+    changed = comparison.changed() if comparison else []
+    return render(
+        request,
+        "rewards/program/recalculate.html",
+        {
+            "form": form,
+            "comparison": comparison,
+            "changed": simulation.name_rows(changed[:ROWS_SHOWN]) if changed else [],
+            "changed_count": len(changed),
+            "rows_shown": ROWS_SHOWN,
+        },
+    )

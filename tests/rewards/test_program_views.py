@@ -1,0 +1,233 @@
+"""The managers' program pages and the staff customer page: permissions, refusals beside fields, publishing."""
+
+import datetime as dt
+import re
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from rewards import engine
+from rewards.models import PointsEntry, ProgramDraft, Recalculation, RuleVersion
+from rewards.selectors import default_program, rule_version_at
+from rewards.services import publish_rule_version, save_draft
+from tests.factories import CustomerFactory, StoreFactory, at, purchase
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["program:settings", "program:simulate", "program:recalculate"]
+
+
+def rule_post(**changes) -> dict:
+    """A settings form submission: the classic bands, no promotion, no stamp card."""
+    data = {
+        "bands-TOTAL_FORMS": "3",
+        "bands-INITIAL_FORMS": "0",
+        "bands-0-threshold": "50",
+        "bands-0-rate": "1",
+        "bands-1-threshold": "100",
+        "bands-1-rate": "2",
+        "bands-2-threshold": "",
+        "bands-2-rate": "",
+        "promotions-TOTAL_FORMS": "1",
+        "promotions-INITIAL_FORMS": "0",
+        "promotions-0-kind": "multiplier",
+        "promotion_mode": "stack",
+        "action": "save",
+    }
+    return data | changes
+
+
+def promotion(**changes) -> dict:
+    return {
+        "promotions-0-name": "Double March",
+        "promotions-0-kind": "multiplier",
+        "promotions-0-multiplier": "2",
+        "promotions-0-starts": "2025-03-01",
+        "promotions-0-ends": "2025-03-31",
+    } | changes
+
+
+def error_beside(response, field_id: str) -> str:
+    """The error list rendered right after the field with this id."""
+    html = response.content.decode()
+    match = re.search(rf'id="{field_id}_errors"><li>(.*?)</li>', html)
+    assert match, f"no error beside {field_id}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("name", [*PAGES])
+def test_store_staff_get_the_403_page(staff_client, name):
+    response = staff_client.get(reverse(name))
+    assert response.status_code == 403
+    assert "This page is for managers" in response.content.decode()
+
+
+def test_staff_cannot_post_a_draft(staff_client):
+    assert staff_client.post(reverse("program:settings"), rule_post()).status_code == 403
+    assert not ProgramDraft.objects.exists()
+
+
+def test_settings_page_lists_versions_with_who_published_them(manager_client, manager):
+    publish_rule_version(
+        program=default_program(),
+        rule=engine.CLASSIC_RULE,
+        effective_from=timezone.now() + dt.timedelta(days=3),
+        published_by=manager,
+        note="next week",
+    )
+    response = manager_client.get(reverse("program:settings"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "installation" in html  # the version created by the migration has no author
+    assert manager.username in html
+    assert "scheduled" in html and "in force" in html
+    assert "next week" in html
+    # The form starts from the latest version's bands.
+    assert 'name="bands-0-threshold" value="50"' in html
+
+
+@pytest.mark.parametrize(
+    ("changes", "field_id", "message"),
+    [
+        ({"bands-1-threshold": "40"}, "id_bands-1-threshold", "strictly increasing"),
+        ({"bands-1-threshold": "50"}, "id_bands-1-threshold", "strictly increasing"),
+        ({"bands-0-rate": "-1"}, "id_bands-0-rate", "negative"),
+        ({"base_rate": "-0.5"}, "id_base_rate", "negative"),
+        (promotion(**{"promotions-0-ends": "2025-02-01"}), "id_promotions-0-ends", "before it starts"),
+        (promotion(**{"promotions-0-multiplier": "0"}), "id_promotions-0-multiplier", "more than 0"),
+        ({"stamp_every": "0", "stamp_bonus": "10"}, "id_stamp_every", "at least 1 visit"),
+        ({"birthday_bonus": "-5"}, "id_birthday_bonus", "negative"),
+    ],
+)
+def test_bad_configuration_is_refused_beside_the_field_and_nothing_saved(manager_client, changes, field_id, message):
+    response = manager_client.post(reverse("program:settings"), rule_post(**changes))
+    assert response.status_code == 400
+    assert message in error_beside(response, field_id)
+    assert not ProgramDraft.objects.exists()
+    assert RuleVersion.objects.count() == 1
+
+
+def test_saving_makes_a_draft_and_changes_nothing_for_customers(manager_client, manager):
+    StoreFactory(code="elm-street", name="Elm Street")
+    response = manager_client.post(
+        reverse("program:settings"),
+        rule_post(
+            **promotion(**{"promotions-0-weekdays": ["1"], "promotions-0-stores": ["elm-street"]}),
+            minimum_purchase="5",
+            stamp_every="10",
+            stamp_bonus="100",
+            enrolment_bonus="50",
+        ),
+    )
+    assert response.status_code == 302
+    draft = ProgramDraft.objects.get()
+    assert draft.author == manager
+    rule = draft.engine_rule()
+    assert rule.promotions[0].weekdays == (1,) and rule.promotions[0].stores == ("elm-street",)
+    assert (rule.stamp_card.every, rule.bonuses.enrolment, rule.minimum_purchase) == (10, 50, 5)
+    assert RuleVersion.objects.count() == 1
+    # The page now edits the draft.
+    html = manager_client.get(reverse("program:settings")).content.decode()
+    assert 'value="Double March"' in html
+
+
+def test_publish_from_now_by_default_and_refuse_the_past(manager_client, manager):
+    save_draft(program=default_program(), rule=engine.Rule(bands=(engine.Band(0, engine.Decimal(3)),)), author=manager)
+    past = (timezone.localtime() - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    refused = manager_client.post(reverse("program:publish"), {"effective_from": past})
+    assert refused.status_code == 400
+    assert "cannot start in the past" in error_beside(refused, "id_effective_from")
+    assert RuleVersion.objects.count() == 1
+    response = manager_client.post(reverse("program:publish"), {"effective_from": "", "note": "triple"})
+    assert response.status_code == 302
+    version = rule_version_at(timezone.now())
+    assert (version.published_by, version.note, version.rule) == (
+        manager,
+        "triple",
+        {"bands": [{"threshold": 0, "rate": "3"}]},
+    )
+    assert not ProgramDraft.objects.exists()
+
+
+def test_simulator_page_shows_totals_and_rows_with_a_fixed_number_of_queries(
+    manager_client, manager, django_assert_num_queries
+):
+    customer = CustomerFactory(name="Ann Example")
+    month = (timezone.localdate().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    when = timezone.make_aware(dt.datetime.combine(month + dt.timedelta(days=2), dt.time(12)))
+    purchase(customer, "120.00", when=when)
+    double = engine.CLASSIC_RULE.to_dict() | {
+        "promotions": [{"name": "Double", "multiplier": "2", "starts": month.isoformat(), "ends": "2099-12-31"}]
+    }
+    save_draft(program=default_program(), rule=engine.Rule.from_dict(double), author=manager)
+    url = reverse("program:simulate") + f"?first_month={month:%Y-%m}&months=1&point_value=0.10"
+    with django_assert_num_queries(17 if connection.vendor == "postgresql" else 13):
+        response = manager_client.get(url)
+    html = response.content.decode()
+    assert 'data-total="actual">90<' in html
+    assert 'data-total="draft">180<' in html
+    assert 'data-total="money">9.00<' in html
+    assert "Ann Example" in html
+    assert PointsEntry.objects.count() == 1
+
+
+def test_recalculation_page_previews_then_posts_once(manager_client, manager):
+    customer = CustomerFactory()
+    month = (timezone.localdate().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    when = timezone.make_aware(dt.datetime.combine(month + dt.timedelta(days=2), dt.time(12)))
+    classic = rule_version_at(when)
+    purchase(customer, "120.00", when=when)
+    # Somebody published a wrong rule for a moment: re-rate that month under the classic version.
+    flat = publish_rule_version(
+        program=default_program(),
+        rule=engine.Rule(bands=(engine.Band(0, engine.Decimal(1)),)),
+        effective_from=timezone.now() - dt.timedelta(seconds=5),
+    )
+    params = {"first_month": f"{month:%Y-%m}", "months": "1", "version": str(flat.pk)}
+    preview = manager_client.get(reverse("program:recalculate"), params)
+    assert 'data-total="difference">30<' in preview.content.decode()
+    assert not PointsEntry.objects.filter(kind="adjustment").exists()
+    posted = manager_client.post(reverse("program:recalculate"), params)
+    assert posted.status_code == 302
+    assert PointsEntry.objects.get(kind="adjustment").points == 30
+    assert Recalculation.objects.get().author == manager
+    again = manager_client.get(reverse("program:recalculate"), params)
+    assert "No difference" in again.content.decode()
+    manager_client.post(reverse("program:recalculate"), params)
+    assert PointsEntry.objects.filter(kind="adjustment").count() == 1
+    assert PointsEntry.objects.get(kind="earn").rule_version == classic  # the old entry is untouched
+
+
+# --- the staff customer page ------------------------------------------------------------------------
+
+
+def test_staff_award_a_bonus_once_from_the_customer_page(staff_client, staff):
+    publish_rule_version(
+        program=default_program(),
+        rule=engine.Rule.from_dict(engine.CLASSIC_RULE.to_dict() | {"bonuses": {"birthday": 200}}),
+        effective_from=at(2020, 1, 1),
+    )
+    customer = CustomerFactory(name="Bea Birthday")
+    page = staff_client.get(reverse("customers:customer", args=[customer.pk]))
+    assert page.status_code == 200
+    assert "Bea Birthday" in page.content.decode()
+    url = reverse("customers:award", args=[customer.pk])
+    assert staff_client.post(url, {"action": "birthday"}).status_code == 302
+    entry = PointsEntry.objects.get(customer=customer)
+    assert (entry.points, entry.created_by, entry.kind) == (200, staff, "bonus")
+    twice = staff_client.post(url, {"action": "birthday"})
+    assert twice.status_code == 400
+    assert "already has the birthday bonus" in error_beside(twice, "id_action")
+    refused = staff_client.post(url, {"action": "enrolment"})
+    assert "gives no enrolment bonus" in error_beside(refused, "id_action")
+    assert PointsEntry.objects.filter(customer=customer).count() == 1
+
+
+def test_the_customer_page_is_for_staff(client, django_user_model):
+    customer = CustomerFactory()
+    nobody = django_user_model.objects.create_user(username="nobody", password="x")
+    client.force_login(nobody)
+    assert client.get(reverse("customers:customer", args=[customer.pk])).status_code == 403
+    assert client.post(reverse("customers:award", args=[customer.pk]), {"action": "birthday"}).status_code == 403
