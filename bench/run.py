@@ -11,6 +11,8 @@ The record comes from bench/generate.py (made if missing, under bench/data/). Me
                  rolled back: what the schema's indexes and keys cost the database alone
   bare_group_by  one GROUP BY customer, month over the plain table, computing the classic rule's points
   report         `manage.py points_report` for the three months (in this process, so without start-up)
+  report_page    the managers' report page (first page, sorted by total) against a bare GROUP BY customer,
+                 month over the project's transactions, taking turns (goal: at most half)
   naive_python   the per-row Python computation most published solutions do: read every row, add up
                  points per customer and month in dictionaries
 
@@ -194,9 +196,9 @@ def ledger_floor(context: Context) -> None:
     # As bonus entries (an earn entry is unique per purchase); same columns, same indexes.
     copy_entries = (
         "INSERT INTO rewards_pointsentry (customer_id, kind, points, effective_at, created_at, transaction_id, "
-        "rule_version_id, reason, explanation, detail) "
+        "rule_version_id, reason, explanation, detail, bonus_key, stamped) "
         "SELECT customer_id, 'bonus', points, effective_at, created_at, transaction_id, rule_version_id, "
-        "'floor', explanation, detail FROM rewards_pointsentry WHERE kind = 'earn'"
+        "'floor', explanation, detail, bonus_key, stamped FROM rewards_pointsentry WHERE kind = 'earn'"
     )
     with psycopg_connect(context.database_url) as connection:
         started = time.perf_counter()
@@ -294,6 +296,20 @@ def exact_points(amount: Decimal) -> int:
 # ---------------------------------------------------------------------------------------------------
 
 
+@measurement("report_page")
+def report_page(context: Context) -> None:
+    """The managers' page, first page sorted by total, rendered server side, taking turns with one bare
+    GROUP BY customer, month over the project's transactions table (bench/report_page.py)."""
+    setup_django(context)
+    import datetime as dt
+
+    from bench.report_page import measure
+
+    result = measure(repeats=max(context.repeat, 5), start=dt.date(2025, 1, 1), months=3)
+    context.seconds["report_page"] = result["page_seconds"]
+    context.seconds["page_group_by"] = result["group_by_seconds"]
+
+
 def ratio(context: Context, top: str, bottom: str) -> float | None:
     if top in context.seconds and bottom in context.seconds and context.seconds[bottom] > 0:
         return round(context.seconds[top] / context.seconds[bottom], 2)
@@ -353,6 +369,7 @@ def main() -> None:
         "report / bare_group_by": ratio(context, "report", "bare_group_by"),
         "naive_python / report": ratio(context, "naive_python", "report"),
         "naive_python / bare_group_by": ratio(context, "naive_python", "bare_group_by"),
+        "report_page / page_group_by": ratio(context, "report_page", "page_group_by"),
     }
     print()
     print(f"rows {args.rows:,}  ·  time zone {args.time_zone}  ·  {os.cpu_count()} CPUs")
