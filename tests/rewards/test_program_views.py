@@ -242,3 +242,23 @@ def test_every_refused_field_gets_its_message_in_one_round(manager_client):
     assert "strictly increasing" in error_beside(response, "id_bands-1-threshold")
     assert "before it starts" in error_beside(response, "id_promotions-0-ends")
     assert "at least 1 visit" in error_beside(response, "id_stamp_every")
+
+
+def test_settings_page_queries_do_not_grow_with_versions(manager_client, manager):
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as context:
+            assert manager_client.get(reverse("program:settings")).status_code == 200
+        return len(context)
+
+    first = queries()
+    for days in (1, 2, 3):
+        publish_rule_version(
+            program=default_program(),
+            rule=engine.CLASSIC_RULE,
+            effective_from=timezone.now() + dt.timedelta(days=days),
+            published_by=manager,
+        )
+    save_draft(program=default_program(), rule=engine.CLASSIC_RULE, author=manager)
+    assert queries() == first
