@@ -124,12 +124,33 @@ class RuleForms:
         band_forms = _used(self.bands)
         promotion_forms = _used(self.promotions)
         data = _rule_data(self.settings.cleaned_data, band_forms, promotion_forms)
+        # The engine stops at the first refusal; check each part on its own first, so that every
+        # field with a problem gets its message in one round.
+        parts = [
+            {key: data[key] for key in ("bands", "base_rate", "minimum_purchase")},
+            {"promotion_mode": data["promotion_mode"]},
+            {"bonuses": data["bonuses"]},
+            *([{"stamp_card": data["stamp_card"]}] if "stamp_card" in data else []),
+        ]
+        refused = False
+        for part in parts:
+            refused |= self._check(part, band_forms, promotion_forms)
+        for index, promotion in enumerate(data["promotions"]):
+            # Checked alone it is promotion 0: put the message on its own form.
+            refused |= self._check({"promotions": [promotion]}, band_forms, promotion_forms[index : index + 1])
+        if refused or self._check(data, band_forms, promotion_forms):
+            return False
+        self.rule = engine.Rule.from_dict(data)
+        return True
+
+    def _check(self, data: dict[str, Any], band_forms, promotion_forms) -> bool:
+        """Whether the engine refuses this (part of a) rule; its message goes beside its field."""
         try:
-            self.rule = engine.Rule.from_dict(data)
+            engine.Rule.from_dict(data)
         except engine.RuleError as error:
             self._place(error, band_forms, promotion_forms)
-            return False
-        return True
+            return True
+        return False
 
     def _place(self, error: engine.RuleError, band_forms, promotion_forms) -> None:
         parts = error.path.split(".")

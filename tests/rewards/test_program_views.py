@@ -231,3 +231,34 @@ def test_the_customer_page_is_for_staff(client, django_user_model):
     client.force_login(nobody)
     assert client.get(reverse("customers:customer", args=[customer.pk])).status_code == 403
     assert client.post(reverse("customers:award", args=[customer.pk]), {"action": "birthday"}).status_code == 403
+
+
+def test_every_refused_field_gets_its_message_in_one_round(manager_client):
+    response = manager_client.post(
+        reverse("program:settings"),
+        rule_post(**promotion(**{"promotions-0-ends": "2025-02-01"}), **{"bands-1-threshold": "40"}, stamp_every="0"),
+    )
+    assert response.status_code == 400
+    assert "strictly increasing" in error_beside(response, "id_bands-1-threshold")
+    assert "before it starts" in error_beside(response, "id_promotions-0-ends")
+    assert "at least 1 visit" in error_beside(response, "id_stamp_every")
+
+
+def test_settings_page_queries_do_not_grow_with_versions(manager_client, manager):
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as context:
+            assert manager_client.get(reverse("program:settings")).status_code == 200
+        return len(context)
+
+    first = queries()
+    for days in (1, 2, 3):
+        publish_rule_version(
+            program=default_program(),
+            rule=engine.CLASSIC_RULE,
+            effective_from=timezone.now() + dt.timedelta(days=days),
+            published_by=manager,
+        )
+    save_draft(program=default_program(), rule=engine.CLASSIC_RULE, author=manager)
+    assert queries() == first
