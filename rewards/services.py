@@ -116,10 +116,17 @@ def earn_entry(
 
 def reversal_entry(*, refund, purchase, refunded_before, earned: PointsEntry) -> PointsEntry:
     """The (unsaved) reversal of a refund, by the rule version its purchase earned with and in the
-    purchase's context (its day and store), so the remainder keeps the purchase's promotions."""
+    purchase's context (its day and store) as its earn entry recorded it, so the remainder keeps the
+    purchase's promotions.
+
+    An earn entry without a recorded context earned without promotions (one written before promotions
+    existed, or by a bulk writer that computes `engine.earn(amount, rule)` itself): its refunds reverse
+    the same way, so the purchase's points and its reversals always add up, and the purchase row is not
+    read (bulk writers pass unsaved stand-ins).
+    """
     version = earned.rule_version
     rule = version.engine_rule()
-    context = (earned.detail or {}).get("context") or purchase_context(purchase, rule)
+    context = (earned.detail or {}).get("context") or {}
     arguments = _context_arguments(context)
     points = engine.reversal(
         purchase_amount=purchase.amount,

@@ -244,3 +244,19 @@ def test_old_entries_are_never_edited_by_publishing():
     bought.entry.refresh_from_db()
     assert bought.entry.points == 90
     assert Decimal(bought.entry.detail["amount"]) == Decimal("120.00")
+
+
+def test_an_earn_entry_without_a_recorded_context_reverses_without_promotions():
+    """A bulk writer (the importer) earns with engine.earn(amount, rule) and no context: its refunds must
+    reverse the same way, from unsaved stand-ins that carry no store and no moment."""
+    from rewards.services import reversal_entry
+    from transactions.models import Transaction
+
+    version = publish(with_promotion(starts="2025-03-01", ends="2025-03-31"), at(2025, 2, 1))
+    purchase_stand_in = Transaction(pk=1, customer_id=1, amount=Decimal("120.00"), receipt_number="R1")
+    refund_stand_in = Transaction(pk=2, amount=Decimal("30.00"), occurred_at=at(2025, 3, 5))
+    earned = PointsEntry(pk=3, rule_version=version)
+    entry = reversal_entry(
+        refund=refund_stand_in, purchase=purchase_stand_in, refunded_before=Decimal(0), earned=earned
+    )
+    assert entry.points == 40 - 90
