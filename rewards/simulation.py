@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -37,6 +38,8 @@ from .selectors import add_months, default_program, local_midnight, month_of, ru
 
 Key = tuple[int, dt.date]  # (customer_id, first day of the month)
 CHUNK = 20_000
+# Whole-unit keys tabled beyond the rule's last threshold or minimum, for the replay in SQL.
+WHOLE_UNITS_TABLE = 2_000
 
 
 def period_bounds(first_month: dt.date, months: int) -> tuple[dt.datetime, dt.datetime]:
@@ -187,7 +190,8 @@ def _purchases_in_sql(
     engine, hand the database that small table, and let it join and sum the million purchases per
     customer and month in one pass. Python then sees one row per customer and month, not per purchase.
 
-    1. the distinct amount keys of the period (one scan, a few hundred or thousand values);
+    1. the amount keys: whole units from 0 to past the rule's last threshold (the rare larger purchases
+       are fetched apart), or, when a minimum has cents, the distinct exact amounts of the period;
     2. every (local day, store) of the period is mapped to its class of promotions in force;
     3. points per (class, key) by the engine;
     4. one grouped query joins the purchases to both tables (unnest of arrays) and sums.
@@ -196,11 +200,23 @@ def _purchases_in_sql(
         local_day=_local_day("occurred_at"), local_month=month_of("occurred_at"), amount_key=amount
     ).values("customer_id", "local_day", "local_month", "store_id", "amount_key")
     inner, params = rows.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT DISTINCT amount_key FROM ({inner}) AS p", params)  # noqa: S608
-        keys = [key for (key,) in cursor.fetchall()]
-    if not keys:
-        return 0
+    rule = points.rule
+    if rule.has_fractional_minimums:
+        # Exact amounts: only the ones that occur (one scan, a few thousand values).
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT DISTINCT amount_key FROM ({inner}) AS p", params)  # noqa: S608
+            keys = [key for (key,) in cursor.fetchall()]
+        bound = None
+        if not keys:
+            return 0
+    else:
+        # Whole units: every key up to well past the rule's last threshold and minimum covers nearly all
+        # purchases without a scan to find them; the few larger ones are fetched apart below.
+        bound = WHOLE_UNITS_TABLE + max(
+            [0, *(band.threshold for band in rule.bands), math.ceil(rule.minimum_purchase)]
+            + [math.ceil(p.minimum_amount) for p in rule.promotions]
+        )
+        keys = list(range(bound + 1))
     classes: dict[tuple[int, ...], int] = {}
     days, stores, day_classes = [], [], []
     day = first_month
@@ -219,8 +235,7 @@ def _purchases_in_sql(
             table_classes.append(cls)
             table_keys.append(key)
             table_points.append(points.of(key, on, store_id))
-    key_type = "numeric" if isinstance(keys[0], Decimal) else "bigint"
-    # Only the ORM's own SQL and a fixed type name are interpolated; every value is a parameter.
+    key_type = "numeric" if bound is None else "bigint"
     # Only the ORM's own SQL and a fixed type name are interpolated; every value is a parameter.
     if points.rule.promotions:
         context_join = """
@@ -231,22 +246,34 @@ def _purchases_in_sql(
     else:  # one class: no need to look the day and store up
         context_join, context_params, class_of = "", [], "0"
     sql = f"""
-        SELECT p.customer_id, p.local_month::date, SUM(pts.points)::bigint, COUNT(*)
+        SELECT p.customer_id, p.local_month::date, COALESCE(SUM(pts.points), 0)::bigint, COUNT(*),
+               COUNT(*) FILTER (WHERE pts.points IS NULL)
         FROM ({inner}) AS p {context_join}
-        JOIN unnest(%s::int[], %s::{key_type}[], %s::bigint[]) AS pts(cls, amount_key, points)
+        LEFT JOIN unnest(%s::int[], %s::{key_type}[], %s::bigint[]) AS pts(cls, amount_key, points)
           ON pts.cls = {class_of} AND pts.amount_key = p.amount_key
         GROUP BY p.customer_id, p.local_month
     """  # noqa: S608
-    count = 0
+    count = missing = 0
     with transaction.atomic(), connection.cursor() as cursor:
         # The planner cannot see inside unnest(): left alone it sorts a million rows on disk for merge
         # joins and sorts them again to group. Two small hash tables and a hash aggregate of the
         # customer-months (some 150,000 for a million purchases) are what this needs.
         cursor.execute("SET LOCAL enable_mergejoin = off; SET LOCAL enable_sort = off; SET LOCAL work_mem = '64MB'")
         cursor.execute(sql, [*params, *context_params, table_classes, table_keys, table_points])
-        for customer_id, month, earned, purchases_counted in cursor.fetchall():
+        for customer_id, month, earned, purchases_counted, not_in_table in cursor.fetchall():
             totals[customer_id, month] += earned
             count += purchases_counted
+            missing += not_in_table
+    if missing:
+        # Purchases beyond the table (whole units above `bound`): few, each through the memo.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT customer_id, local_day, local_month::date, store_id, amount_key FROM ({inner}) AS p "  # noqa: S608
+                "WHERE p.amount_key > %s",
+                [*params, bound],
+            )
+            for customer_id, day, month, store_id, key in cursor.fetchall():
+                totals[customer_id, month] += points.of(key, day, store_id)
     return count
 
 
