@@ -69,17 +69,23 @@ def fold_into_rollup(entries: QuerySet[PointsEntry]) -> None:
         cursor.execute(sql, params)
 
 
-def purchase_context(purchase, rule: engine.Rule) -> dict[str, str]:
-    """The purchase's context the rule's promotions look at: its local date and its store's code.
-
-    Only read when the rule has promotions, so recording under a rule without them costs no query.
-    """
+def promotion_context(*, occurred_at: dt.datetime, store_code: str, rule: engine.Rule) -> dict[str, str]:
+    """What a rule's promotions look at: the local date (in TIME_ZONE) and the store's code; empty
+    when the rule has no promotions. Bulk writers (the importer) call this with what they hold."""
     if not rule.promotions:
         return {}
-    return {"on": timezone.localdate(purchase.occurred_at).isoformat(), "store": purchase.store.code}
+    return {"on": timezone.localdate(occurred_at).isoformat(), "store": store_code}
 
 
-def _context_arguments(context: dict[str, str]) -> dict:
+def purchase_context(purchase, rule: engine.Rule) -> dict[str, str]:
+    """A purchase's promotion context. The store is read only when the rule has promotions, so
+    recording under a rule without them costs no query."""
+    if not rule.promotions:
+        return {}
+    return promotion_context(occurred_at=purchase.occurred_at, store_code=purchase.store.code, rule=rule)
+
+
+def context_arguments(context: dict[str, str]) -> dict:
     if not context:
         return {}
     return {"on": dt.date.fromisoformat(context["on"]), "store": context["store"]}
@@ -95,7 +101,7 @@ def earn_entry(
     """
     rule = rule or version.engine_rule()
     context = purchase_context(purchase, rule)
-    earning = engine.earn(purchase.amount, rule, **_context_arguments(context))
+    earning = engine.earn(purchase.amount, rule, **context_arguments(context))
     detail = earning.as_dict()
     if context:
         detail["context"] = context
@@ -127,7 +133,7 @@ def reversal_entry(*, refund, purchase, refunded_before, earned: PointsEntry) ->
     version = earned.rule_version
     rule = version.engine_rule()
     context = (earned.detail or {}).get("context") or {}
-    arguments = _context_arguments(context)
+    arguments = context_arguments(context)
     points = engine.reversal(
         purchase_amount=purchase.amount,
         refunded_before=refunded_before,

@@ -40,7 +40,7 @@ from customers.models import Customer
 from rewards import engine
 from rewards.models import PointsEntry, RuleVersion
 from rewards.selectors import RuleTimeline
-from rewards.services import fold_into_rollup, reversal_entry
+from rewards.services import context_arguments, fold_into_rollup, promotion_context, reversal_entry
 
 from .amounts import AmountError, parse_amount
 from .models import Store, Transaction
@@ -265,9 +265,13 @@ class _CustomerRef:
 class _Purchase:
     """A purchase the batch refers to: new in this file or stored (for refunds and repeated receipts)."""
 
-    __slots__ = ("amount", "customer", "earn_pk", "moment", "pk", "receipt", "refunded", "stored", "version_pk")
+    __slots__ = (
+        "amount", "customer", "earn_detail", "earn_pk", "moment", "pk", "receipt", "refunded", "stored", "version_pk"
+    )  # fmt: skip
 
-    def __init__(self, *, pk, customer, amount, refunded, moment, receipt, earn_pk, version_pk, stored) -> None:
+    def __init__(
+        self, *, pk, customer, amount, refunded, moment, receipt, earn_pk, version_pk, stored, earn_detail=None
+    ) -> None:
         self.pk = pk
         self.customer: _CustomerRef = customer
         self.amount: Decimal = amount
@@ -277,6 +281,8 @@ class _Purchase:
         self.earn_pk: int | None = earn_pk
         self.version_pk: int = version_pk
         self.stored: bool = stored
+        # The earn entry's detail: its promotion context is what the purchase's refunds reverse under.
+        self.earn_detail: dict = earn_detail or {}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -351,6 +357,7 @@ class _Importer:
         self.timeline = RuleTimeline()
         self.versions: dict[int, RuleVersion] = {version.pk: version for version in self.timeline.versions}
         self.stores_by_code = {store.code: store for store in Store.objects.all()}
+        self.store_codes = {store.pk: store.code for store in self.stores_by_code.values()}
         self.default_store = next((s for s in self.stores_by_code.values() if s.is_default), None)
         self.customers: dict[str, _CustomerRef] = {}
         self.new_customers: list[_CustomerRef] = []  # to enrol with the batch being checked
@@ -634,16 +641,17 @@ class _Importer:
                              "refunded_amount", "occurred_at")
             )  # fmt: skip
             earns = {
-                purchase_pk: (entry_pk, version_pk)
-                for purchase_pk, entry_pk, version_pk in PointsEntry.objects.filter(
+                purchase_pk: (entry_pk, version_pk, detail)
+                for purchase_pk, entry_pk, version_pk, detail in PointsEntry.objects.filter(
                     InList(F("transaction_id"), [r[0] for r in rows]), kind=PointsEntry.Kind.EARN
-                ).values_list("transaction_id", "pk", "rule_version_id")
+                ).values_list("transaction_id", "pk", "rule_version_id", "detail")
             }
             for pk, receipt, customer_pk, member, amount, refunded, moment in rows:
                 ref = self.customers.get(member) or _CustomerRef(member, "", customer_pk)
+                earn_pk, version_pk, earn_detail = earns.get(pk, (None, None, None))
                 found[(store_pk, receipt)] = _Purchase(
                     pk=pk, customer=ref, amount=amount, refunded=refunded, moment=moment, receipt=receipt,
-                    earn_pk=earns.get(pk, (None, None))[0], version_pk=earns.get(pk, (None, None))[1], stored=True,
+                    earn_pk=earn_pk, version_pk=version_pk, stored=True, earn_detail=earn_detail,
                 )  # fmt: skip
         return found
 
@@ -672,17 +680,23 @@ class _Importer:
             )
         return ref
 
-    def earning(self, amount: Decimal, version_pk: int) -> tuple[int, str, Any]:
-        """Points, explanation and detail of a purchase of `amount` under a rule version: what
-        `earn_entry` puts on its entry (engine.earn, Earning.explain, Earning.as_dict; a test holds
-        the two equal), remembered per amount: a million purchases have far fewer distinct amounts."""
-        key = (version_pk, amount)
+    def earning(self, row: _Row, version_pk: int) -> tuple[int, str, Any, bool]:
+        """Points, explanation, detail and stamp of a purchase under a rule version: what `earn_entry`
+        puts on its entry (the engine in the purchase's promotion context; a test holds the two equal),
+        remembered per amount and context: a million purchases have far fewer distinct ones."""
+        rule = self.timeline.rule_of(self.versions[version_pk])
+        context = promotion_context(occurred_at=row.moment, store_code=self.store_codes[row.key[0]], rule=rule)
+        key = (version_pk, row.amount, context.get("on"), context.get("store"))
         known = self.earnings.get(key)
         if known is None:
             if len(self.earnings) > 100_000:
                 self.earnings.clear()
-            earning = engine.earn(amount, self.timeline.rule_of(self.versions[version_pk]))
-            known = self.earnings[key] = (earning.points, earning.explain(), earning.as_dict())
+            earning = engine.earn(row.amount, rule, **context_arguments(context))
+            detail = earning.as_dict()
+            if context:
+                detail["context"] = context
+            stamped = rule.stamp_card is not None and rule.stamp_card.qualifies(row.amount)
+            known = self.earnings[key] = (earning.points, earning.explain(), detail, stamped)
         return known
 
     # -- writing -------------------------------------------------------------------------------------
@@ -701,13 +715,14 @@ class _Importer:
             purchase.pk = pk
         earn_rows = []
         for row, purchase in purchases:
-            points, explanation, detail = self.earning(row.amount, purchase.version_pk)
+            points, explanation, detail, stamped = self.earning(row, purchase.version_pk)
+            purchase.earn_detail = detail
             self.result.points_earned += points
             earn_rows.append(
                 self.entry_row(
                     customer=purchase.customer.pk, kind=EARN, points=points, moment=row.moment,
                     transaction=purchase.pk, version=purchase.version_pk, corrects=None,
-                    explanation=explanation, detail=detail,
+                    explanation=explanation, detail=detail, stamped=stamped,
                 )
             )  # fmt: skip
         ids = insert(PointsEntry, earn_rows)
@@ -759,12 +774,14 @@ class _Importer:
             "recorded_at": self.stamp,
         }
 
-    def entry_row(self, *, customer, kind, points, moment, transaction, version, corrects, explanation, detail):
+    def entry_row(
+        self, *, customer, kind, points, moment, transaction, version, corrects, explanation, detail, stamped=False
+    ):
         return {
             "customer_id": customer, "kind": kind, "points": points, "effective_at": moment,
             "created_at": self.stamp, "transaction_id": transaction, "rule_version_id": version,
             "created_by_id": None, "corrects_id": corrects, "reason": "", "explanation": explanation,
-            "detail": detail,
+            "detail": detail, "stamped": stamped,
         }  # fmt: skip
 
     def reversal(self, row: _Row, purchase: _Purchase, refunded_before: Decimal, refund_pk: int) -> dict[str, Any]:
@@ -774,7 +791,7 @@ class _Importer:
         stand_in = Transaction(
             pk=purchase.pk, customer_id=purchase.customer.pk, amount=purchase.amount, receipt_number=purchase.receipt
         )
-        earned = PointsEntry(pk=purchase.earn_pk, rule_version=version)
+        earned = PointsEntry(pk=purchase.earn_pk, rule_version=version, detail=purchase.earn_detail)
         entry = reversal_entry(refund=refund, purchase=stand_in, refunded_before=refunded_before, earned=earned)
         return self.entry_row(
             customer=purchase.customer.pk, kind=REVERSAL, points=entry.points, moment=row.moment,

@@ -362,9 +362,7 @@ def test_a_reimport_across_a_daylight_saving_change_writes_nothing_new(tmp_path,
 def test_refunds_in_the_file_reverse_like_the_till(tmp_path, batch_size):
     # A purchase of 150.00 earns 150; refunds of 30.00 then 40.00 leave 80.00, which earns 30.
     text = HEADER + (
-        "C1,,R1,150.00,2025-01-10,,,\n"
-        "C1,,F1,30.00,2025-01-20,,refund,R1\n"
-        "C1,,F2,40.00,2025-02-05,,refund,R1\n"
+        "C1,,R1,150.00,2025-01-10,,,\nC1,,F1,30.00,2025-01-20,,refund,R1\nC1,,F2,40.00,2025-02-05,,refund,R1\n"
     )
     result = import_transactions(write(tmp_path, text), batch_size=batch_size)
 
@@ -485,3 +483,49 @@ def test_the_progress_line_shows_rows_per_second_and_time_left():
     command.progress(ImportProgress(rows_read=50_000, bytes_read=250, bytes_total=1000, elapsed=5.0))
 
     assert "50,000 rows · 10,000 rows/s · 25% · about 15 s left" in err.getvalue()
+
+
+def test_an_imported_purchase_earns_the_till_s_promotions_and_its_refund_reverses_them(tmp_path):
+    """Promotions look at the purchase's local day and store: the importer gives the engine both, as the
+    till does, and keeps them on the earn entry so a refund in the file reverses under the promotion."""
+    elm = StoreFactory(code="elm-street", name="Elm Street")
+    RuleVersion.objects.create(
+        program=Program.objects.get(is_default=True),
+        effective_from=at(2025, 2, 1, 0, 0),
+        rule={
+            "bands": [{"threshold": 50, "rate": "1"}, {"threshold": 100, "rate": "2"}],
+            "promotions": [
+                {"name": "Tuesday promotion", "multiplier": "2", "starts": "2025-03-01", "ends": "2025-03-31",
+                 "weekdays": [1], "stores": ["elm-street"]}
+            ],
+            "stamp_card": {"every": 10, "bonus": 100, "minimum_amount": "5.00"},
+        },
+    )  # fmt: skip
+    tuesday, wednesday = at(2025, 3, 4, 23, 30), at(2025, 3, 5, 10, 0)
+    rows = (
+        f"IMP1,Imp,IR0,120.00,{tuesday.isoformat()},elm-street,,\n"  # Tuesday at Elm Street: doubled
+        f"IMP1,Imp,IR1,120.00,{wednesday.isoformat()},elm-street,,\n"  # Wednesday: not
+        f"IMP1,Imp,IR2,120.00,{tuesday.isoformat()},,,\n"  # Tuesday at the main store: not
+        f"IMP1,Imp,IR3,30.00,{wednesday.isoformat()},elm-street,refund,IR0\n"
+    )
+    result = import_transactions(write(tmp_path, HEADER + rows))
+    assert result.ok, result.errors
+
+    till_customer = CustomerFactory(member_number="TILL1")
+    for receipt, when, store in [("IR0", tuesday, elm), ("IR1", wednesday, elm), ("IR2", tuesday, default_store())]:
+        till = purchase(till_customer, "120.00", when=when, store=store, receipt=f"T-{receipt}").entry
+        imported = PointsEntry.objects.get(transaction__receipt_number=receipt, kind="earn")
+        assert (imported.points, imported.explanation, imported.detail, imported.stamped) == (
+            till.points,
+            till.explanation,
+            till.detail,
+            till.stamped,
+        )
+    assert PointsEntry.objects.get(transaction__receipt_number="IR0", kind="earn").points == 180
+    # 90.00 left earns 40, doubled by the purchase's promotion: 80 kept of 180.
+    assert PointsEntry.objects.get(transaction__receipt_number="IR3", kind="reversal").points == -100
+    # A later file refunds the stored purchase again: 80.00 left earns 30, doubled: 20 more back.
+    later = HEADER + f"IMP1,Imp,IR4,10.00,{wednesday.isoformat()},elm-street,refund,IR0\n"
+    assert import_transactions(write(tmp_path, later, name="later.csv")).ok
+    assert PointsEntry.objects.get(transaction__receipt_number="IR4", kind="reversal").points == -20
+    assert rollup_differences() == []
