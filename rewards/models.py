@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from . import engine
@@ -14,6 +14,16 @@ class Program(models.Model):
     point_value = models.DecimalField(max_digits=10, decimal_places=4, default="0.0100")
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class NegativeBalance(models.TextChoices):
+        TAKE_WHAT_REMAINS = "take_what_remains", "Take what remains and record the shortfall"
+        ALLOW = "allow", "Allow a negative balance"
+
+    # A refund of a purchase whose points were already spent. The default never leaves a customer owing
+    # points (no surprise at the next visit); the shortfall is recorded on the reversal for the merchant.
+    negative_balance_policy = models.CharField(
+        max_length=20, choices=NegativeBalance.choices, default=NegativeBalance.TAKE_WHAT_REMAINS
+    )
 
     class Meta:
         constraints = [
@@ -136,7 +146,9 @@ class PointsEntry(models.Model):
                 name="pointsentry_bonus_has_reason",
             ),
             models.CheckConstraint(
-                condition=~Q(kind="redemption") | (Q(points__lte=0) & Q(created_by__isnull=False)),
+                # Spending takes points (<= 0); undoing a redemption gives them back and corrects the spending.
+                condition=~Q(kind="redemption")
+                | (Q(created_by__isnull=False) & (Q(points__lte=0) | Q(corrects__isnull=False))),
                 name="pointsentry_redemption_has_author",
             ),
             models.CheckConstraint(
@@ -260,3 +272,101 @@ class Recalculation(models.Model):
 
     def __str__(self) -> str:
         return f"Recalculation #{self.pk} of {self.first_month:%Y-%m} (+{self.months - 1} months)"
+
+
+class Reward(models.Model):
+    """A reward in the managers' catalog: what it costs in points, what it gives, and when it can be had."""
+
+    class Benefit(models.TextChoices):
+        AMOUNT_OFF = "amount_off", "Amount off"
+        FREE_ITEM = "free_item", "Free item"
+        FREE_DELIVERY = "free_delivery", "Free delivery"
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="rewards")
+    name = models.CharField(max_length=120)
+    points_cost = models.PositiveIntegerField()
+    benefit = models.CharField(max_length=16, choices=Benefit.choices)
+    # The money off for an amount-off reward; the item's description for a free item.
+    amount_off = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    # Local calendar days, both included; empty means open-ended.
+    active_from = models.DateField(null=True, blank=True)
+    active_until = models.DateField(null=True, blank=True)
+    # How many are left; empty means unlimited. Redeeming takes one with a conditional UPDATE.
+    stock = models.PositiveIntegerField(null=True, blank=True)
+    # How many times one customer may redeem it (undone redemptions do not count); empty means no limit.
+    per_customer_limit = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["points_cost", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points_cost__gte=1), name="reward_costs_points"),
+            models.CheckConstraint(
+                condition=~Q(benefit="amount_off") | Q(amount_off__gt=0), name="reward_amount_off_has_amount"
+            ),
+            models.CheckConstraint(
+                condition=Q(active_from__isnull=True)
+                | Q(active_until__isnull=True)
+                | Q(active_until__gte=F("active_from")),
+                name="reward_active_dates_in_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.points_cost} points)"
+
+    def gives(self) -> str:
+        if self.benefit == self.Benefit.AMOUNT_OFF:
+            return f"{self.amount_off:.2f} off"
+        if self.benefit == self.Benefit.FREE_ITEM:
+            return f"Free {self.description}" if self.description else "Free item"
+        return "Free delivery"
+
+
+class Redemption(models.Model):
+    """A reward redeemed for a customer at the till: the redemption entry it posted, and its undoing if any.
+
+    Undoing posts a second redemption entry with the points back, correcting the first (the ledger stays
+    append-only and the reports' "redeemed" column nets undone redemptions out).
+    """
+
+    # Indexed: the till's list of a customer's redemptions and the per-customer limit count by customer and reward.
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="redemptions", db_index=False
+    )
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions", db_index=False)
+    points = models.PositiveIntegerField(help_text="Points spent: the reward's cost at the moment of redeeming.")
+    store = models.ForeignKey("transactions.Store", on_delete=models.PROTECT, related_name="+", db_index=False)
+    redeemed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    redeemed_at = models.DateTimeField(default=timezone.now)
+    entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, related_name="redemption")
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undo_entry = models.OneToOneField(
+        PointsEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="undoes"
+    )
+    # A resubmitted till form (double click, back button) redeems once.
+    idempotency_key = models.UUIDField(null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["-redeemed_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(undone_at__isnull=True) & Q(undone_by__isnull=True) & Q(undo_entry__isnull=True))
+                | (Q(undone_at__isnull=False) & Q(undone_by__isnull=False) & Q(undo_entry__isnull=False)),
+                name="redemption_undone_completely_or_not",
+            ),
+        ]
+        indexes = [models.Index(fields=["customer", "reward"], name="redemption_customer_reward_idx")]
+
+    def __str__(self) -> str:
+        return f"Redemption #{self.pk}: {self.reward.name} for {self.customer_id}"
+
+    @property
+    def undone(self) -> bool:
+        return self.undone_at is not None

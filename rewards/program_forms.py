@@ -307,3 +307,33 @@ def rule_summary(rule: engine.Rule) -> list[str]:
 
 def _plain(number: Decimal) -> str:
     return format(number.normalize(), "f")
+
+
+class RewardForm(forms.ModelForm):
+    """A reward of the catalog, as a manager creates or edits it."""
+
+    class Meta:
+        from .models import Reward
+
+        model = Reward
+        fields = [
+            "name",
+            "points_cost",
+            "benefit",
+            "amount_off",
+            "description",
+            "active_from",
+            "active_until",
+            "stock",
+            "per_customer_limit",
+        ]
+        widgets = {"active_from": DateInput(), "active_until": DateInput()}
+
+    def clean(self):
+        data = super().clean()
+        if data.get("benefit") == "amount_off" and not data.get("amount_off"):
+            self.add_error("amount_off", "Say how much an amount-off reward takes off.")
+        start, end = data.get("active_from"), data.get("active_until")
+        if start and end and end < start:
+            self.add_error("active_until", "The last day cannot be before the first.")
+        return data

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -209,3 +210,30 @@ def recalculate_page(request: HttpRequest) -> HttpResponse:
             "rows_shown": ROWS_SHOWN,
         },
     )
+
+
+# ---------------------------------------------------------------------------------------------------
+# The rewards catalog.
+
+
+@managers_only
+def rewards_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """The catalog with a form to add a reward, or to edit the one chosen (?edit=<pk> or /rewards/<pk>/)."""
+    from .models import Reward
+    from .program_forms import RewardForm
+    from .services import save_reward
+
+    instance = get_object_or_404(Reward, pk=pk) if pk else None
+    if request.method == "POST":
+        _require_manage(request)
+        form = RewardForm(request.POST, instance=instance)
+        if form.is_valid():
+            reward = save_reward(reward=form.save(commit=False))
+            messages.success(request, f"Saved {reward.name}.")
+            return redirect("program:rewards")
+    else:
+        form = RewardForm(instance=instance)
+    rewards = Reward.objects.filter(program=default_program()).annotate(
+        redeemed=Count("redemptions", filter=Q(redemptions__undone_at__isnull=True))
+    )
+    return render(request, "rewards/program/rewards.html", {"form": form, "rewards": rewards, "editing": instance})

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, DateField, F, Q, QuerySet, Sum
+from django.db.models import Count, DateField, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
@@ -303,3 +303,44 @@ def points_outstanding() -> int:
     return CustomerMonthPoints.objects.aggregate(
         outstanding=Coalesce(Sum(sum((F(kind) for kind in kinds[1:]), F(kinds[0]))), 0)
     )["outstanding"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Rewards at the till.
+
+
+def affordable_rewards(customer_id: int, *, balance: int, day: dt.date | None = None) -> QuerySet:
+    """The rewards a customer can redeem now, cheapest first (one query): active on `day` (local, today by
+    default), costing no more than `balance`, in stock, and under the per-customer limit (redemptions that
+    were undone do not count)."""
+    from .models import Redemption, Reward
+
+    day = day or timezone.localdate()
+    taken = (
+        Redemption.objects.filter(customer_id=customer_id, reward=OuterRef("pk"), undone_at__isnull=True)
+        .order_by()
+        .values("reward")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return (
+        Reward.objects.filter(program__is_default=True, points_cost__lte=balance)
+        .filter(Q(active_from__isnull=True) | Q(active_from__lte=day))
+        .filter(Q(active_until__isnull=True) | Q(active_until__gte=day))
+        .filter(Q(stock__isnull=True) | Q(stock__gt=0))
+        .annotate(taken=Coalesce(Subquery(taken), 0))
+        .filter(Q(per_customer_limit__isnull=True) | Q(taken__lt=F("per_customer_limit")))
+        .order_by("points_cost", "name")
+    )
+
+
+def recent_redemptions(customer_id: int, *, limit: int = 5) -> list:
+    """A customer's latest redemptions with their reward and who made and undid them (one query,
+    redemption_customer_reward_idx)."""
+    from .models import Redemption
+
+    return list(
+        Redemption.objects.filter(customer_id=customer_id)
+        .select_related("reward", "redeemed_by", "undone_by", "store")
+        .order_by("-redeemed_at", "-id")[:limit]
+    )

@@ -508,3 +508,148 @@ def recalculate(*, program: Program, version: RuleVersion, first_month: dt.date,
             ]
         )
     return recalculation
+
+
+# ---------------------------------------------------------------------------------------------------
+# Rewards: redeeming at the till, and undoing a redemption.
+
+
+class RedemptionRefused(ValueError):
+    """A redemption that cannot be made: not enough points, out of stock, over the limit, not active."""
+
+
+class UndoRefused(PermissionError):
+    """An undo that this user may not make (a past day's redemption needs a manager), or one already undone."""
+
+
+def reward_available_on(reward, day: dt.date) -> bool:
+    return (reward.active_from is None or reward.active_from <= day) and (
+        reward.active_until is None or day <= reward.active_until
+    )
+
+
+def redeem(*, customer, reward, store, redeemed_by, idempotency_key=None, moment: dt.datetime | None = None):
+    """Redeem `reward` for `customer`: post a redemption entry of its cost and record the Redemption.
+
+    The customer's row is locked first (SELECT ... FOR UPDATE on PostgreSQL; SQLite serialises writers),
+    so two tills redeeming for the same customer at once are judged one after the other, each against
+    the balance the other left: the balance never goes below zero. Stock is taken with a conditional
+    UPDATE (stock > 0), so the last one cannot go twice. With an idempotency key, a resubmitted form
+    returns the first redemption.
+    """
+    from customers.models import Customer
+
+    from .models import Redemption, Reward
+    from .selectors import customer_balance
+
+    if idempotency_key is not None and (earlier := Redemption.objects.filter(idempotency_key=idempotency_key).first()):
+        return earlier
+    moment = moment or timezone.now()
+    with transaction.atomic():
+        Customer.objects.select_for_update().only("pk").get(pk=customer.pk)
+        # The reward as it is now (a manager may have changed its cost since the page was shown).
+        reward = Reward.objects.get(pk=reward.pk)
+        if not reward_available_on(reward, timezone.localdate(moment)):
+            raise RedemptionRefused(f"{reward.name} is not available today.")
+        balance = customer_balance(customer.pk)
+        if balance < reward.points_cost:
+            raise RedemptionRefused(f"{customer.name} has {balance} points; {reward.name} needs {reward.points_cost}.")
+        if reward.per_customer_limit is not None:
+            taken = Redemption.objects.filter(customer_id=customer.pk, reward=reward, undone_at__isnull=True).count()
+            if taken >= reward.per_customer_limit:
+                raise RedemptionRefused(
+                    f"{customer.name} has already redeemed {reward.name} {taken} times (the limit is "
+                    f"{reward.per_customer_limit})."
+                )
+        in_stock = reward.stock is None or Reward.objects.filter(pk=reward.pk, stock__gt=0).update(
+            stock=models.F("stock") - 1
+        )
+        if not in_stock:
+            raise RedemptionRefused(f"{reward.name} is out of stock.")
+        [entry] = post_entries(
+            [
+                PointsEntry(
+                    customer_id=customer.pk,
+                    kind=PointsEntry.Kind.REDEMPTION,
+                    points=-reward.points_cost,
+                    effective_at=moment,
+                    created_by=redeemed_by,
+                    reason=f"redeemed {reward.name}"[:200],
+                    explanation=f"{reward.name}: {reward.gives()}",
+                    detail={"reward": reward.pk, "store": store.pk},
+                )
+            ]
+        )
+        return Redemption.objects.create(
+            customer_id=customer.pk,
+            reward=reward,
+            points=reward.points_cost,
+            store=store,
+            redeemed_by=redeemed_by,
+            redeemed_at=moment,
+            entry=entry,
+            idempotency_key=idempotency_key,
+        )
+
+
+def can_undo_redemption(redemption, user, *, today: dt.date | None = None) -> bool:
+    """Store staff may undo a redemption the same (local) day; later only a manager."""
+    from loyalty_site.access import is_manager, is_store_staff
+
+    if redemption.undone:
+        return False
+    if is_manager(user):
+        return True
+    today = today or timezone.localdate()
+    return is_store_staff(user) and timezone.localdate(redemption.redeemed_at) == today
+
+
+def undo_redemption(*, redemption, undone_by, moment: dt.datetime | None = None):
+    """Give the points of a redemption back: a redemption entry of +points that corrects the first, and the
+    reward's stock back. The Redemption row records who undid it and when. Refused with UndoRefused when
+    the user may not undo it (see can_undo_redemption) or it is already undone (also under a race: the
+    conditional UPDATE claims it once)."""
+    from .models import Redemption, Reward
+
+    moment = moment or timezone.now()
+    if not can_undo_redemption(redemption, undone_by, today=timezone.localdate(moment)):
+        if redemption.undone:
+            raise UndoRefused("This redemption was already undone.")
+        raise UndoRefused("A redemption from an earlier day can be undone only by a manager.")
+    with transaction.atomic():
+        [entry] = post_entries(
+            [
+                PointsEntry(
+                    customer_id=redemption.customer_id,
+                    kind=PointsEntry.Kind.REDEMPTION,
+                    points=redemption.points,
+                    effective_at=moment,
+                    created_by=undone_by,
+                    corrects_id=redemption.entry_id,
+                    reason=f"undo redemption #{redemption.pk}",
+                    explanation=f"undo of {redemption.reward.name}, redeemed "
+                    f"{timezone.localtime(redemption.redeemed_at):%Y-%m-%d %H:%M}",
+                    detail={"redemption": redemption.pk},
+                )
+            ]
+        )
+        claimed = Redemption.objects.filter(pk=redemption.pk, undone_at__isnull=True).update(
+            undone_at=moment, undone_by=undone_by, undo_entry=entry
+        )
+        if not claimed:
+            raise UndoRefused("This redemption was already undone.")  # rolls the entry back
+        Reward.objects.filter(pk=redemption.reward_id, stock__isnull=False).update(stock=models.F("stock") + 1)
+    redemption.refresh_from_db()
+    return redemption
+
+
+def save_reward(*, reward, program: Program | None = None):
+    """Create or change a catalog reward (of the default program unless told). Past redemptions keep the
+    points they spent: a Redemption records its own cost."""
+    from .selectors import default_program
+
+    if reward.program_id is None:
+        reward.program = program or default_program()
+    reward.full_clean()
+    reward.save()
+    return reward

@@ -18,8 +18,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from rewards import engine
-from rewards.models import PointsEntry
-from rewards.selectors import rule_version_at
+from rewards.models import PointsEntry, Program
+from rewards.selectors import customer_balance, rule_version_at
 from rewards.services import earn_entry, lock_customer, post_entries, purchase_bonus_entries, reversal_entry
 
 from .amounts import max_amount
@@ -202,6 +202,7 @@ def record_refund(
             entry = reversal_entry(
                 refund=refund, purchase=purchase, refunded_before=purchase.refunded_amount - amount, earned=earned
             )
+            _apply_negative_balance_policy(entry, program_id=earned.rule_version.program_id)
             post_entries([entry])
     except IntegrityError:
         if earlier := _earlier(idempotency_key, Transaction.Kind.REFUND):
@@ -210,6 +211,28 @@ def record_refund(
             raise _receipt_taken(store, receipt_number) from None
         raise
     return RecordedRefund(refund, entry, created=True)
+
+
+def _apply_negative_balance_policy(entry: PointsEntry, *, program_id: int) -> None:
+    """Under "take what remains", cap a reversal at the customer's balance (points already spent cannot be
+    taken back) and record the shortfall on the entry; under "allow", leave the full reversal.
+
+    Locks the customer's row first, so a redemption at another till cannot spend the same points meanwhile.
+    """
+    policy = Program.objects.filter(pk=program_id).values_list("negative_balance_policy", flat=True).first()
+    if policy == Program.NegativeBalance.ALLOW or entry.points >= 0:
+        return
+    lock_customer(entry.customer_id)
+    balance = customer_balance(entry.customer_id)
+    taken = max(entry.points, -max(balance, 0))
+    shortfall = taken - entry.points
+    if shortfall:
+        entry.detail = {**entry.detail, "points": taken, "full_reversal": entry.points, "shortfall": shortfall}
+        entry.explanation = (
+            f"{entry.explanation}; only {-taken} of {-entry.points} taken back: the balance was {balance}, "
+            f"shortfall {shortfall} points (the program does not allow a negative balance)"
+        )
+        entry.points = taken
 
 
 def remember_till_store(*, user, store: Store) -> None:
