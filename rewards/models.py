@@ -24,6 +24,8 @@ class Program(models.Model):
     negative_balance_policy = models.CharField(
         max_length=20, choices=NegativeBalance.choices, default=NegativeBalance.TAKE_WHAT_REMAINS
     )
+    # A manual adjustment of more points than this (either way) waits for a second manager's approval.
+    adjustment_approval_threshold = models.PositiveIntegerField(default=500)
 
     class Meta:
         constraints = [
@@ -370,3 +372,55 @@ class Redemption(models.Model):
     @property
     def undone(self) -> bool:
         return self.undone_at is not None
+
+
+class AdjustmentRequest(models.Model):
+    """A manager's manual adjustment (points added or deducted, with a reason). Within the program's
+    threshold it posts at once; above it, it waits for a second manager (not the requester) to approve it.
+    The posted adjustment entry is `entry`; the request keeps who asked, who decided and when."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        POSTED = "posted", "Posted"
+        REJECTED = "rejected", "Rejected"
+
+    # Indexed (Django's default): a customer's page lists their pending requests.
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="adjustment_requests")
+    points = models.IntegerField()
+    reason = models.CharField(max_length=200)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # The second manager who approved or rejected it; empty when it posted at once within the threshold.
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    entry = models.OneToOneField(
+        PointsEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="adjustment_request"
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(points=0), name="adjustmentrequest_moves_points"),
+            models.CheckConstraint(condition=~Q(reason=""), name="adjustmentrequest_has_reason"),
+            models.CheckConstraint(
+                condition=Q(status="posted", entry__isnull=False) | (~Q(status="posted") & Q(entry__isnull=True)),
+                name="adjustmentrequest_posted_has_entry",
+            ),
+            # Nobody approves their own request.
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
+                name="adjustmentrequest_second_manager_decides",
+            ),
+        ]
+        indexes = [
+            # The approvals page lists the pending requests.
+            models.Index(fields=["requested_at"], condition=Q(status="pending"), name="adjustmentrequest_pending_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Adjustment {self.points:+d} for {self.customer_id} ({self.get_status_display()})"

@@ -337,3 +337,17 @@ class RewardForm(forms.ModelForm):
         if start and end and end < start:
             self.add_error("active_until", "The last day cannot be before the first.")
         return data
+
+
+class PoliciesForm(forms.ModelForm):
+    """The program's settings beside its earning rule: spent points on refund, adjustments needing approval."""
+
+    class Meta:
+        from .models import Program
+
+        model = Program
+        fields = ["negative_balance_policy", "adjustment_approval_threshold"]
+        labels = {
+            "negative_balance_policy": "When a refund takes back points already spent",
+            "adjustment_approval_threshold": "Manual adjustments above this many points need a second manager",
+        }

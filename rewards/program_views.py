@@ -237,3 +237,22 @@ def rewards_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         redeemed=Count("redemptions", filter=Q(redemptions__undone_at__isnull=True))
     )
     return render(request, "rewards/program/rewards.html", {"form": form, "rewards": rewards, "editing": instance})
+
+
+@managers_only
+def policies_page(request: HttpRequest) -> HttpResponse:
+    """The program's policies: spent points on refunds, and the size of adjustment that needs approval."""
+    from .program_forms import PoliciesForm
+    from .services import save_program_policies
+
+    program = default_program()
+    form = PoliciesForm(request.POST or None, instance=program)
+    if request.method == "POST":
+        _require_manage(request)
+        if form.is_valid():
+            save_program_policies(
+                program=program, changed_by=request.user, **{f: form.cleaned_data[f] for f in form.fields}
+            )
+            messages.success(request, "Policies saved.")
+            return redirect("program:policies")
+    return render(request, "rewards/program/policies.html", {"form": form, "program": program})

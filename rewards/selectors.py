@@ -241,7 +241,7 @@ def customer_ledger(customer_id: int) -> QuerySet[PointsEntry]:
     """A customer's ledger, newest first, with what each line shows (pointsentry_customer_idx serves it)."""
     return (
         PointsEntry.objects.filter(customer_id=customer_id)
-        .select_related("transaction__store", "rule_version")
+        .select_related("transaction__store", "rule_version", "created_by")
         .order_by("-effective_at", "-id")
     )
 

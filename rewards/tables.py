@@ -123,11 +123,13 @@ class LedgerTable(tables.Table):
     amount = tables.Column(verbose_name="Amount", accessor="transaction__amount", attrs=NUMERIC)
     points = tables.Column(verbose_name="Points", attrs=NUMERIC)
     explanation = tables.Column(verbose_name="How the points were computed", empty_values=())
+    # Who posted it: the cashier of a redemption, the manager of an adjustment (the approver, when approved).
+    created_by = tables.Column(verbose_name="By", accessor="created_by__username", default="—")
 
     class Meta:
         model = PointsEntry
         fields = ()
-        sequence = ("effective_at", "kind", "transaction", "store", "amount", "points", "explanation")
+        sequence = ("effective_at", "kind", "transaction", "store", "amount", "points", "explanation", "created_by")
         template_name = "django_tables2/table.html"
         attrs = {"class": "table", "id": "ledger"}
         orderable = False
