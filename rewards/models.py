@@ -174,8 +174,16 @@ class PointsEntry(models.Model):
                 condition=Q(kind="bonus") & ~Q(bonus_key=""),
                 name="pointsentry_bonus_once_per_key",
             ),
+            # An expiry carries the key of the lot it lapses ("expiry:2025-03", points earned in March 2025):
+            # the daily command cannot expire a lot twice, also when run twice or late. (The column is the
+            # ledger's once-only key; it is named for the bonuses that had it first.)
+            models.UniqueConstraint(
+                fields=["customer", "bonus_key"],
+                condition=Q(kind="expiry") & ~Q(bonus_key=""),
+                name="pointsentry_expiry_once_per_lot",
+            ),
             models.CheckConstraint(
-                condition=Q(bonus_key="") | Q(kind="bonus"), name="pointsentry_only_bonuses_have_keys"
+                condition=Q(bonus_key="") | Q(kind__in=["bonus", "expiry"]), name="pointsentry_only_bonuses_have_keys"
             ),
             models.CheckConstraint(
                 condition=Q(recalculation__isnull=True) | Q(kind="adjustment"),
@@ -424,3 +432,37 @@ class AdjustmentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Adjustment {self.points:+d} for {self.customer_id} ({self.get_status_display()})"
+
+
+class ExpiryPolicy(models.Model):
+    """The program's expiry rule from the first day of a month (in the merchant's TIME_ZONE) until the next.
+
+    Points lapse under the rule in force in the month they were earned: a later change never expires
+    points the earlier rule would have kept. Changes start at a future month's beginning, so every month
+    of earning has exactly one rule. No row in force means points never expire.
+    """
+
+    class Kind(models.TextChoices):
+        NEVER = "never", "Points never expire"
+        AFTER_MONTHS = "after_months", "Points expire N months after the month they were earned"
+        INACTIVITY = "inactivity", "The whole balance expires after N months without activity"
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="expiry_policies")
+    effective_month = models.DateField(help_text="First day of the first month the rule applies to.")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    months = models.PositiveSmallIntegerField(default=0)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["program", "effective_month"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "effective_month"], name="expirypolicy_one_per_month"),
+            models.CheckConstraint(condition=Q(kind="never") | Q(months__gte=1), name="expirypolicy_has_months"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.months}) from {self.effective_month:%Y-%m}"
+
+    def engine_rule(self) -> engine.ExpiryRule:
+        return engine.ExpiryRule(kind=self.kind, months=self.months)

@@ -351,3 +351,27 @@ class PoliciesForm(forms.ModelForm):
             "negative_balance_policy": "When a refund takes back points already spent",
             "adjustment_approval_threshold": "Manual adjustments above this many points need a second manager",
         }
+
+
+class ExpiryPolicyForm(forms.Form):
+    """A change of the expiry rule, from the start of a future month. Earlier points keep their month's rule."""
+
+    kind = forms.ChoiceField(label="Expiry", choices=[])
+    months = forms.IntegerField(label="N months", min_value=0, max_value=240, initial=12)
+    effective_month = forms.DateField(
+        label="From the first day of",
+        widget=DateInput(),
+        help_text="The first day of a month, next month at the earliest.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        from .models import ExpiryPolicy
+
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = ExpiryPolicy.Kind.choices
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") and data["kind"] != "never" and not data.get("months"):
+            self.add_error("months", "Say after how many months.")
+        return data

@@ -241,18 +241,49 @@ def rewards_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 @managers_only
 def policies_page(request: HttpRequest) -> HttpResponse:
-    """The program's policies: spent points on refunds, and the size of adjustment that needs approval."""
-    from .program_forms import PoliciesForm
-    from .services import save_program_policies
+    """The program's policies: spent points on refunds, the size of adjustment that needs approval, and
+    the history of expiry rules with a form to schedule the next."""
+    from .models import ExpiryPolicy
+    from .program_forms import ExpiryPolicyForm, PoliciesForm
+    from .selectors import add_months, current_month
+    from .services import PolicyRefused, save_program_policies, set_expiry_policy
 
     program = default_program()
-    form = PoliciesForm(request.POST or None, instance=program)
+    form = PoliciesForm(instance=program)
+    expiry_form = ExpiryPolicyForm(initial={"effective_month": add_months(current_month(), 1), "kind": "never"})
+    status = 200
     if request.method == "POST":
         _require_manage(request)
-        if form.is_valid():
-            save_program_policies(
-                program=program, changed_by=request.user, **{f: form.cleaned_data[f] for f in form.fields}
-            )
-            messages.success(request, "Policies saved.")
-            return redirect("program:policies")
-    return render(request, "rewards/program/policies.html", {"form": form, "program": program})
+        if request.POST.get("form") == "expiry":
+            expiry_form = ExpiryPolicyForm(request.POST)
+            if expiry_form.is_valid():
+                data = expiry_form.cleaned_data
+                try:
+                    set_expiry_policy(
+                        program=program,
+                        kind=data["kind"],
+                        months=data["months"] or 0,
+                        changed_by=request.user,
+                        effective_month=data["effective_month"],
+                    )
+                except PolicyRefused as refusal:
+                    expiry_form.add_error("effective_month", str(refusal))
+                else:
+                    messages.success(request, "Expiry rule scheduled.")
+                    return redirect("program:policies")
+        else:
+            form = PoliciesForm(request.POST, instance=program)
+            if form.is_valid():
+                save_program_policies(
+                    program=program, changed_by=request.user, **{f: form.cleaned_data[f] for f in form.fields}
+                )
+                messages.success(request, "Policies saved.")
+                return redirect("program:policies")
+        status = 400
+    context = {
+        "form": form,
+        "expiry_form": expiry_form,
+        "program": program,
+        "expiry_policies": ExpiryPolicy.objects.filter(program=program).select_related("changed_by"),
+    }
+    return render(request, "rewards/program/policies.html", context, status=status)

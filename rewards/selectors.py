@@ -344,3 +344,92 @@ def recent_redemptions(customer_id: int, *, limit: int = 5) -> list:
         .select_related("reward", "redeemed_by", "undone_by", "store")
         .order_by("-redeemed_at", "-id")[:limit]
     )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Expiry: which lots lapse, by the rule in force in the month each was earned.
+
+
+class ExpiryTimeline:
+    """The program's expiry rules by month, loaded once (one query)."""
+
+    def __init__(self, program: Program | None = None) -> None:
+        from .models import ExpiryPolicy
+
+        of_program = {"program": program} if program is not None else {"program__is_default": True}
+        self.policies = list(ExpiryPolicy.objects.filter(**of_program).order_by("effective_month"))
+        self._starts = [policy.effective_month for policy in self.policies]
+
+    def rule_of(self, month: dt.date):
+        from . import engine
+
+        index = bisect.bisect_right(self._starts, month) - 1
+        return self.policies[index].engine_rule() if index >= 0 else engine.ExpiryRule()
+
+    @property
+    def ever_expires(self) -> bool:
+        return any(policy.kind != "never" for policy in self.policies)
+
+
+def expiry_key(lot: dt.date) -> str:
+    return f"expiry:{lot:%Y-%m}"
+
+
+def lot_of_key(key: str) -> dt.date:
+    return dt.date.fromisoformat(key.removeprefix("expiry:") + "-01")
+
+
+def months_of_points(rows) -> list:
+    """Roll-up rows (dicts) as the engine's MonthOfPoints."""
+    from . import engine
+
+    return [
+        engine.MonthOfPoints(
+            month=row["month"],
+            earned=row["earned"],
+            reversed=row["reversed"],
+            bonus=row["bonus"],
+            redeemed=row["redeemed"],
+            adjusted=row["adjusted"],
+            active=row["entries"] > 0
+            and (row["expired"] == 0 or any(row[k] for k in ("earned", "reversed", "bonus", "redeemed", "adjusted"))),
+        )
+        for row in rows
+    ]
+
+
+ROLLUP_FIELDS = ["customer_id", "month", "earned", "reversed", "bonus", "redeemed", "expired", "adjusted", "entries"]
+
+
+def customer_lapses(customer_id: int, *, until: dt.date, timeline: ExpiryTimeline | None = None) -> list:
+    """The lots of one customer that lapse by the start of month `until` and have not yet (two queries:
+    the customer's roll-up months, their expiry keys; plus one for the rules unless given)."""
+    from . import engine
+
+    timeline = timeline or ExpiryTimeline()
+    rows = CustomerMonthPoints.objects.filter(customer_id=customer_id).order_by("month").values(*ROLLUP_FIELDS)
+    expired = {
+        lot_of_key(key): 1
+        for key in PointsEntry.objects.filter(customer_id=customer_id, kind="expiry")
+        .exclude(bonus_key="")
+        .values_list("bonus_key", flat=True)
+    }
+    return engine.lapses(months_of_points(rows), timeline.rule_of, expired=expired, until=until)
+
+
+@dataclass(frozen=True)
+class ExpiringSoon:
+    points: int
+    first_due: dt.date | None  # the first day points lapse
+
+
+def points_expiring_soon(customer_id: int, *, days: int = 30, today: dt.date | None = None) -> ExpiringSoon:
+    """Points that will lapse within `days` of today (local) if nothing changes: oldest spent first, each lot
+    under the rule in force when it was earned. Lapses happen at a month's start, local time."""
+    today = today or timezone.localdate()
+    horizon = today + dt.timedelta(days=days)
+    # Lots already due but not yet expired by the daily command count too: they go at its next run.
+    soon = [lapse for lapse in customer_lapses(customer_id, until=month_start(horizon)) if lapse.due <= horizon]
+    return ExpiringSoon(
+        points=sum(lapse.points for lapse in soon), first_due=min((lapse.due for lapse in soon), default=None)
+    )

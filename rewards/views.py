@@ -26,6 +26,7 @@ from .selectors import (
     customer_points_by_month,
     default_program,
     monthly_points,
+    points_expiring_soon,
     points_outstanding,
     program_by_month,
 )
@@ -106,6 +107,7 @@ def customer_statement(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "customer": customer,
         "balance": customer_balance(customer.pk),
+        "expiring": points_expiring_soon(customer.pk, days=30),
         "by_month": by_month,
         "chart": chart,
         "ledger": ledger,

@@ -22,3 +22,26 @@ def test_the_policies_page_is_for_managers(staff_client):
     assert staff_client.get("/program/policies/").status_code == 403
     assert staff_client.post("/program/policies/", {"negative_balance_policy": "allow"}).status_code == 403
     assert default_program().negative_balance_policy == Program.NegativeBalance.TAKE_WHAT_REMAINS
+
+
+def test_a_manager_schedules_an_expiry_rule_from_next_month_and_not_before(manager_client):
+    from rewards.models import ExpiryPolicy
+    from rewards.selectors import add_months, current_month
+
+    refused = manager_client.post(
+        "/program/policies/",
+        {"form": "expiry", "kind": "after_months", "months": "12", "effective_month": current_month().isoformat()},
+    )
+    assert refused.status_code == 400
+    assert "next month at the earliest" in refused.content.decode()
+    next_month = add_months(current_month(), 1)
+    response = manager_client.post(
+        "/program/policies/",
+        {"form": "expiry", "kind": "after_months", "months": "12", "effective_month": next_month.isoformat()},
+    )
+    assert response.status_code == 302
+    policy = ExpiryPolicy.objects.get()
+    assert (policy.kind, policy.months, policy.effective_month) == ("after_months", 12, next_month)
+    assert "points expire 12 months after the month they were earned" in manager_client.get(
+        "/program/policies/"
+    ).content.decode()
