@@ -588,7 +588,9 @@ class MonthOfPoints:
 
     @property
     def credit(self) -> int:
-        return max(0, self.earned + self.reversed + self.bonus + max(self.adjusted, 0))
+        """Points added in the month. A redemption undone in a later month than it was made gives its points
+        back as that month's (a new lot: they lapse no sooner than the spent ones would have)."""
+        return max(0, self.earned + self.reversed + self.bonus) + max(self.adjusted, 0) + max(self.redeemed, 0)
 
     @property
     def debit(self) -> int:

@@ -157,3 +157,13 @@ def test_the_engine_dates_an_inactivity_lapse_from_the_last_active_month():
         (dt.date(2025, 1, 1), dt.date(2025, 3, 1), 10),
         (dt.date(2025, 3, 1), dt.date(2025, 5, 1), 5),
     ]
+
+
+def test_a_redemption_undone_in_a_later_month_gives_its_points_back_as_a_lot_that_can_lapse():
+    months = [
+        engine.MonthOfPoints(month=dt.date(2025, 1, 1), earned=90, active=True),
+        engine.MonthOfPoints(month=dt.date(2025, 2, 1), redeemed=-50, active=True),
+        engine.MonthOfPoints(month=dt.date(2025, 3, 1), redeemed=50, active=True),
+    ]
+    found = engine.lapses(months, lambda _: engine.ExpiryRule("after_months", 3), expired={}, until=dt.date(2030, 1, 1))
+    assert [(lapse.lot, lapse.points) for lapse in found] == [(dt.date(2025, 1, 1), 40), (dt.date(2025, 3, 1), 50)]
