@@ -22,7 +22,8 @@ Rounding, written down once, always *down* (ROUND_FLOOR), in `_floor`:
 - only whole currency units earn: the amount is rounded down to a whole unit before the bands apply
   (120.99 earns as 120);
 - a band's points are rounded down to a whole point when its rate is fractional;
-- each promotion step is rounded down to a whole point when its multiplier is fractional.
+- each promotion step is rounded down to a whole point when its multiplier is fractional;
+- the customer's tier multiplier applies last (after promotions) and is rounded down to a whole point.
 Minimum amounts (the minimum purchase, a promotion's, the stamp card's) compare the exact amount.
 
 Promotions apply only when the purchase's context is given: `earn(amount, rule, on=local_date,
@@ -31,6 +32,7 @@ store=store_code)`. `earn(amount, rule)` without context earns the bands alone.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -395,6 +397,8 @@ class Earning:
     parts: tuple[BandPart, ...]
     promotions: tuple[PromotionPart, ...] = ()
     below_minimum: Decimal | None = None  # the minimum purchase, when the amount is below it
+    # The customer's tier multiplier, applied last and rounded down; 1 leaves the points as they are.
+    tier_multiplier: Decimal = Decimal(1)
 
     @property
     def band_points(self) -> int:
@@ -410,7 +414,10 @@ class Earning:
             line = f"{self.amount:.2f}: below every band = 0"
         else:
             line = f"{self.amount:.2f}: " + " + ".join(p.describe() for p in counted) + f" = {self.band_points}"
-        return "; ".join([line, *(step.describe() for step in self.promotions)])
+        steps = [line, *(step.describe() for step in self.promotions)]
+        if self.tier_multiplier != 1:
+            steps.append(f"tier ×{_plain(self.tier_multiplier)} → {self.points}")
+        return "; ".join(steps)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -429,6 +436,9 @@ class Earning:
             ]
         if self.below_minimum is not None:
             data["below_minimum"] = f"{self.below_minimum:.2f}"
+        if self.tier_multiplier != 1:
+            # Refunds reverse by the multiplier the purchase earned with (rewards.services.reversal_entry).
+            data["tier_multiplier"] = str(self.tier_multiplier)
         return data
 
 
@@ -483,12 +493,28 @@ def _promotion_steps(amount: Decimal, points: int, promotions: Iterable[Promotio
     return steps
 
 
-def earn(amount: Decimal, rule: Rule, *, on: dt.date | None = None, store: str | None = None) -> Earning:
+def earn(
+    amount: Decimal,
+    rule: Rule,
+    *,
+    on: dt.date | None = None,
+    store: str | None = None,
+    tier_multiplier: Decimal = Decimal(1),
+) -> Earning:
     """The points a purchase of `amount` earns under `rule`, with each band's part and each promotion's step.
 
     `on` is the purchase's date in the merchant's time zone and `store` its store code: promotions apply
-    only with them.
+    only with them. The customer's tier multiplier applies last, rounded down to a whole point.
     """
+    earning = _earn(amount, rule, on=on, store=store)
+    if tier_multiplier == 1:
+        return earning
+    return dataclasses.replace(
+        earning, points=_floor(earning.points * tier_multiplier), tier_multiplier=tier_multiplier
+    )
+
+
+def _earn(amount: Decimal, rule: Rule, *, on: dt.date | None, store: str | None) -> Earning:
     units = whole_units(amount)
     if amount < rule.minimum_purchase:
         parts = [BandPart(p.lower, p.upper, 0, p.rate, 0) for p in _band_parts(0, rule)]
@@ -510,6 +536,7 @@ def reversal(
     rule: Rule,
     on: dt.date | None = None,
     store: str | None = None,
+    tier_multiplier: Decimal = Decimal(1),
 ) -> int:
     """Points to take back for a refund: the customer keeps the points of what was not refunded.
 
@@ -527,9 +554,8 @@ def reversal(
         raise ValueError("a refund cannot exceed what is left of the purchase")
     # Points never grow as the amount shrinks (bands, minimums, multipliers above 0 and fixed bonuses are
     # all non-decreasing in the amount), so this is <= 0.
-    return (
-        earn(remaining_after, rule, on=on, store=store).points - earn(remaining_before, rule, on=on, store=store).points
-    )
+    arguments = {"on": on, "store": store, "tier_multiplier": tier_multiplier}
+    return earn(remaining_after, rule, **arguments).points - earn(remaining_before, rule, **arguments).points
 
 
 __all__: Sequence[str] = (

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -26,6 +28,18 @@ class Program(models.Model):
     )
     # A manual adjustment of more points than this (either way) waits for a second manager's approval.
     adjustment_approval_threshold = models.PositiveIntegerField(default=500)
+
+    class TierWindow(models.TextChoices):
+        ROLLING_12 = "rolling_12", "The last 12 calendar months (this one included)"
+        CALENDAR_YEAR = "calendar_year", "The calendar year"
+
+    class TierDowngrade(models.TextChoices):
+        END_OF_WINDOW = "end_of_window", "At the end of the qualifying window"
+        NEVER = "never", "Never"
+
+    # Tiers qualify by points earned (earn, refunds' reversals and bonuses) within this window.
+    tier_window = models.CharField(max_length=16, choices=TierWindow.choices, default=TierWindow.ROLLING_12)
+    tier_downgrade = models.CharField(max_length=16, choices=TierDowngrade.choices, default=TierDowngrade.END_OF_WINDOW)
 
     class Meta:
         constraints = [
@@ -284,6 +298,40 @@ class Recalculation(models.Model):
         return f"Recalculation #{self.pk} of {self.first_month:%Y-%m} (+{self.months - 1} months)"
 
 
+class Tier(models.Model):
+    """A member level (Member, VIB, Rouge): reached by points earned within the program's window; it may
+    multiply what purchases earn and unlock rewards. Higher rank, higher tier."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="tiers")
+    name = models.CharField(max_length=60)
+    rank = models.PositiveSmallIntegerField()
+    threshold = models.PositiveIntegerField(help_text="Points earned within the window to reach it.")
+    multiplier = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("1.00"))
+
+    class Meta:
+        ordering = ["program", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "rank"], name="tier_unique_rank"),
+            models.UniqueConstraint(fields=["program", "threshold"], name="tier_unique_threshold"),
+            models.CheckConstraint(condition=Q(multiplier__gte=1), name="tier_multiplier_at_least_one"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerTier(models.Model):
+    """The tier a customer holds now and since when. Purchases move it up at once; the daily review_tiers
+    command moves it down (under the program's setting) and catches up on imported purchases."""
+
+    customer = models.OneToOneField("customers.Customer", on_delete=models.CASCADE, related_name="tier_status")
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    since = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.tier} since {self.since:%Y-%m-%d}"
+
+
 class Reward(models.Model):
     """A reward in the managers' catalog: what it costs in points, what it gives, and when it can be had."""
 
@@ -306,6 +354,8 @@ class Reward(models.Model):
     stock = models.PositiveIntegerField(null=True, blank=True)
     # How many times one customer may redeem it (undone redemptions do not count); empty means no limit.
     per_customer_limit = models.PositiveIntegerField(null=True, blank=True)
+    # Only customers of this tier or higher may redeem it.
+    min_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

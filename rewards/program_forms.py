@@ -326,6 +326,7 @@ class RewardForm(forms.ModelForm):
             "active_until",
             "stock",
             "per_customer_limit",
+            "min_tier",
         ]
         widgets = {"active_from": DateInput(), "active_until": DateInput()}
 
@@ -346,10 +347,12 @@ class PoliciesForm(forms.ModelForm):
         from .models import Program
 
         model = Program
-        fields = ["negative_balance_policy", "adjustment_approval_threshold"]
+        fields = ["negative_balance_policy", "adjustment_approval_threshold", "tier_window", "tier_downgrade"]
         labels = {
             "negative_balance_policy": "When a refund takes back points already spent",
             "adjustment_approval_threshold": "Manual adjustments above this many points need a second manager",
+            "tier_window": "Tiers qualify by points earned within",
+            "tier_downgrade": "Customers move down a tier",
         }
 
 
@@ -375,3 +378,12 @@ class ExpiryPolicyForm(forms.Form):
         if data.get("kind") and data["kind"] != "never" and not data.get("months"):
             self.add_error("months", "Say after how many months.")
         return data
+
+
+class TierForm(forms.ModelForm):
+    class Meta:
+        from .models import Tier
+
+        model = Tier
+        fields = ["name", "rank", "threshold", "multiplier"]
+        labels = {"threshold": "Points earned to reach it", "multiplier": "Earning multiplier"}

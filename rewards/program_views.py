@@ -7,7 +7,7 @@ also need the `rewards.manage_program` permission.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -287,3 +287,31 @@ def policies_page(request: HttpRequest) -> HttpResponse:
         "expiry_policies": ExpiryPolicy.objects.filter(program=program).select_related("changed_by"),
     }
     return render(request, "rewards/program/policies.html", context, status=status)
+
+
+@managers_only
+def tiers_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """The program's tiers, with a form to add one or edit the one chosen."""
+    from .models import Tier
+    from .program_forms import TierForm
+    from .services import save_tier
+
+    program = default_program()
+    instance = get_object_or_404(Tier, pk=pk, program=program) if pk else None
+    form = TierForm(request.POST or None, instance=instance)
+    if request.method == "POST":
+        _require_manage(request)
+        if form.is_valid():
+            tier = form.save(commit=False)
+            tier.program = program
+            try:
+                save_tier(tier=tier)
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, f"Saved {tier.name}.")
+                return redirect("program:tiers")
+    tiers = Tier.objects.filter(program=program)
+    return render(
+        request, "rewards/program/tiers.html", {"form": form, "tiers": tiers, "editing": instance, "program": program}
+    )

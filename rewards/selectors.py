@@ -328,10 +328,12 @@ def points_outstanding() -> int:
 # Rewards at the till.
 
 
-def affordable_rewards(customer_id: int, *, balance: int, day: dt.date | None = None) -> QuerySet:
+def affordable_rewards(
+    customer_id: int, *, balance: int, day: dt.date | None = None, tier_rank: int | None = None
+) -> QuerySet:
     """The rewards a customer can redeem now, cheapest first (one query): active on `day` (local, today by
-    default), costing no more than `balance`, in stock, and under the per-customer limit (redemptions that
-    were undone do not count)."""
+    default), costing no more than `balance`, in stock, under the per-customer limit (redemptions that were
+    undone do not count), and unlocked by the customer's tier (`tier_rank`; None without a tier)."""
     from .models import Redemption, Reward
 
     day = day or timezone.localdate()
@@ -349,6 +351,8 @@ def affordable_rewards(customer_id: int, *, balance: int, day: dt.date | None = 
         .filter(Q(stock__isnull=True) | Q(stock__gt=0))
         .annotate(taken=Coalesce(Subquery(taken), 0))
         .filter(Q(per_customer_limit__isnull=True) | Q(taken__lt=F("per_customer_limit")))
+        # Rewards a tier unlocks: only for customers of that tier or higher.
+        .filter(Q(min_tier__isnull=True) | Q(min_tier__rank__lte=-1 if tier_rank is None else tier_rank))
         .order_by("points_cost", "name")
     )
 
@@ -451,4 +455,71 @@ def points_expiring_soon(customer_id: int, *, days: int = 30, today: dt.date | N
     soon = [lapse for lapse in customer_lapses(customer_id, until=month_start(horizon)) if lapse.due <= horizon]
     return ExpiringSoon(
         points=sum(lapse.points for lapse in soon), first_due=min((lapse.due for lapse in soon), default=None)
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tiers: points earned (earn, reversals, bonuses; never reduced by spending) within the program's window.
+
+
+def program_tiers(program: Program | None = None) -> list:
+    from .models import Tier
+
+    of_program = {"program": program} if program is not None else {"program__is_default": True}
+    return list(Tier.objects.filter(**of_program).select_related("program").order_by("rank"))
+
+
+def qualifying_tier(tiers: Sequence, earned: int):
+    """The highest tier whose threshold `earned` reaches (None below every threshold)."""
+    reached = [tier for tier in tiers if earned >= tier.threshold]
+    return max(reached, key=lambda tier: tier.rank) if reached else None
+
+
+def window_start(program: Program, day: dt.date) -> dt.date:
+    """The first month of the qualifying window that contains `day`: January of its year, or 11 months before
+    its month (the rolling window is whole calendar months, this one included, as the roll-up counts them)."""
+    if program.tier_window == Program.TierWindow.CALENDAR_YEAR:
+        return dt.date(day.year, 1, 1)
+    return add_months(month_start(day), -11)
+
+
+def points_earned_in_window(customer_id: int, *, day: dt.date, program: Program | None = None) -> int:
+    """One query on the customer's roll-up months (its unique (customer, month) index)."""
+    program = program or default_program()
+    return CustomerMonthPoints.objects.filter(
+        customer_id=customer_id, month__gte=window_start(program, day), month__lte=day
+    ).aggregate(earned=Coalesce(Sum(F("earned") + F("reversed") + F("bonus")), 0))["earned"]
+
+
+@dataclass(frozen=True)
+class TierStatus:
+    tier: Any  # Tier or None
+    since: dt.datetime | None
+    earned: int  # points earned within the window
+    window: str
+    next_tier: Any  # Tier or None
+    to_next: int  # points still to earn for the next tier
+
+
+def customer_tier_status(customer_id: int) -> TierStatus | None:
+    """The customer's tier and their progress to the next: one query when the program has no tiers (then
+    None), three when it has (its tiers, the customer's tier, their points earned in the window)."""
+    from .models import CustomerTier
+
+    tiers = program_tiers()
+    if not tiers:
+        return None
+    program = tiers[0].program
+    held = CustomerTier.objects.filter(customer_id=customer_id).select_related("tier").first()
+    earned = points_earned_in_window(customer_id, day=timezone.localdate(), program=program)
+    rank = held.tier.rank if held else -1
+    above = [tier for tier in tiers if tier.rank > rank]
+    next_tier = above[0] if above else None
+    return TierStatus(
+        tier=held.tier if held else None,
+        since=held.since if held else None,
+        earned=earned,
+        window=program.get_tier_window_display(),
+        next_tier=next_tier,
+        to_next=max(0, next_tier.threshold - earned) if next_tier else 0,
     )

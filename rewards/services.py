@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from . import engine
@@ -86,7 +87,7 @@ def _context_arguments(context: dict[str, str]) -> dict:
 
 
 def earn_entry(
-    *, purchase, version: RuleVersion, rule: engine.Rule | None = None
+    *, purchase, version: RuleVersion, rule: engine.Rule | None = None, tier_multiplier: Decimal = Decimal(1)
 ) -> tuple[PointsEntry, engine.Earning]:
     """The (unsaved) earn entry of a purchase under a rule version, and the engine's account of it.
 
@@ -95,7 +96,7 @@ def earn_entry(
     """
     rule = rule or version.engine_rule()
     context = purchase_context(purchase, rule)
-    earning = engine.earn(purchase.amount, rule, **_context_arguments(context))
+    earning = engine.earn(purchase.amount, rule, tier_multiplier=tier_multiplier, **_context_arguments(context))
     detail = earning.as_dict()
     if context:
         detail["context"] = context
@@ -120,7 +121,11 @@ def reversal_entry(*, refund, purchase, refunded_before, earned: PointsEntry) ->
     version = earned.rule_version
     rule = version.engine_rule()
     context = (earned.detail or {}).get("context") or purchase_context(purchase, rule)
-    arguments = _context_arguments(context)
+    # The multiplier of the customer's tier when the purchase earned, kept in the earn entry's detail.
+    arguments = {
+        **_context_arguments(context),
+        "tier_multiplier": Decimal((earned.detail or {}).get("tier_multiplier", "1")),
+    }
     points = engine.reversal(
         purchase_amount=purchase.amount,
         refunded_before=refunded_before,
@@ -548,9 +553,15 @@ def redeem(*, customer, reward, store, redeemed_by, idempotency_key=None, moment
     with transaction.atomic():
         Customer.objects.select_for_update().only("pk").get(pk=customer.pk)
         # The reward as it is now (a manager may have changed its cost since the page was shown).
-        reward = Reward.objects.get(pk=reward.pk)
+        reward = Reward.objects.select_related("min_tier").get(pk=reward.pk)
         if not reward_available_on(reward, timezone.localdate(moment)):
             raise RedemptionRefused(f"{reward.name} is not available today.")
+        if reward.min_tier_id is not None:
+            from .models import CustomerTier
+
+            held = CustomerTier.objects.filter(customer_id=customer.pk).values_list("tier__rank", flat=True).first()
+            if held is None or held < reward.min_tier.rank:
+                raise RedemptionRefused(f"{reward.name} is for {reward.min_tier.name} members and above.")
         balance = customer_balance(customer.pk)
         if balance < reward.points_cost:
             raise RedemptionRefused(f"{customer.name} has {balance} points; {reward.name} needs {reward.points_cost}.")
@@ -869,3 +880,108 @@ def expire_points(*, day: dt.date | None = None, program: Program | None = None)
         for customer_id, months in by_customer.items():
             posted += settle(customer_id, months)
     return posted
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tiers: up at once when a purchase qualifies, down by the daily review under the program's setting.
+
+
+def tier_multiplier_of(customer_id: int) -> Decimal:
+    """The multiplier of the tier the customer holds now (1 without a tier)."""
+    from .models import CustomerTier
+
+    found = CustomerTier.objects.filter(customer_id=customer_id).values_list("tier__multiplier", flat=True).first()
+    return found if found is not None else Decimal(1)
+
+
+def move_up_if_qualified(*, customer_id: int, moment: dt.datetime) -> None:
+    """After a purchase (in its database transaction): move the customer up to the highest tier their points
+    earned within the window now reach, if that is above the one they hold. Never moves down."""
+    from .models import CustomerTier
+    from .selectors import points_earned_in_window, program_tiers, qualifying_tier
+
+    tiers = program_tiers()
+    if not tiers:
+        return
+    earned = points_earned_in_window(customer_id, day=timezone.localdate(moment))
+    reached = qualifying_tier(tiers, earned)
+    if reached is None:
+        return
+    held = CustomerTier.objects.select_for_update().filter(customer_id=customer_id).select_related("tier").first()
+    if held is None:
+        CustomerTier.objects.create(customer_id=customer_id, tier=reached, since=moment)
+    elif reached.rank > held.tier.rank:
+        held.tier, held.since = reached, moment
+        held.save(update_fields=["tier", "since"])
+
+
+def review_tiers(*, day: dt.date | None = None, program: Program | None = None) -> dict[str, int]:
+    """The daily review: every customer's tier against their points earned in the window, as of `day` (local,
+    today by default). Moves up whoever qualifies for more (purchases recorded by an import, which does not
+    move tiers itself) and, unless the program never downgrades, moves down whoever has held their tier for
+    a whole window without earning it again. Idempotent: a second run finds nothing to change.
+
+    Calendar year: the tier earned in a year holds through the next; on a review in year Y a customer
+    qualifies by the more of what they earned in Y-1 and in Y so far, and a tier held since before Y began
+    that they no longer qualify for goes down to the one they do (since January 1st of Y).
+    Rolling 12 months: a tier held for 12 months or more goes down to the one the last 12 months qualify for.
+    """
+    from .models import CustomerTier
+    from .selectors import default_program, program_tiers, qualifying_tier, window_start
+
+    program = program or default_program()
+    day = day or timezone.localdate()
+    tiers = program_tiers(program)
+    moved = {"up": 0, "down": 0}
+    if not tiers:
+        return moved
+    start = window_start(program, day)
+    calendar = program.tier_window == Program.TierWindow.CALENDAR_YEAR
+    earned_q = Sum(F("earned") + F("reversed") + F("bonus"), filter=Q(month__gte=start), default=0)
+    sums = {"now": earned_q}
+    if calendar:
+        sums["before"] = Sum(
+            F("earned") + F("reversed") + F("bonus"),
+            filter=Q(month__gte=add_months(start, -12), month__lt=start),
+            default=0,
+        )
+    first = add_months(start, -12) if calendar else start
+    earned = {
+        row["customer_id"]: max(row["now"], row.get("before", 0))
+        for row in CustomerMonthPoints.objects.filter(month__gte=first, month__lte=day)
+        .values("customer_id")
+        .annotate(**sums)
+        .order_by()
+    }
+    held = {row.customer_id: row for row in CustomerTier.objects.select_related("tier")}
+    # A tier held since before this moment has been held for a whole window.
+    full_window = local_midnight(start)
+    downgrades = program.tier_downgrade == Program.TierDowngrade.END_OF_WINDOW
+    moment = local_midnight(day)
+    for customer_id in set(earned) | set(held):
+        reached = qualifying_tier(tiers, earned.get(customer_id, 0))
+        current = held.get(customer_id)
+        with transaction.atomic():
+            if current is None:
+                if reached is not None:
+                    CustomerTier.objects.create(customer_id=customer_id, tier=reached, since=moment)
+                    moved["up"] += 1
+            elif reached is not None and reached.rank > current.tier.rank:
+                CustomerTier.objects.filter(pk=current.pk).update(tier=reached, since=moment)
+                moved["up"] += 1
+            elif downgrades and current.since < full_window and (reached is None or reached.rank < current.tier.rank):
+                if reached is None:
+                    CustomerTier.objects.filter(pk=current.pk).delete()
+                else:
+                    # Calendar year: held from January 1st, reviewed again when the year ends.
+                    since = full_window if calendar else moment
+                    CustomerTier.objects.filter(pk=current.pk).update(tier=reached, since=since)
+                moved["down"] += 1
+    return moved
+
+
+def save_tier(*, tier):
+    """Create or change a tier. Customers holding it keep it; the next purchase or review uses the new figures."""
+    tier.full_clean()
+    tier.save()
+    return tier

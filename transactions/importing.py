@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from rewards import engine
-from rewards.models import PointsEntry, RuleVersion
+from rewards.models import CustomerTier, PointsEntry, RuleVersion
 from rewards.selectors import RuleTimeline
 from rewards.services import fold_into_rollup, reversal_entry
 
@@ -265,9 +265,16 @@ class _CustomerRef:
 class _Purchase:
     """A purchase the batch refers to: new in this file or stored (for refunds and repeated receipts)."""
 
-    __slots__ = ("amount", "customer", "earn_pk", "moment", "pk", "receipt", "refunded", "stored", "version_pk")
+    __slots__ = (
+        "amount", "customer", "earn_pk", "moment", "pk", "receipt", "refunded", "stored", "tier_multiplier",
+        "version_pk",
+    )  # fmt: skip
 
-    def __init__(self, *, pk, customer, amount, refunded, moment, receipt, earn_pk, version_pk, stored) -> None:
+    def __init__(
+        self, *, pk, customer, amount, refunded, moment, receipt, earn_pk, version_pk, stored, tier_multiplier="1"
+    ) -> None:
+        # The tier multiplier the purchase earned with, as its earn entry's detail keeps it: refunds reverse by it.
+        self.tier_multiplier: str = tier_multiplier or "1"
         self.pk = pk
         self.customer: _CustomerRef = customer
         self.amount: Decimal = amount
@@ -354,7 +361,12 @@ class _Importer:
         self.default_store = next((s for s in self.stores_by_code.values() if s.is_default), None)
         self.customers: dict[str, _CustomerRef] = {}
         self.new_customers: list[_CustomerRef] = []  # to enrol with the batch being checked
-        self.earnings: dict[tuple[int, Decimal], tuple[int, str, Any]] = {}
+        self.earnings: dict[tuple[int, Decimal, Decimal], tuple[int, str, Any]] = {}
+        # Imported purchases earn at the tier each customer holds when the import starts (one query). An
+        # import does not move customers up as it goes: the daily review_tiers command catches up on it.
+        self.tier_multipliers: dict[int, Decimal] = dict(
+            CustomerTier.objects.exclude(tier__multiplier=1).values_list("customer_id", "tier__multiplier")
+        )
         self.first_entry_pk: int | None = None
         self.last_entry_pk: int | None = None
 
@@ -634,16 +646,17 @@ class _Importer:
                              "refunded_amount", "occurred_at")
             )  # fmt: skip
             earns = {
-                purchase_pk: (entry_pk, version_pk)
-                for purchase_pk, entry_pk, version_pk in PointsEntry.objects.filter(
+                purchase_pk: (entry_pk, version_pk, multiplier)
+                for purchase_pk, entry_pk, version_pk, multiplier in PointsEntry.objects.filter(
                     InList(F("transaction_id"), [r[0] for r in rows]), kind=PointsEntry.Kind.EARN
-                ).values_list("transaction_id", "pk", "rule_version_id")
+                ).values_list("transaction_id", "pk", "rule_version_id", "detail__tier_multiplier")
             }
             for pk, receipt, customer_pk, member, amount, refunded, moment in rows:
                 ref = self.customers.get(member) or _CustomerRef(member, "", customer_pk)
                 found[(store_pk, receipt)] = _Purchase(
                     pk=pk, customer=ref, amount=amount, refunded=refunded, moment=moment, receipt=receipt,
-                    earn_pk=earns.get(pk, (None, None))[0], version_pk=earns.get(pk, (None, None))[1], stored=True,
+                    earn_pk=earns.get(pk, (None, None, None))[0], version_pk=earns.get(pk, (None, None, None))[1],
+                    stored=True, tier_multiplier=earns.get(pk, (None, None, None))[2],
                 )  # fmt: skip
         return found
 
@@ -672,16 +685,16 @@ class _Importer:
             )
         return ref
 
-    def earning(self, amount: Decimal, version_pk: int) -> tuple[int, str, Any]:
+    def earning(self, amount: Decimal, version_pk: int, multiplier: Decimal = Decimal(1)) -> tuple[int, str, Any]:
         """Points, explanation and detail of a purchase of `amount` under a rule version: what
         `earn_entry` puts on its entry (engine.earn, Earning.explain, Earning.as_dict; a test holds
         the two equal), remembered per amount: a million purchases have far fewer distinct amounts."""
-        key = (version_pk, amount)
+        key = (version_pk, amount, multiplier)
         known = self.earnings.get(key)
         if known is None:
             if len(self.earnings) > 100_000:
                 self.earnings.clear()
-            earning = engine.earn(amount, self.timeline.rule_of(self.versions[version_pk]))
+            earning = engine.earn(amount, self.timeline.rule_of(self.versions[version_pk]), tier_multiplier=multiplier)
             known = self.earnings[key] = (earning.points, earning.explain(), earning.as_dict())
         return known
 
@@ -701,7 +714,9 @@ class _Importer:
             purchase.pk = pk
         earn_rows = []
         for row, purchase in purchases:
-            points, explanation, detail = self.earning(row.amount, purchase.version_pk)
+            multiplier = self.tier_multipliers.get(purchase.customer.pk, Decimal(1))
+            purchase.tier_multiplier = str(multiplier)
+            points, explanation, detail = self.earning(row.amount, purchase.version_pk, multiplier)
             self.result.points_earned += points
             earn_rows.append(
                 self.entry_row(
@@ -774,7 +789,9 @@ class _Importer:
         stand_in = Transaction(
             pk=purchase.pk, customer_id=purchase.customer.pk, amount=purchase.amount, receipt_number=purchase.receipt
         )
-        earned = PointsEntry(pk=purchase.earn_pk, rule_version=version)
+        earned = PointsEntry(
+            pk=purchase.earn_pk, rule_version=version, detail={"tier_multiplier": purchase.tier_multiplier}
+        )
         entry = reversal_entry(refund=refund, purchase=stand_in, refunded_before=refunded_before, earned=earned)
         return self.entry_row(
             customer=purchase.customer.pk, kind=REVERSAL, points=entry.points, moment=row.moment,

@@ -20,7 +20,15 @@ from django.utils import timezone
 from rewards import engine
 from rewards.models import PointsEntry, Program
 from rewards.selectors import customer_balance, rule_version_at
-from rewards.services import earn_entry, lock_customer, post_entries, purchase_bonus_entries, reversal_entry
+from rewards.services import (
+    earn_entry,
+    lock_customer,
+    move_up_if_qualified,
+    post_entries,
+    purchase_bonus_entries,
+    reversal_entry,
+    tier_multiplier_of,
+)
 
 from .amounts import max_amount
 from .models import Store, TillSettings, Transaction
@@ -122,13 +130,17 @@ def record_purchase(
                 idempotency_key=idempotency_key,
             )
             rule = version.engine_rule()
-            entry, earning = earn_entry(purchase=purchase, version=version, rule=rule)
+            # The purchase earns at the tier held before it; crossing a threshold counts from the next one.
+            entry, earning = earn_entry(
+                purchase=purchase, version=version, rule=rule, tier_multiplier=tier_multiplier_of(customer.pk)
+            )
             bonuses = []
             if rule.stamp_card is not None or (customer.referred_by_id and rule.bonuses.referral):
                 # Counting visits and first purchases needs this customer's purchases serialised.
                 lock_customer(customer.pk)
                 bonuses = purchase_bonus_entries(purchase=purchase, version=version, entry=entry, rule=rule)
             post_entries([entry, *bonuses])
+            move_up_if_qualified(customer_id=customer.pk, moment=occurred_at)
     except IntegrityError:
         # Two submissions of one form racing each other: the loser finds the winner's purchase.
         if earlier := _earlier(idempotency_key, Transaction.Kind.PURCHASE):

@@ -22,7 +22,7 @@ from customers.selectors import find_customers
 from customers.services import enrol_customer
 from loyalty_site.access import is_manager, staff_only
 from rewards.models import Redemption, Reward
-from rewards.selectors import affordable_rewards, recent_redemptions
+from rewards.selectors import affordable_rewards, customer_tier_status, recent_redemptions
 from rewards.services import RedemptionRefused, UndoRefused, can_undo_redemption, redeem, undo_redemption
 
 from . import selectors
@@ -101,6 +101,7 @@ def _till_page(
     recent = selectors.recent_transactions(customer.pk) if customer else []
     points = selectors.customer_points(customer.pk) if customer else None
     redemptions = recent_redemptions(customer.pk) if customer else []
+    tier = customer_tier_status(customer.pk) if customer else None
     form.fields["customer"].widget.attrs["data-suggest-url"] = reverse("transactions:customer_suggestions")
     context = {
         "form": form,
@@ -108,7 +109,14 @@ def _till_page(
         "manager": manager,
         "customer": customer,
         "points": points,
-        "rewards": list(affordable_rewards(customer.pk, balance=points.balance)) if customer else [],
+        "rewards": list(
+            affordable_rewards(
+                customer.pk, balance=points.balance, tier_rank=tier.tier.rank if tier and tier.tier else None
+            )
+        )
+        if customer
+        else [],
+        "tier": tier,
         "redeem_key": uuid.uuid4(),
         "redemptions": [(r, can_undo_redemption(r, request.user)) for r in redemptions],
         "redeemed": redeemed,

@@ -8,14 +8,21 @@ from rewards.selectors import default_program
 pytestmark = pytest.mark.django_db
 
 
-def test_a_manager_sets_the_negative_balance_policy_and_the_approval_threshold(manager_client):
+def test_a_manager_sets_the_negative_balance_policy_the_approval_threshold_and_the_tier_settings(manager_client):
     response = manager_client.post(
-        "/program/policies/", {"negative_balance_policy": "allow", "adjustment_approval_threshold": "250"}
+        "/program/policies/",
+        {
+            "negative_balance_policy": "allow",
+            "adjustment_approval_threshold": "250",
+            "tier_window": "calendar_year",
+            "tier_downgrade": "never",
+        },
     )
     assert response.status_code == 302
     program = default_program()
     assert program.negative_balance_policy == Program.NegativeBalance.ALLOW
     assert program.adjustment_approval_threshold == 250
+    assert (program.tier_window, program.tier_downgrade) == ("calendar_year", "never")
 
 
 def test_the_policies_page_is_for_managers(staff_client):

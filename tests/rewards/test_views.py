@@ -399,8 +399,8 @@ def test_statement_query_count_is_fixed(manager_client, new_york, django_assert_
     for day in range(entries):
         purchase(customer, "60.00", when=at(2025, 1, 1) + dt.timedelta(days=day))
     # customer, balance, months of the chart, ledger count, ledger page; for points expiring soon: the
-    # expiry rules, the customer's roll-up months, their expiry keys
-    with django_assert_num_queries(SIGNED_IN + 8):
+    # expiry rules, the customer's roll-up months, their expiry keys; the program's tiers (none here)
+    with django_assert_num_queries(SIGNED_IN + 9):
         response = manager_client.get(reverse("reports:statement", args=[customer.pk]))
     assert len(response.context["ledger"].page.object_list) == min(entries, 25)
 
