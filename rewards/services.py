@@ -461,6 +461,11 @@ class NothingToRecalculate(ValueError):
     """The period already holds exactly the points of the chosen version: no adjustment to post."""
 
 
+class RecalculationRefused(NothingToRecalculate):
+    """A period a recalculation cannot re-rate faithfully (purchases earned with tier multipliers): nothing
+    is posted. (A kind of NothingToRecalculate, so the page shows its message the same way.)"""
+
+
 def recalculate(*, program: Program, version: RuleVersion, first_month: dt.date, months: int, author) -> Recalculation:
     """Re-rate the period's transactions under `version` and post, per customer and month, an adjustment
     of the difference (created_by `author`, reason "recalculation #N ..."), recorded as a Recalculation.
@@ -475,6 +480,15 @@ def recalculate(*, program: Program, version: RuleVersion, first_month: dt.date,
         raise ValueError("the version belongs to another program")
     if first_month.day != 1:
         raise ValueError("a period starts on the first day of a month")
+    # The replay knows the rule, not the tiers: it would take back what tier multipliers added.
+    start, end = local_midnight(first_month), local_midnight(add_months(first_month, months))
+    if PointsEntry.objects.filter(
+        kind="earn", effective_at__gte=start, effective_at__lt=end, detail__has_key="tier_multiplier"
+    ).exists():
+        raise RecalculationRefused(
+            "Purchases of this period earned with a tier multiplier, which a recalculation cannot replay yet: "
+            "nothing was posted."
+        )
     with transaction.atomic():
         list(Program.objects.select_for_update().filter(pk=program.pk).values_list("pk", flat=True))
         changed = compare(rule=version.engine_rule(), first_month=first_month, months=months, program=program).changed()
@@ -907,7 +921,9 @@ def move_up_if_qualified(*, customer_id: int, moment: dt.datetime) -> None:
     reached = qualifying_tier(tiers, earned)
     if reached is None:
         return
-    held = CustomerTier.objects.select_for_update().filter(customer_id=customer_id).select_related("tier").first()
+    # Two tills recording for one customer at once: the customer's row lock lets one create their tier row.
+    lock_customer(customer_id)
+    held = CustomerTier.objects.filter(customer_id=customer_id).select_related("tier").first()
     if held is None:
         CustomerTier.objects.create(customer_id=customer_id, tier=reached, since=moment)
     elif reached.rank > held.tier.rank:

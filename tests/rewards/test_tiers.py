@@ -164,3 +164,21 @@ def test_managers_define_tiers(manager_client):
         "/program/tiers/", {"name": "Other", "rank": "1", "threshold": "500", "multiplier": "1"}
     )
     assert again.status_code == 200 and Tier.objects.count() == 1
+
+
+def test_a_recalculation_refuses_a_period_with_tier_earnings_rather_than_take_them_back(tiers, manager):
+    from rewards.selectors import rule_version_at
+    from rewards.services import RecalculationRefused, recalculate
+
+    customer = CustomerFactory()
+    for day in (1, 2, 3):
+        purchase(customer, "120.00", when=at(2025, 3, day))  # the third earns ×1.25
+    with pytest.raises(RecalculationRefused, match="tier multiplier"):
+        recalculate(
+            program=default_program(),
+            version=rule_version_at(at(2025, 3, 1)),
+            first_month=dt.date(2025, 3, 1),
+            months=1,
+            author=manager,
+        )
+    assert not PointsEntry.objects.filter(kind="adjustment").exists()
