@@ -562,6 +562,8 @@ def redeem(*, customer, reward, store, redeemed_by, idempotency_key=None, moment
     from .selectors import customer_balance
 
     if idempotency_key is not None and (earlier := Redemption.objects.filter(idempotency_key=idempotency_key).first()):
+        if (earlier.customer_id, earlier.reward_id) != (customer.pk, reward.pk):
+            raise RedemptionRefused("This form was already used for another redemption: start again from the till.")
         return earlier
     moment = moment or timezone.now()
     with transaction.atomic():

@@ -109,15 +109,16 @@ def _till_page(
         "manager": manager,
         "customer": customer,
         "points": points,
-        "rewards": list(
-            affordable_rewards(
+        # Each reward's form has its own key: a resubmitted form redeems that reward once.
+        "rewards": [
+            (reward, uuid.uuid4())
+            for reward in affordable_rewards(
                 customer.pk, balance=points.balance, tier_rank=tier.tier.rank if tier and tier.tier else None
             )
-        )
+        ]
         if customer
         else [],
         "tier": tier,
-        "redeem_key": uuid.uuid4(),
         "redemptions": [(r, can_undo_redemption(r, request.user)) for r in redemptions],
         "redeemed": redeemed,
         # Each refund form gets its own key: resubmitting one refund never records it twice.

@@ -129,6 +129,15 @@ def test_a_resubmitted_redemption_form_redeems_once(rich, staff):
     again = redeem(customer=rich, reward=reward, store=default_store(), redeemed_by=staff, idempotency_key=key)
     assert first == again
     assert customer_balance(rich.pk) == 80
+    with pytest.raises(RedemptionRefused, match="already used"):
+        redeem(
+            customer=rich,
+            reward=RewardFactory(points_cost=5),
+            store=default_store(),
+            redeemed_by=staff,
+            idempotency_key=key,
+        )
+    assert customer_balance(rich.pk) == 80
 
 
 def test_an_undo_entry_without_the_entry_it_corrects_is_refused_by_the_database(rich, staff):
