@@ -20,3 +20,16 @@ class AwardBonusForm(forms.Form):
         if cleaned.get("action") == BonusAction.REFERRAL and not cleaned.get("referred"):
             self.add_error("referred", "Choose the member they referred.")
         return cleaned
+
+
+class AdjustPointsForm(forms.Form):
+    points = forms.IntegerField(
+        label="Points", help_text="Positive to add, negative to deduct.", min_value=-10_000_000, max_value=10_000_000
+    )
+    reason = forms.CharField(label="Reason", max_length=200)
+
+    def clean_points(self):
+        points = self.cleaned_data["points"]
+        if points == 0:
+            raise forms.ValidationError("An adjustment moves at least one point.")
+        return points

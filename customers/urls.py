@@ -9,4 +9,7 @@ urlpatterns = [
     path("customers/", views.search, name="search"),
     path("customers/<int:pk>/", views.customer_page, name="customer"),
     path("customers/<int:pk>/award/", views.award, name="award"),
+    path("customers/<int:pk>/adjust/", views.adjust, name="adjust"),
+    path("customers/adjustments/", views.adjustment_requests, name="adjustments"),
+    path("customers/adjustments/<int:pk>/decide/", views.decide, name="decide_adjustment"),
 ]

@@ -22,7 +22,8 @@ Rounding, written down once, always *down* (ROUND_FLOOR), in `_floor`:
 - only whole currency units earn: the amount is rounded down to a whole unit before the bands apply
   (120.99 earns as 120);
 - a band's points are rounded down to a whole point when its rate is fractional;
-- each promotion step is rounded down to a whole point when its multiplier is fractional.
+- each promotion step is rounded down to a whole point when its multiplier is fractional;
+- the customer's tier multiplier applies last (after promotions) and is rounded down to a whole point.
 Minimum amounts (the minimum purchase, a promotion's, the stamp card's) compare the exact amount.
 
 Promotions apply only when the purchase's context is given: `earn(amount, rule, on=local_date,
@@ -31,8 +32,9 @@ store=store_code)`. `earn(amount, rule)` without context earns the bands alone.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from itertools import pairwise
@@ -395,6 +397,8 @@ class Earning:
     parts: tuple[BandPart, ...]
     promotions: tuple[PromotionPart, ...] = ()
     below_minimum: Decimal | None = None  # the minimum purchase, when the amount is below it
+    # The customer's tier multiplier, applied last and rounded down; 1 leaves the points as they are.
+    tier_multiplier: Decimal = Decimal(1)
 
     @property
     def band_points(self) -> int:
@@ -410,7 +414,10 @@ class Earning:
             line = f"{self.amount:.2f}: below every band = 0"
         else:
             line = f"{self.amount:.2f}: " + " + ".join(p.describe() for p in counted) + f" = {self.band_points}"
-        return "; ".join([line, *(step.describe() for step in self.promotions)])
+        steps = [line, *(step.describe() for step in self.promotions)]
+        if self.tier_multiplier != 1:
+            steps.append(f"tier ×{_plain(self.tier_multiplier)} → {self.points}")
+        return "; ".join(steps)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -429,6 +436,9 @@ class Earning:
             ]
         if self.below_minimum is not None:
             data["below_minimum"] = f"{self.below_minimum:.2f}"
+        if self.tier_multiplier != 1:
+            # Refunds reverse by the multiplier the purchase earned with (rewards.services.reversal_entry).
+            data["tier_multiplier"] = str(self.tier_multiplier)
         return data
 
 
@@ -483,12 +493,28 @@ def _promotion_steps(amount: Decimal, points: int, promotions: Iterable[Promotio
     return steps
 
 
-def earn(amount: Decimal, rule: Rule, *, on: dt.date | None = None, store: str | None = None) -> Earning:
+def earn(
+    amount: Decimal,
+    rule: Rule,
+    *,
+    on: dt.date | None = None,
+    store: str | None = None,
+    tier_multiplier: Decimal = Decimal(1),
+) -> Earning:
     """The points a purchase of `amount` earns under `rule`, with each band's part and each promotion's step.
 
     `on` is the purchase's date in the merchant's time zone and `store` its store code: promotions apply
-    only with them.
+    only with them. The customer's tier multiplier applies last, rounded down to a whole point.
     """
+    earning = _earn(amount, rule, on=on, store=store)
+    if tier_multiplier == 1:
+        return earning
+    return dataclasses.replace(
+        earning, points=_floor(earning.points * tier_multiplier), tier_multiplier=tier_multiplier
+    )
+
+
+def _earn(amount: Decimal, rule: Rule, *, on: dt.date | None, store: str | None) -> Earning:
     units = whole_units(amount)
     if amount < rule.minimum_purchase:
         parts = [BandPart(p.lower, p.upper, 0, p.rate, 0) for p in _band_parts(0, rule)]
@@ -510,6 +536,7 @@ def reversal(
     rule: Rule,
     on: dt.date | None = None,
     store: str | None = None,
+    tier_multiplier: Decimal = Decimal(1),
 ) -> int:
     """Points to take back for a refund: the customer keeps the points of what was not refunded.
 
@@ -527,9 +554,8 @@ def reversal(
         raise ValueError("a refund cannot exceed what is left of the purchase")
     # Points never grow as the amount shrinks (bands, minimums, multipliers above 0 and fixed bonuses are
     # all non-decreasing in the amount), so this is <= 0.
-    return (
-        earn(remaining_after, rule, on=on, store=store).points - earn(remaining_before, rule, on=on, store=store).points
-    )
+    arguments = {"on": on, "store": store, "tier_multiplier": tier_multiplier}
+    return earn(remaining_after, rule, **arguments).points - earn(remaining_before, rule, **arguments).points
 
 
 __all__: Sequence[str] = (
@@ -548,3 +574,127 @@ __all__: Sequence[str] = (
     "reversal",
     "whole_units",
 )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Expiry: which points lapse, and when. Points are counted in lots, one per customer and calendar month
+# of earning; spending (redemptions, deductions) takes the oldest lot first. Each lot lapses under the
+# expiry rule in force in its month, never under a later one.
+
+NEVER = "never"
+AFTER_MONTHS = "after_months"
+INACTIVITY = "inactivity"
+
+
+@dataclass(frozen=True)
+class ExpiryRule:
+    kind: str = NEVER
+    months: int = 0
+
+    def describe(self) -> str:
+        if self.kind == AFTER_MONTHS:
+            return f"points expire {self.months} months after the month they were earned"
+        if self.kind == INACTIVITY:
+            return f"the balance expires after {self.months} months without activity"
+        return "points never expire"
+
+
+@dataclass(frozen=True)
+class MonthOfPoints:
+    """A customer's ledger in one month, as the roll-up holds it (points by kind, signed as in the ledger)."""
+
+    month: dt.date
+    earned: int = 0
+    reversed: int = 0
+    bonus: int = 0
+    redeemed: int = 0
+    adjusted: int = 0
+    # Any entry other than an expiry (a purchase earning nothing is activity too).
+    active: bool = False
+
+    @property
+    def credit(self) -> int:
+        """Points added in the month. A redemption undone in a later month than it was made gives its points
+        back as that month's (a new lot: they lapse no sooner than the spent ones would have)."""
+        return max(0, self.earned + self.reversed + self.bonus) + max(self.adjusted, 0) + max(self.redeemed, 0)
+
+    @property
+    def debit(self) -> int:
+        """Points spent in the month (redemptions net of undos, deductions), and refunds that took more than
+        the month earned, taken from the oldest lots."""
+        return max(0, -self.redeemed) + max(0, -self.adjusted) + max(0, -(self.earned + self.reversed + self.bonus))
+
+
+@dataclass(frozen=True)
+class Lapse:
+    lot: dt.date  # the month the points were earned
+    due: dt.date  # the first day of the month at whose start they lapse
+    points: int  # what is left of the lot then (positive)
+    rule: ExpiryRule
+
+
+def _next_month(month: dt.date, count: int = 1) -> dt.date:
+    index = month.year * 12 + month.month - 1 + count
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def _due(lot: dt.date, rule: ExpiryRule, active_months: Sequence[dt.date]) -> dt.date | None:
+    """The month at whose start a lot lapses. After N months: N whole months after its month (points of
+    March with N=12 lapse when April of the next year begins). After N months without activity: N whole
+    months after the first month, from the lot's own, that is followed by N months with no activity."""
+    if rule.kind == AFTER_MONTHS:
+        return _next_month(lot, rule.months + 1)
+    if rule.kind == INACTIVITY:
+        later = [month for month in active_months if month >= lot] or [lot]
+        for current, following in pairwise([*later, None]):
+            if following is None or following > _next_month(current, rule.months):
+                return _next_month(current, rule.months + 1)
+    return None
+
+
+def lapses(
+    months: Sequence[MonthOfPoints],
+    rule_of: Callable[[dt.date], ExpiryRule],
+    *,
+    expired: Mapping[dt.date, int],
+    until: dt.date,
+) -> list[Lapse]:
+    """The lots that lapse at the start of a month up to `until` (a month) and have not lapsed yet.
+
+    Walks the customer's months in order: at each month's start the lots due then lapse (those already
+    expired by the ledger, `expired` by lot month, count as what the ledger says), then the month's points
+    are added as a lot and its spending is taken from the oldest lots still there. So a run after the due
+    month (late) finds exactly what an on-time run would have, from the months before the lapse.
+    """
+    by_month = {row.month: row for row in months}
+    active = sorted(row.month for row in months if row.active)
+    lots: dict[dt.date, int] = {}
+    due: dict[dt.date, dt.date | None] = {}
+    rules: dict[dt.date, ExpiryRule] = {}
+    for row in months:
+        if row.credit:
+            rules[row.month] = rule_of(row.month)
+            due[row.month] = _due(row.month, rules[row.month], active)
+    moments = sorted(set(by_month) | {month for month in due.values() if month is not None})
+    found = []
+    for month in moments:
+        if month > until:
+            break
+        for lot in sorted(lots):
+            if due.get(lot) == month and lots[lot] > 0:
+                if lot not in expired:
+                    found.append(Lapse(lot=lot, due=month, points=lots[lot], rule=rules[lot]))
+                lots[lot] = 0
+        row = by_month.get(month)
+        if row is None:
+            continue
+        if row.credit:
+            lots[month] = row.credit
+        spend = row.debit
+        for lot in sorted(lots):
+            if spend <= 0:
+                break
+            taken = min(spend, lots[lot])
+            lots[lot] -= taken
+            spend -= taken
+    return found

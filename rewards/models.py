@@ -1,6 +1,8 @@
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from . import engine
@@ -14,6 +16,30 @@ class Program(models.Model):
     point_value = models.DecimalField(max_digits=10, decimal_places=4, default="0.0100")
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class NegativeBalance(models.TextChoices):
+        TAKE_WHAT_REMAINS = "take_what_remains", "Take what remains and record the shortfall"
+        ALLOW = "allow", "Allow a negative balance"
+
+    # A refund of a purchase whose points were already spent. The default never leaves a customer owing
+    # points (no surprise at the next visit); the shortfall is recorded on the reversal for the merchant.
+    negative_balance_policy = models.CharField(
+        max_length=20, choices=NegativeBalance.choices, default=NegativeBalance.TAKE_WHAT_REMAINS
+    )
+    # A manual adjustment of more points than this (either way) waits for a second manager's approval.
+    adjustment_approval_threshold = models.PositiveIntegerField(default=500)
+
+    class TierWindow(models.TextChoices):
+        ROLLING_12 = "rolling_12", "The last 12 calendar months (this one included)"
+        CALENDAR_YEAR = "calendar_year", "The calendar year"
+
+    class TierDowngrade(models.TextChoices):
+        END_OF_WINDOW = "end_of_window", "At the end of the qualifying window"
+        NEVER = "never", "Never"
+
+    # Tiers qualify by points earned (earn, refunds' reversals and bonuses) within this window.
+    tier_window = models.CharField(max_length=16, choices=TierWindow.choices, default=TierWindow.ROLLING_12)
+    tier_downgrade = models.CharField(max_length=16, choices=TierDowngrade.choices, default=TierDowngrade.END_OF_WINDOW)
 
     class Meta:
         constraints = [
@@ -136,7 +162,9 @@ class PointsEntry(models.Model):
                 name="pointsentry_bonus_has_reason",
             ),
             models.CheckConstraint(
-                condition=~Q(kind="redemption") | (Q(points__lte=0) & Q(created_by__isnull=False)),
+                # Spending takes points (<= 0); undoing a redemption gives them back and corrects the spending.
+                condition=~Q(kind="redemption")
+                | (Q(created_by__isnull=False) & (Q(points__lte=0) | Q(corrects__isnull=False))),
                 name="pointsentry_redemption_has_author",
             ),
             models.CheckConstraint(
@@ -160,8 +188,16 @@ class PointsEntry(models.Model):
                 condition=Q(kind="bonus") & ~Q(bonus_key=""),
                 name="pointsentry_bonus_once_per_key",
             ),
+            # An expiry carries the key of the lot it lapses ("expiry:2025-03", points earned in March 2025):
+            # the daily command cannot expire a lot twice, also when run twice or late. (The column is the
+            # ledger's once-only key; it is named for the bonuses that had it first.)
+            models.UniqueConstraint(
+                fields=["customer", "bonus_key"],
+                condition=Q(kind="expiry") & ~Q(bonus_key=""),
+                name="pointsentry_expiry_once_per_lot",
+            ),
             models.CheckConstraint(
-                condition=Q(bonus_key="") | Q(kind="bonus"), name="pointsentry_only_bonuses_have_keys"
+                condition=Q(bonus_key="") | Q(kind__in=["bonus", "expiry"]), name="pointsentry_only_bonuses_have_keys"
             ),
             models.CheckConstraint(
                 condition=Q(recalculation__isnull=True) | Q(kind="adjustment"),
@@ -260,3 +296,223 @@ class Recalculation(models.Model):
 
     def __str__(self) -> str:
         return f"Recalculation #{self.pk} of {self.first_month:%Y-%m} (+{self.months - 1} months)"
+
+
+class Tier(models.Model):
+    """A member level (Member, VIB, Rouge): reached by points earned within the program's window; it may
+    multiply what purchases earn and unlock rewards. Higher rank, higher tier."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="tiers")
+    name = models.CharField(max_length=60)
+    rank = models.PositiveSmallIntegerField()
+    threshold = models.PositiveIntegerField(help_text="Points earned within the window to reach it.")
+    multiplier = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("1.00"))
+
+    class Meta:
+        ordering = ["program", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "rank"], name="tier_unique_rank"),
+            models.UniqueConstraint(fields=["program", "threshold"], name="tier_unique_threshold"),
+            models.CheckConstraint(condition=Q(multiplier__gte=1), name="tier_multiplier_at_least_one"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerTier(models.Model):
+    """The tier a customer holds now and since when. Purchases move it up at once; the daily review_tiers
+    command moves it down (under the program's setting) and catches up on imported purchases."""
+
+    customer = models.OneToOneField("customers.Customer", on_delete=models.CASCADE, related_name="tier_status")
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    since = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.tier} since {self.since:%Y-%m-%d}"
+
+
+class Reward(models.Model):
+    """A reward in the managers' catalog: what it costs in points, what it gives, and when it can be had."""
+
+    class Benefit(models.TextChoices):
+        AMOUNT_OFF = "amount_off", "Amount off"
+        FREE_ITEM = "free_item", "Free item"
+        FREE_DELIVERY = "free_delivery", "Free delivery"
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="rewards")
+    name = models.CharField(max_length=120)
+    points_cost = models.PositiveIntegerField()
+    benefit = models.CharField(max_length=16, choices=Benefit.choices)
+    # The money off for an amount-off reward; the item's description for a free item.
+    amount_off = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    # Local calendar days, both included; empty means open-ended.
+    active_from = models.DateField(null=True, blank=True)
+    active_until = models.DateField(null=True, blank=True)
+    # How many are left; empty means unlimited. Redeeming takes one with a conditional UPDATE.
+    stock = models.PositiveIntegerField(null=True, blank=True)
+    # How many times one customer may redeem it (undone redemptions do not count); empty means no limit.
+    per_customer_limit = models.PositiveIntegerField(null=True, blank=True)
+    # Only customers of this tier or higher may redeem it.
+    min_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["points_cost", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points_cost__gte=1), name="reward_costs_points"),
+            models.CheckConstraint(
+                condition=~Q(benefit="amount_off") | Q(amount_off__gt=0), name="reward_amount_off_has_amount"
+            ),
+            models.CheckConstraint(
+                condition=Q(active_from__isnull=True)
+                | Q(active_until__isnull=True)
+                | Q(active_until__gte=F("active_from")),
+                name="reward_active_dates_in_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.points_cost} points)"
+
+    def gives(self) -> str:
+        if self.benefit == self.Benefit.AMOUNT_OFF:
+            return f"{self.amount_off:.2f} off"
+        if self.benefit == self.Benefit.FREE_ITEM:
+            return f"Free {self.description}" if self.description else "Free item"
+        return "Free delivery"
+
+
+class Redemption(models.Model):
+    """A reward redeemed for a customer at the till: the redemption entry it posted, and its undoing if any.
+
+    Undoing posts a second redemption entry with the points back, correcting the first (the ledger stays
+    append-only and the reports' "redeemed" column nets undone redemptions out).
+    """
+
+    # Indexed: the till's list of a customer's redemptions and the per-customer limit count by customer and reward.
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="redemptions", db_index=False
+    )
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions", db_index=False)
+    points = models.PositiveIntegerField(help_text="Points spent: the reward's cost at the moment of redeeming.")
+    store = models.ForeignKey("transactions.Store", on_delete=models.PROTECT, related_name="+", db_index=False)
+    redeemed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    redeemed_at = models.DateTimeField(default=timezone.now)
+    entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, related_name="redemption")
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undo_entry = models.OneToOneField(
+        PointsEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="undoes"
+    )
+    # A resubmitted till form (double click, back button) redeems once.
+    idempotency_key = models.UUIDField(null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["-redeemed_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(undone_at__isnull=True) & Q(undone_by__isnull=True) & Q(undo_entry__isnull=True))
+                | (Q(undone_at__isnull=False) & Q(undone_by__isnull=False) & Q(undo_entry__isnull=False)),
+                name="redemption_undone_completely_or_not",
+            ),
+        ]
+        indexes = [models.Index(fields=["customer", "reward"], name="redemption_customer_reward_idx")]
+
+    def __str__(self) -> str:
+        return f"Redemption #{self.pk}: {self.reward.name} for {self.customer_id}"
+
+    @property
+    def undone(self) -> bool:
+        return self.undone_at is not None
+
+
+class AdjustmentRequest(models.Model):
+    """A manager's manual adjustment (points added or deducted, with a reason). Within the program's
+    threshold it posts at once; above it, it waits for a second manager (not the requester) to approve it.
+    The posted adjustment entry is `entry`; the request keeps who asked, who decided and when."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        POSTED = "posted", "Posted"
+        REJECTED = "rejected", "Rejected"
+
+    # Indexed (Django's default): a customer's page lists their pending requests.
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="adjustment_requests")
+    points = models.IntegerField()
+    reason = models.CharField(max_length=200)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # The second manager who approved or rejected it; empty when it posted at once within the threshold.
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    entry = models.OneToOneField(
+        PointsEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="adjustment_request"
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(points=0), name="adjustmentrequest_moves_points"),
+            models.CheckConstraint(condition=~Q(reason=""), name="adjustmentrequest_has_reason"),
+            models.CheckConstraint(
+                condition=Q(status="posted", entry__isnull=False) | (~Q(status="posted") & Q(entry__isnull=True)),
+                name="adjustmentrequest_posted_has_entry",
+            ),
+            # Nobody approves their own request.
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
+                name="adjustmentrequest_second_manager_decides",
+            ),
+        ]
+        indexes = [
+            # The approvals page lists the pending requests.
+            models.Index(fields=["requested_at"], condition=Q(status="pending"), name="adjustmentrequest_pending_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Adjustment {self.points:+d} for {self.customer_id} ({self.get_status_display()})"
+
+
+class ExpiryPolicy(models.Model):
+    """The program's expiry rule from the first day of a month (in the merchant's TIME_ZONE) until the next.
+
+    Points lapse under the rule in force in the month they were earned: a later change never expires
+    points the earlier rule would have kept. Changes start at a future month's beginning, so every month
+    of earning has exactly one rule. No row in force means points never expire.
+    """
+
+    class Kind(models.TextChoices):
+        NEVER = "never", "Points never expire"
+        AFTER_MONTHS = "after_months", "Points expire N months after the month they were earned"
+        INACTIVITY = "inactivity", "The whole balance expires after N months without activity"
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="expiry_policies")
+    effective_month = models.DateField(help_text="First day of the first month the rule applies to.")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    months = models.PositiveSmallIntegerField(default=0)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["program", "effective_month"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "effective_month"], name="expirypolicy_one_per_month"),
+            models.CheckConstraint(condition=Q(kind="never") | Q(months__gte=1), name="expirypolicy_has_months"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.months}) from {self.effective_month:%Y-%m}"
+
+    def engine_rule(self) -> engine.ExpiryRule:
+        return engine.ExpiryRule(kind=self.kind, months=self.months)

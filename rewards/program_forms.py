@@ -328,3 +328,83 @@ def rule_summary(rule: engine.Rule) -> list[str]:
 
 def _plain(number: Decimal) -> str:
     return format(number.normalize(), "f")
+
+
+class RewardForm(forms.ModelForm):
+    """A reward of the catalog, as a manager creates or edits it."""
+
+    class Meta:
+        from .models import Reward
+
+        model = Reward
+        fields = [
+            "name",
+            "points_cost",
+            "benefit",
+            "amount_off",
+            "description",
+            "active_from",
+            "active_until",
+            "stock",
+            "per_customer_limit",
+            "min_tier",
+        ]
+        widgets = {"active_from": DateInput(), "active_until": DateInput()}
+
+    def clean(self):
+        data = super().clean()
+        if data.get("benefit") == "amount_off" and not data.get("amount_off"):
+            self.add_error("amount_off", "Say how much an amount-off reward takes off.")
+        start, end = data.get("active_from"), data.get("active_until")
+        if start and end and end < start:
+            self.add_error("active_until", "The last day cannot be before the first.")
+        return data
+
+
+class PoliciesForm(forms.ModelForm):
+    """The program's settings beside its earning rule: spent points on refund, adjustments needing approval."""
+
+    class Meta:
+        from .models import Program
+
+        model = Program
+        fields = ["negative_balance_policy", "adjustment_approval_threshold", "tier_window", "tier_downgrade"]
+        labels = {
+            "negative_balance_policy": "When a refund takes back points already spent",
+            "adjustment_approval_threshold": "Manual adjustments above this many points need a second manager",
+            "tier_window": "Tiers qualify by points earned within",
+            "tier_downgrade": "Customers move down a tier",
+        }
+
+
+class ExpiryPolicyForm(forms.Form):
+    """A change of the expiry rule, from the start of a future month. Earlier points keep their month's rule."""
+
+    kind = forms.ChoiceField(label="Expiry", choices=[])
+    months = forms.IntegerField(label="N months", min_value=0, max_value=240, initial=12)
+    effective_month = forms.DateField(
+        label="From the first day of",
+        widget=DateInput(),
+        help_text="The first day of a month, next month at the earliest.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        from .models import ExpiryPolicy
+
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = ExpiryPolicy.Kind.choices
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") and data["kind"] != "never" and not data.get("months"):
+            self.add_error("months", "Say after how many months.")
+        return data
+
+
+class TierForm(forms.ModelForm):
+    class Meta:
+        from .models import Tier
+
+        model = Tier
+        fields = ["name", "rank", "threshold", "multiplier"]
+        labels = {"threshold": "Points earned to reach it", "multiplier": "Earning multiplier"}

@@ -7,9 +7,10 @@ also need the `rewards.manage_program` permission.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -208,4 +209,109 @@ def recalculate_page(request: HttpRequest) -> HttpResponse:
             "changed_count": len(changed),
             "rows_shown": ROWS_SHOWN,
         },
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# The rewards catalog.
+
+
+@managers_only
+def rewards_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """The catalog with a form to add a reward, or to edit the one chosen (?edit=<pk> or /rewards/<pk>/)."""
+    from .models import Reward
+    from .program_forms import RewardForm
+    from .services import save_reward
+
+    instance = get_object_or_404(Reward, pk=pk) if pk else None
+    if request.method == "POST":
+        _require_manage(request)
+        form = RewardForm(request.POST, instance=instance)
+        if form.is_valid():
+            reward = save_reward(reward=form.save(commit=False))
+            messages.success(request, f"Saved {reward.name}.")
+            return redirect("program:rewards")
+    else:
+        form = RewardForm(instance=instance)
+    rewards = Reward.objects.filter(program=default_program()).annotate(
+        redeemed=Count("redemptions", filter=Q(redemptions__undone_at__isnull=True))
+    )
+    return render(request, "rewards/program/rewards.html", {"form": form, "rewards": rewards, "editing": instance})
+
+
+@managers_only
+def policies_page(request: HttpRequest) -> HttpResponse:
+    """The program's policies: spent points on refunds, the size of adjustment that needs approval, and
+    the history of expiry rules with a form to schedule the next."""
+    from .models import ExpiryPolicy
+    from .program_forms import ExpiryPolicyForm, PoliciesForm
+    from .selectors import add_months, current_month
+    from .services import PolicyRefused, save_program_policies, set_expiry_policy
+
+    program = default_program()
+    form = PoliciesForm(instance=program)
+    expiry_form = ExpiryPolicyForm(initial={"effective_month": add_months(current_month(), 1), "kind": "never"})
+    status = 200
+    if request.method == "POST":
+        _require_manage(request)
+        if request.POST.get("form") == "expiry":
+            expiry_form = ExpiryPolicyForm(request.POST)
+            if expiry_form.is_valid():
+                data = expiry_form.cleaned_data
+                try:
+                    set_expiry_policy(
+                        program=program,
+                        kind=data["kind"],
+                        months=data["months"] or 0,
+                        changed_by=request.user,
+                        effective_month=data["effective_month"],
+                    )
+                except PolicyRefused as refusal:
+                    expiry_form.add_error("effective_month", str(refusal))
+                else:
+                    messages.success(request, "Expiry rule scheduled.")
+                    return redirect("program:policies")
+        else:
+            form = PoliciesForm(request.POST, instance=program)
+            if form.is_valid():
+                save_program_policies(
+                    program=program, changed_by=request.user, **{f: form.cleaned_data[f] for f in form.fields}
+                )
+                messages.success(request, "Policies saved.")
+                return redirect("program:policies")
+        status = 400
+    context = {
+        "form": form,
+        "expiry_form": expiry_form,
+        "program": program,
+        "expiry_policies": ExpiryPolicy.objects.filter(program=program).select_related("changed_by"),
+    }
+    return render(request, "rewards/program/policies.html", context, status=status)
+
+
+@managers_only
+def tiers_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """The program's tiers, with a form to add one or edit the one chosen."""
+    from .models import Tier
+    from .program_forms import TierForm
+    from .services import save_tier
+
+    program = default_program()
+    instance = get_object_or_404(Tier, pk=pk, program=program) if pk else None
+    form = TierForm(request.POST or None, instance=instance)
+    if request.method == "POST":
+        _require_manage(request)
+        if form.is_valid():
+            tier = form.save(commit=False)
+            tier.program = program
+            try:
+                save_tier(tier=tier)
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, f"Saved {tier.name}.")
+                return redirect("program:tiers")
+    tiers = Tier.objects.filter(program=program)
+    return render(
+        request, "rewards/program/tiers.html", {"form": form, "tiers": tiers, "editing": instance, "program": program}
     )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, DateField, F, Q, QuerySet, Sum
+from django.db.models import Count, DateField, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
@@ -91,6 +91,11 @@ def current_month() -> dt.date:
 # The monthly points report: one selector for the command line and the managers' page.
 
 
+# Beside what was earned, the monthly report gives per customer the period's redeemed, expired and adjusted
+# points (signed as in the ledger: redemptions and expiries are negative).
+SPENT_KEYS = ("redeemed", "expired", "adjusted")
+
+
 @dataclass(frozen=True)
 class MonthColumn:
     key: str  # the annotation name: m_2025_01
@@ -109,7 +114,7 @@ class MonthlyPointsReport:
 
     def totals(self) -> dict[str, int]:
         """Column totals of the whole (filtered) result, computed in the database."""
-        keys = [column.key for column in self.months] + ["total"]
+        keys = [column.key for column in self.months] + ["total", *SPENT_KEYS]
         # Aggregating over the grouped rows wraps them in a subquery; the sums need names of their own.
         sums = self.rows.order_by().aggregate(**{f"sum_{key}": Coalesce(Sum(key), 0) for key in keys})
         return {key: sums[f"sum_{key}"] for key in keys}
@@ -122,7 +127,7 @@ class MonthlyPointsReport:
         pass over the period's roll-up rows gives both, without grouping per customer or joining
         customers (on 50,000 customers, about a quarter of the time of aggregating the grouped rows).
         """
-        keys = [column.key for column in self.months] + ["total"]
+        keys = [column.key for column in self.months] + ["total", *SPENT_KEYS]
         if self.ungrouped is not None and self.sums is not None:
             sums = self.ungrouped.order_by().aggregate(
                 row_count=Count("customer_id", distinct=True), **{f"sum_{key}": self.sums[key] for key in keys}
@@ -188,6 +193,16 @@ def monthly_points(
     }
     total_filter = Q() if store_id is None else Q(kind__in=[PointsEntry.Kind.EARN, PointsEntry.Kind.REVERSAL])
     total = Coalesce(Sum(earned, filter=total_filter), 0)
+    if store_id is None:
+        spent = {key: Coalesce(Sum(key), 0) for key in SPENT_KEYS}
+    else:
+        # By store: the entries of that store's transactions, which are purchases and refunds only.
+        kinds = {
+            "redeemed": PointsEntry.Kind.REDEMPTION,
+            "expired": PointsEntry.Kind.EXPIRY,
+            "adjusted": PointsEntry.Kind.ADJUSTMENT,
+        }
+        spent = {key: Coalesce(Sum("points", filter=Q(kind=kind)), 0) for key, kind in kinds.items()}
     rows = (
         source.values("customer_id")
         .annotate(
@@ -195,12 +210,13 @@ def monthly_points(
             name=F("customer__name"),
             **per_month,
             total=total,
+            **spent,
         )
         .order_by("member_number")
     )
     if min_total is not None:
         return MonthlyPointsReport(months=columns, rows=rows.filter(total__gte=min_total))
-    return MonthlyPointsReport(months=columns, rows=rows, ungrouped=source, sums={**per_month, "total": total})
+    return MonthlyPointsReport(months=columns, rows=rows, ungrouped=source, sums={**per_month, "total": total, **spent})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -214,6 +230,7 @@ class MonthPoints:
     reversed: int
     redeemed: int = 0
     expired: int = 0
+    adjusted: int = 0
     active_customers: int = 0
     new_customers: int = 0
 
@@ -241,7 +258,7 @@ def customer_ledger(customer_id: int) -> QuerySet[PointsEntry]:
     """A customer's ledger, newest first, with what each line shows (pointsentry_customer_idx serves it)."""
     return (
         PointsEntry.objects.filter(customer_id=customer_id)
-        .select_related("transaction__store", "rule_version")
+        .select_related("transaction__store", "rule_version", "created_by")
         .order_by("-effective_at", "-id")
     )
 
@@ -264,6 +281,7 @@ def program_by_month(*, start: dt.date, months: int) -> list[MonthPoints]:
             sum_reversed=Sum("reversed"),
             sum_redeemed=Sum("redeemed"),
             sum_expired=Sum("expired"),
+            sum_adjusted=Sum("adjusted"),
             active=Count("customer_id", filter=Q(entries__gt=0)),
         )
         .order_by()
@@ -286,6 +304,7 @@ def program_by_month(*, start: dt.date, months: int) -> list[MonthPoints]:
                 reversed=row.get("sum_reversed") or 0,
                 redeemed=row.get("sum_redeemed") or 0,
                 expired=row.get("sum_expired") or 0,
+                adjusted=row.get("sum_adjusted") or 0,
                 active_customers=row.get("active") or 0,
                 new_customers=joined.get(month, 0),
             )
@@ -303,3 +322,204 @@ def points_outstanding() -> int:
     return CustomerMonthPoints.objects.aggregate(
         outstanding=Coalesce(Sum(sum((F(kind) for kind in kinds[1:]), F(kinds[0]))), 0)
     )["outstanding"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Rewards at the till.
+
+
+def affordable_rewards(
+    customer_id: int, *, balance: int, day: dt.date | None = None, tier_rank: int | None = None
+) -> QuerySet:
+    """The rewards a customer can redeem now, cheapest first (one query): active on `day` (local, today by
+    default), costing no more than `balance`, in stock, under the per-customer limit (redemptions that were
+    undone do not count), and unlocked by the customer's tier (`tier_rank`; None without a tier)."""
+    from .models import Redemption, Reward
+
+    day = day or timezone.localdate()
+    taken = (
+        Redemption.objects.filter(customer_id=customer_id, reward=OuterRef("pk"), undone_at__isnull=True)
+        .order_by()
+        .values("reward")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return (
+        Reward.objects.filter(program__is_default=True, points_cost__lte=balance)
+        .filter(Q(active_from__isnull=True) | Q(active_from__lte=day))
+        .filter(Q(active_until__isnull=True) | Q(active_until__gte=day))
+        .filter(Q(stock__isnull=True) | Q(stock__gt=0))
+        .annotate(taken=Coalesce(Subquery(taken), 0))
+        .filter(Q(per_customer_limit__isnull=True) | Q(taken__lt=F("per_customer_limit")))
+        # Rewards a tier unlocks: only for customers of that tier or higher.
+        .filter(Q(min_tier__isnull=True) | Q(min_tier__rank__lte=-1 if tier_rank is None else tier_rank))
+        .order_by("points_cost", "name")
+    )
+
+
+def recent_redemptions(customer_id: int, *, limit: int = 5) -> list:
+    """A customer's latest redemptions with their reward and who made and undid them (one query,
+    redemption_customer_reward_idx)."""
+    from .models import Redemption
+
+    return list(
+        Redemption.objects.filter(customer_id=customer_id)
+        .select_related("reward", "redeemed_by", "undone_by", "store")
+        .order_by("-redeemed_at", "-id")[:limit]
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Expiry: which lots lapse, by the rule in force in the month each was earned.
+
+
+class ExpiryTimeline:
+    """The program's expiry rules by month, loaded once (one query)."""
+
+    def __init__(self, program: Program | None = None) -> None:
+        from .models import ExpiryPolicy
+
+        of_program = {"program": program} if program is not None else {"program__is_default": True}
+        self.policies = list(ExpiryPolicy.objects.filter(**of_program).order_by("effective_month"))
+        self._starts = [policy.effective_month for policy in self.policies]
+
+    def rule_of(self, month: dt.date):
+        from . import engine
+
+        index = bisect.bisect_right(self._starts, month) - 1
+        return self.policies[index].engine_rule() if index >= 0 else engine.ExpiryRule()
+
+    @property
+    def ever_expires(self) -> bool:
+        return any(policy.kind != "never" for policy in self.policies)
+
+
+def expiry_key(lot: dt.date) -> str:
+    return f"expiry:{lot:%Y-%m}"
+
+
+def lot_of_key(key: str) -> dt.date:
+    return dt.date.fromisoformat(key.removeprefix("expiry:") + "-01")
+
+
+def months_of_points(rows) -> list:
+    """Roll-up rows (dicts) as the engine's MonthOfPoints."""
+    from . import engine
+
+    return [
+        engine.MonthOfPoints(
+            month=row["month"],
+            earned=row["earned"],
+            reversed=row["reversed"],
+            bonus=row["bonus"],
+            redeemed=row["redeemed"],
+            adjusted=row["adjusted"],
+            active=row["entries"] > 0
+            and (row["expired"] == 0 or any(row[k] for k in ("earned", "reversed", "bonus", "redeemed", "adjusted"))),
+        )
+        for row in rows
+    ]
+
+
+ROLLUP_FIELDS = ["customer_id", "month", "earned", "reversed", "bonus", "redeemed", "expired", "adjusted", "entries"]
+
+
+def customer_lapses(customer_id: int, *, until: dt.date, timeline: ExpiryTimeline | None = None) -> list:
+    """The lots of one customer that lapse by the start of month `until` and have not yet (two queries:
+    the customer's roll-up months, their expiry keys; plus one for the rules unless given)."""
+    from . import engine
+
+    timeline = timeline or ExpiryTimeline()
+    rows = CustomerMonthPoints.objects.filter(customer_id=customer_id).order_by("month").values(*ROLLUP_FIELDS)
+    expired = {
+        lot_of_key(key): 1
+        for key in PointsEntry.objects.filter(customer_id=customer_id, kind="expiry")
+        .exclude(bonus_key="")
+        .values_list("bonus_key", flat=True)
+    }
+    return engine.lapses(months_of_points(rows), timeline.rule_of, expired=expired, until=until)
+
+
+@dataclass(frozen=True)
+class ExpiringSoon:
+    points: int
+    first_due: dt.date | None  # the first day points lapse
+
+
+def points_expiring_soon(customer_id: int, *, days: int = 30, today: dt.date | None = None) -> ExpiringSoon:
+    """Points that will lapse within `days` of today (local) if nothing changes: oldest spent first, each lot
+    under the rule in force when it was earned. Lapses happen at a month's start, local time."""
+    today = today or timezone.localdate()
+    horizon = today + dt.timedelta(days=days)
+    # Lots already due but not yet expired by the daily command count too: they go at its next run.
+    soon = [lapse for lapse in customer_lapses(customer_id, until=month_start(horizon)) if lapse.due <= horizon]
+    return ExpiringSoon(
+        points=sum(lapse.points for lapse in soon), first_due=min((lapse.due for lapse in soon), default=None)
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tiers: points earned (earn, reversals, bonuses; never reduced by spending) within the program's window.
+
+
+def program_tiers(program: Program | None = None) -> list:
+    from .models import Tier
+
+    of_program = {"program": program} if program is not None else {"program__is_default": True}
+    return list(Tier.objects.filter(**of_program).select_related("program").order_by("rank"))
+
+
+def qualifying_tier(tiers: Sequence, earned: int):
+    """The highest tier whose threshold `earned` reaches (None below every threshold)."""
+    reached = [tier for tier in tiers if earned >= tier.threshold]
+    return max(reached, key=lambda tier: tier.rank) if reached else None
+
+
+def window_start(program: Program, day: dt.date) -> dt.date:
+    """The first month of the qualifying window that contains `day`: January of its year, or 11 months before
+    its month (the rolling window is whole calendar months, this one included, as the roll-up counts them)."""
+    if program.tier_window == Program.TierWindow.CALENDAR_YEAR:
+        return dt.date(day.year, 1, 1)
+    return add_months(month_start(day), -11)
+
+
+def points_earned_in_window(customer_id: int, *, day: dt.date, program: Program | None = None) -> int:
+    """One query on the customer's roll-up months (its unique (customer, month) index)."""
+    program = program or default_program()
+    return CustomerMonthPoints.objects.filter(
+        customer_id=customer_id, month__gte=window_start(program, day), month__lte=day
+    ).aggregate(earned=Coalesce(Sum(F("earned") + F("reversed") + F("bonus")), 0))["earned"]
+
+
+@dataclass(frozen=True)
+class TierStatus:
+    tier: Any  # Tier or None
+    since: dt.datetime | None
+    earned: int  # points earned within the window
+    window: str
+    next_tier: Any  # Tier or None
+    to_next: int  # points still to earn for the next tier
+
+
+def customer_tier_status(customer_id: int) -> TierStatus | None:
+    """The customer's tier and their progress to the next: one query when the program has no tiers (then
+    None), three when it has (its tiers, the customer's tier, their points earned in the window)."""
+    from .models import CustomerTier
+
+    tiers = program_tiers()
+    if not tiers:
+        return None
+    program = tiers[0].program
+    held = CustomerTier.objects.filter(customer_id=customer_id).select_related("tier").first()
+    earned = points_earned_in_window(customer_id, day=timezone.localdate(), program=program)
+    rank = held.tier.rank if held else -1
+    above = [tier for tier in tiers if tier.rank > rank]
+    next_tier = above[0] if above else None
+    return TierStatus(
+        tier=held.tier if held else None,
+        since=held.since if held else None,
+        earned=earned,
+        window=program.get_tier_window_display(),
+        next_tier=next_tier,
+        to_next=max(0, next_tier.threshold - earned) if next_tier else 0,
+    )

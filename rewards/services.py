@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from . import engine
@@ -92,7 +93,7 @@ def context_arguments(context: dict[str, str]) -> dict:
 
 
 def earn_entry(
-    *, purchase, version: RuleVersion, rule: engine.Rule | None = None
+    *, purchase, version: RuleVersion, rule: engine.Rule | None = None, tier_multiplier: Decimal = Decimal(1)
 ) -> tuple[PointsEntry, engine.Earning]:
     """The (unsaved) earn entry of a purchase under a rule version, and the engine's account of it.
 
@@ -101,7 +102,7 @@ def earn_entry(
     """
     rule = rule or version.engine_rule()
     context = purchase_context(purchase, rule)
-    earning = engine.earn(purchase.amount, rule, **context_arguments(context))
+    earning = engine.earn(purchase.amount, rule, tier_multiplier=tier_multiplier, **context_arguments(context))
     detail = earning.as_dict()
     if context:
         detail["context"] = context
@@ -133,7 +134,11 @@ def reversal_entry(*, refund, purchase, refunded_before, earned: PointsEntry) ->
     version = earned.rule_version
     rule = version.engine_rule()
     context = (earned.detail or {}).get("context") or {}
-    arguments = context_arguments(context)
+    # The multiplier of the customer's tier when the purchase earned, kept in the earn entry's detail.
+    arguments = {
+        **context_arguments(context),
+        "tier_multiplier": Decimal((earned.detail or {}).get("tier_multiplier", "1")),
+    }
     points = engine.reversal(
         purchase_amount=purchase.amount,
         refunded_before=refunded_before,
@@ -469,6 +474,11 @@ class NothingToRecalculate(ValueError):
     """The period already holds exactly the points of the chosen version: no adjustment to post."""
 
 
+class RecalculationRefused(NothingToRecalculate):
+    """A period a recalculation cannot re-rate faithfully (purchases earned with tier multipliers): nothing
+    is posted. (A kind of NothingToRecalculate, so the page shows its message the same way.)"""
+
+
 def recalculate(*, program: Program, version: RuleVersion, first_month: dt.date, months: int, author) -> Recalculation:
     """Re-rate the period's transactions under `version` and post, per customer and month, an adjustment
     of the difference (created_by `author`, reason "recalculation #N ..."), recorded as a Recalculation.
@@ -483,6 +493,15 @@ def recalculate(*, program: Program, version: RuleVersion, first_month: dt.date,
         raise ValueError("the version belongs to another program")
     if first_month.day != 1:
         raise ValueError("a period starts on the first day of a month")
+    # The replay knows the rule, not the tiers: it would take back what tier multipliers added.
+    start, end = local_midnight(first_month), local_midnight(add_months(first_month, months))
+    if PointsEntry.objects.filter(
+        kind="earn", effective_at__gte=start, effective_at__lt=end, detail__has_key="tier_multiplier"
+    ).exists():
+        raise RecalculationRefused(
+            "Purchases of this period earned with a tier multiplier, which a recalculation cannot replay yet: "
+            "nothing was posted."
+        )
     with transaction.atomic():
         list(Program.objects.select_for_update().filter(pk=program.pk).values_list("pk", flat=True))
         changed = compare(rule=version.engine_rule(), first_month=first_month, months=months, program=program).changed()
@@ -521,3 +540,479 @@ def recalculate(*, program: Program, version: RuleVersion, first_month: dt.date,
             ]
         )
     return recalculation
+
+
+# ---------------------------------------------------------------------------------------------------
+# Rewards: redeeming at the till, and undoing a redemption.
+
+
+class RedemptionRefused(ValueError):
+    """A redemption that cannot be made: not enough points, out of stock, over the limit, not active."""
+
+
+class UndoRefused(PermissionError):
+    """An undo that this user may not make (a past day's redemption needs a manager), or one already undone."""
+
+
+def reward_available_on(reward, day: dt.date) -> bool:
+    return (reward.active_from is None or reward.active_from <= day) and (
+        reward.active_until is None or day <= reward.active_until
+    )
+
+
+def redeem(*, customer, reward, store, redeemed_by, idempotency_key=None, moment: dt.datetime | None = None):
+    """Redeem `reward` for `customer`: post a redemption entry of its cost and record the Redemption.
+
+    The customer's row is locked first (SELECT ... FOR UPDATE on PostgreSQL; SQLite serialises writers),
+    so two tills redeeming for the same customer at once are judged one after the other, each against
+    the balance the other left: the balance never goes below zero. Stock is taken with a conditional
+    UPDATE (stock > 0), so the last one cannot go twice. With an idempotency key, a resubmitted form
+    returns the first redemption.
+    """
+    from customers.models import Customer
+
+    from .models import Redemption, Reward
+    from .selectors import customer_balance
+
+    if idempotency_key is not None and (earlier := Redemption.objects.filter(idempotency_key=idempotency_key).first()):
+        if (earlier.customer_id, earlier.reward_id) != (customer.pk, reward.pk):
+            raise RedemptionRefused("This form was already used for another redemption: start again from the till.")
+        return earlier
+    moment = moment or timezone.now()
+    with transaction.atomic():
+        Customer.objects.select_for_update().only("pk").get(pk=customer.pk)
+        # The reward as it is now (a manager may have changed its cost since the page was shown).
+        reward = Reward.objects.select_related("min_tier").get(pk=reward.pk)
+        if not reward_available_on(reward, timezone.localdate(moment)):
+            raise RedemptionRefused(f"{reward.name} is not available today.")
+        if reward.min_tier_id is not None:
+            from .models import CustomerTier
+
+            held = CustomerTier.objects.filter(customer_id=customer.pk).values_list("tier__rank", flat=True).first()
+            if held is None or held < reward.min_tier.rank:
+                raise RedemptionRefused(f"{reward.name} is for {reward.min_tier.name} members and above.")
+        balance = customer_balance(customer.pk)
+        if balance < reward.points_cost:
+            raise RedemptionRefused(f"{customer.name} has {balance} points; {reward.name} needs {reward.points_cost}.")
+        if reward.per_customer_limit is not None:
+            taken = Redemption.objects.filter(customer_id=customer.pk, reward=reward, undone_at__isnull=True).count()
+            if taken >= reward.per_customer_limit:
+                raise RedemptionRefused(
+                    f"{customer.name} has already redeemed {reward.name} {taken} times (the limit is "
+                    f"{reward.per_customer_limit})."
+                )
+        in_stock = reward.stock is None or Reward.objects.filter(pk=reward.pk, stock__gt=0).update(
+            stock=models.F("stock") - 1
+        )
+        if not in_stock:
+            raise RedemptionRefused(f"{reward.name} is out of stock.")
+        [entry] = post_entries(
+            [
+                PointsEntry(
+                    customer_id=customer.pk,
+                    kind=PointsEntry.Kind.REDEMPTION,
+                    points=-reward.points_cost,
+                    effective_at=moment,
+                    created_by=redeemed_by,
+                    reason=f"redeemed {reward.name}"[:200],
+                    explanation=f"{reward.name}: {reward.gives()}",
+                    detail={"reward": reward.pk, "store": store.pk},
+                )
+            ]
+        )
+        return Redemption.objects.create(
+            customer_id=customer.pk,
+            reward=reward,
+            points=reward.points_cost,
+            store=store,
+            redeemed_by=redeemed_by,
+            redeemed_at=moment,
+            entry=entry,
+            idempotency_key=idempotency_key,
+        )
+
+
+def can_undo_redemption(redemption, user, *, today: dt.date | None = None) -> bool:
+    """Store staff may undo a redemption the same (local) day; later only a manager."""
+    from loyalty_site.access import is_manager, is_store_staff
+
+    if redemption.undone:
+        return False
+    if is_manager(user):
+        return True
+    today = today or timezone.localdate()
+    return is_store_staff(user) and timezone.localdate(redemption.redeemed_at) == today
+
+
+def undo_redemption(*, redemption, undone_by, moment: dt.datetime | None = None):
+    """Give the points of a redemption back: a redemption entry of +points that corrects the first, and the
+    reward's stock back. The Redemption row records who undid it and when. Refused with UndoRefused when
+    the user may not undo it (see can_undo_redemption) or it is already undone (also under a race: the
+    conditional UPDATE claims it once)."""
+    from .models import Redemption, Reward
+
+    moment = moment or timezone.now()
+    if not can_undo_redemption(redemption, undone_by, today=timezone.localdate(moment)):
+        if redemption.undone:
+            raise UndoRefused("This redemption was already undone.")
+        raise UndoRefused("A redemption from an earlier day can be undone only by a manager.")
+    with transaction.atomic():
+        [entry] = post_entries(
+            [
+                PointsEntry(
+                    customer_id=redemption.customer_id,
+                    kind=PointsEntry.Kind.REDEMPTION,
+                    points=redemption.points,
+                    effective_at=moment,
+                    created_by=undone_by,
+                    corrects_id=redemption.entry_id,
+                    reason=f"undo redemption #{redemption.pk}",
+                    explanation=f"undo of {redemption.reward.name}, redeemed "
+                    f"{timezone.localtime(redemption.redeemed_at):%Y-%m-%d %H:%M}",
+                    detail={"redemption": redemption.pk},
+                )
+            ]
+        )
+        claimed = Redemption.objects.filter(pk=redemption.pk, undone_at__isnull=True).update(
+            undone_at=moment, undone_by=undone_by, undo_entry=entry
+        )
+        if not claimed:
+            raise UndoRefused("This redemption was already undone.")  # rolls the entry back
+        Reward.objects.filter(pk=redemption.reward_id, stock__isnull=False).update(stock=models.F("stock") + 1)
+    redemption.refresh_from_db()
+    return redemption
+
+
+def save_reward(*, reward, program: Program | None = None):
+    """Create or change a catalog reward (of the default program unless told). Past redemptions keep the
+    points they spent: a Redemption records its own cost."""
+    from .selectors import default_program
+
+    if reward.program_id is None:
+        reward.program = program or default_program()
+    reward.full_clean()
+    reward.save()
+    return reward
+
+
+# ---------------------------------------------------------------------------------------------------
+# Manual adjustments: within the program's threshold they post at once; above it a second manager approves.
+
+
+class AdjustmentRefused(ValueError):
+    """An adjustment that cannot be requested or approved (no reason, own request, would go below zero...)."""
+
+
+def _adjustment_entry(request, *, posted_by, moment: dt.datetime) -> PointsEntry:
+    approved = request.decided_by is not None
+    return PointsEntry(
+        customer_id=request.customer_id,
+        kind=PointsEntry.Kind.ADJUSTMENT,
+        points=request.points,
+        effective_at=moment,
+        created_by=posted_by,
+        reason=request.reason,
+        explanation=f"requested by {request.requested_by.get_username()}"
+        + (f", approved by {request.decided_by.get_username()}" if approved else ""),
+        detail={
+            "adjustment_request": request.pk,
+            "requested_by": request.requested_by_id,
+            "approved_by": request.decided_by_id,
+        },
+    )
+
+
+def _check_not_below_zero(customer_id: int, points: int, program: Program) -> None:
+    """A deduction may not take a balance below zero unless the program allows a negative balance."""
+    if points >= 0 or program.negative_balance_policy == Program.NegativeBalance.ALLOW:
+        return
+    lock_customer(customer_id)
+    from .selectors import customer_balance
+
+    balance = customer_balance(customer_id)
+    if balance + points < 0:
+        raise AdjustmentRefused(f"Deducting {-points} points would take the balance of {balance} below zero.")
+
+
+def request_adjustment(*, customer, points: int, reason: str, requested_by, moment: dt.datetime | None = None):
+    """Add (points > 0) or deduct (points < 0) points by hand, with a reason. Within the program's approval
+    threshold the adjustment entry posts at once; above it the request waits for a second manager."""
+    from .models import AdjustmentRequest
+    from .selectors import default_program
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise AdjustmentRefused("Say why: an adjustment needs a reason.")
+    if not points:
+        raise AdjustmentRefused("An adjustment moves at least one point.")
+    moment = moment or timezone.now()
+    program = default_program()
+    needs_approval = abs(points) > program.adjustment_approval_threshold
+    with transaction.atomic():
+        if not needs_approval:
+            _check_not_below_zero(customer.pk, points, program)
+        request = AdjustmentRequest.objects.create(
+            customer_id=customer.pk, points=points, reason=reason[:200], requested_by=requested_by, requested_at=moment
+        )
+        if not needs_approval:
+            [entry] = post_entries([_adjustment_entry(request, posted_by=requested_by, moment=moment)])
+            request.status, request.entry = AdjustmentRequest.Status.POSTED, entry
+            request.save(update_fields=["status", "entry"])
+    return request
+
+
+def decide_adjustment(*, request, decided_by, approve: bool, moment: dt.datetime | None = None):
+    """A second manager approves (posting the adjustment entry, in their name) or rejects a pending request.
+    The requester cannot decide their own; a request is decided once (a conditional UPDATE claims it)."""
+    from .models import AdjustmentRequest
+    from .selectors import default_program
+
+    if request.requested_by_id == decided_by.pk:
+        raise AdjustmentRefused("Another manager must approve an adjustment you asked for.")
+    moment = moment or timezone.now()
+    with transaction.atomic():
+        changes = {"status": AdjustmentRequest.Status.REJECTED, "decided_by": decided_by, "decided_at": moment}
+        if approve:
+            _check_not_below_zero(request.customer_id, request.points, default_program())
+            request.decided_by = decided_by
+            [entry] = post_entries([_adjustment_entry(request, posted_by=decided_by, moment=moment)])
+            changes.update(status=AdjustmentRequest.Status.POSTED, entry=entry)
+        claimed = AdjustmentRequest.objects.filter(pk=request.pk, status=AdjustmentRequest.Status.PENDING).update(
+            **changes
+        )
+        if not claimed:
+            raise AdjustmentRefused("This request was already decided.")  # and the entry rolls back
+    request.refresh_from_db()
+    return request
+
+
+def save_program_policies(*, program: Program, changed_by, **settings) -> Program:
+    """Change the program's policies (see PoliciesForm's fields). Only the named fields are written."""
+    for name, value in settings.items():
+        setattr(program, name, value)
+    program.full_clean()
+    program.save(update_fields=list(settings))
+    return program
+
+
+# ---------------------------------------------------------------------------------------------------
+# Expiry: the policy history, and the daily run that posts what lapsed.
+
+
+class PolicyRefused(ValueError):
+    """A policy change that would start in the past or in the current month."""
+
+
+def set_expiry_policy(
+    *, program: Program, kind: str, months: int = 0, changed_by, effective_month: dt.date | None = None
+):
+    """Record the expiry rule from the start of a future month (next month by default). Points earned
+    before then keep the rule of their month; a change scheduled for the same month is replaced."""
+    from .models import ExpiryPolicy
+    from .selectors import current_month
+
+    first_allowed = add_months(current_month(), 1)
+    effective_month = effective_month or first_allowed
+    if effective_month.day != 1:
+        raise PolicyRefused("A policy starts on the first day of a month.")
+    if effective_month < first_allowed:
+        raise PolicyRefused("A policy change starts next month at the earliest: this month's points keep their rule.")
+    policy, _ = ExpiryPolicy.objects.update_or_create(
+        program=program,
+        effective_month=effective_month,
+        defaults={
+            "kind": kind,
+            "months": 0 if kind == "never" else months,
+            "changed_by": changed_by,
+            "changed_at": timezone.now(),
+        },
+    )
+    return policy
+
+
+CUSTOMERS_PER_PAGE = 2000
+
+
+def expire_points(*, day: dt.date | None = None, program: Program | None = None) -> int:
+    """Post an expiry entry for every lot (a customer's points of one month) that has lapsed by `day` (a
+    local date, today by default) and was not expired yet. Returns the number of entries posted.
+
+    Safe to run twice, also at once: each lot's entry carries the key "expiry:YYYY-MM", unique per
+    customer. Run late, it catches up exactly: a lot lapses at its due month's start, computed from the
+    months before it, and the entry is dated then. Points spent since the due moment (before the late
+    run) cannot be taken twice, so an expiry is capped at the customer's balance and never makes it negative.
+    """
+    from .selectors import ROLLUP_FIELDS, ExpiryTimeline, customer_balance, expiry_key, lot_of_key, months_of_points
+
+    day = day or timezone.localdate()
+    timeline = ExpiryTimeline(program)
+    if not timeline.ever_expires:
+        return 0
+    until = day.replace(day=1)
+    posted = 0
+    # The roll-up read by customer (its unique (customer, month) index serves it).
+    rows = CustomerMonthPoints.objects.order_by("customer_id", "month").values(*ROLLUP_FIELDS)
+    keys: dict[int, set] = {}
+    for customer_id, key in (
+        PointsEntry.objects.filter(kind="expiry").exclude(bonus_key="").values_list("customer_id", "bonus_key")
+    ):
+        keys.setdefault(customer_id, set()).add(lot_of_key(key))
+
+    def settle(customer_id: int, months: list) -> int:
+        found = engine.lapses(
+            months_of_points(months), timeline.rule_of, expired=dict.fromkeys(keys.get(customer_id, ()), 1), until=until
+        )
+        if not found:
+            return 0
+        with transaction.atomic():
+            lock_customer(customer_id)
+            balance = customer_balance(customer_id)
+            entries = []
+            for lapse in found:
+                points = min(lapse.points, max(balance, 0))
+                balance -= points
+                entries.append(
+                    PointsEntry(
+                        customer_id=customer_id,
+                        kind=PointsEntry.Kind.EXPIRY,
+                        points=-points,
+                        effective_at=local_midnight(lapse.due),
+                        reason=f"points earned in {lapse.lot:%Y-%m} expired: {lapse.rule.describe()}"[:200],
+                        explanation=f"{lapse.points} left of {lapse.lot:%Y-%m} at {lapse.due:%Y-%m-%d}"
+                        + (f", {points} still in the balance" if points != lapse.points else ""),
+                        bonus_key=expiry_key(lapse.lot),
+                        detail={"lot": lapse.lot.isoformat(), "due": lapse.due.isoformat(), "left": lapse.points},
+                    )
+                )
+            try:
+                with transaction.atomic():
+                    post_entries(entries)
+            except IntegrityError:
+                return 0  # a concurrent run posted them first
+        return len(entries)
+
+    # Customers in pages of ids, so no cursor stays open while entries are written.
+    last = 0
+    while True:
+        page = list(
+            CustomerMonthPoints.objects.filter(customer_id__gt=last)
+            .order_by("customer_id")
+            .values_list("customer_id", flat=True)
+            .distinct()[:CUSTOMERS_PER_PAGE]
+        )
+        if not page:
+            break
+        last = page[-1]
+        by_customer: dict[int, list] = {}
+        for row in rows.filter(customer_id__in=page):
+            by_customer.setdefault(row["customer_id"], []).append(row)
+        for customer_id, months in by_customer.items():
+            posted += settle(customer_id, months)
+    return posted
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tiers: up at once when a purchase qualifies, down by the daily review under the program's setting.
+
+
+def tier_multiplier_of(customer_id: int) -> Decimal:
+    """The multiplier of the tier the customer holds now (1 without a tier)."""
+    from .models import CustomerTier
+
+    found = CustomerTier.objects.filter(customer_id=customer_id).values_list("tier__multiplier", flat=True).first()
+    return found if found is not None else Decimal(1)
+
+
+def move_up_if_qualified(*, customer_id: int, moment: dt.datetime) -> None:
+    """After a purchase (in its database transaction): move the customer up to the highest tier their points
+    earned within the window now reach, if that is above the one they hold. Never moves down."""
+    from .models import CustomerTier
+    from .selectors import points_earned_in_window, program_tiers, qualifying_tier
+
+    tiers = program_tiers()
+    if not tiers:
+        return
+    earned = points_earned_in_window(customer_id, day=timezone.localdate(moment))
+    reached = qualifying_tier(tiers, earned)
+    if reached is None:
+        return
+    # Two tills recording for one customer at once: the customer's row lock lets one create their tier row.
+    lock_customer(customer_id)
+    held = CustomerTier.objects.filter(customer_id=customer_id).select_related("tier").first()
+    if held is None:
+        CustomerTier.objects.create(customer_id=customer_id, tier=reached, since=moment)
+    elif reached.rank > held.tier.rank:
+        held.tier, held.since = reached, moment
+        held.save(update_fields=["tier", "since"])
+
+
+def review_tiers(*, day: dt.date | None = None, program: Program | None = None) -> dict[str, int]:
+    """The daily review: every customer's tier against their points earned in the window, as of `day` (local,
+    today by default). Moves up whoever qualifies for more (purchases recorded by an import, which does not
+    move tiers itself) and, unless the program never downgrades, moves down whoever has held their tier for
+    a whole window without earning it again. Idempotent: a second run finds nothing to change.
+
+    Calendar year: the tier earned in a year holds through the next; on a review in year Y a customer
+    qualifies by the more of what they earned in Y-1 and in Y so far, and a tier held since before Y began
+    that they no longer qualify for goes down to the one they do (since January 1st of Y).
+    Rolling 12 months: a tier held for 12 months or more goes down to the one the last 12 months qualify for.
+    """
+    from .models import CustomerTier
+    from .selectors import default_program, program_tiers, qualifying_tier, window_start
+
+    program = program or default_program()
+    day = day or timezone.localdate()
+    tiers = program_tiers(program)
+    moved = {"up": 0, "down": 0}
+    if not tiers:
+        return moved
+    start = window_start(program, day)
+    calendar = program.tier_window == Program.TierWindow.CALENDAR_YEAR
+    earned_q = Sum(F("earned") + F("reversed") + F("bonus"), filter=Q(month__gte=start), default=0)
+    sums = {"now": earned_q}
+    if calendar:
+        sums["before"] = Sum(
+            F("earned") + F("reversed") + F("bonus"),
+            filter=Q(month__gte=add_months(start, -12), month__lt=start),
+            default=0,
+        )
+    first = add_months(start, -12) if calendar else start
+    earned = {
+        row["customer_id"]: max(row["now"], row.get("before", 0))
+        for row in CustomerMonthPoints.objects.filter(month__gte=first, month__lte=day)
+        .values("customer_id")
+        .annotate(**sums)
+        .order_by()
+    }
+    held = {row.customer_id: row for row in CustomerTier.objects.select_related("tier")}
+    # A tier held since before this moment has been held for a whole window.
+    full_window = local_midnight(start)
+    downgrades = program.tier_downgrade == Program.TierDowngrade.END_OF_WINDOW
+    moment = local_midnight(day)
+    for customer_id in set(earned) | set(held):
+        reached = qualifying_tier(tiers, earned.get(customer_id, 0))
+        current = held.get(customer_id)
+        with transaction.atomic():
+            if current is None:
+                if reached is not None:
+                    CustomerTier.objects.create(customer_id=customer_id, tier=reached, since=moment)
+                    moved["up"] += 1
+            elif reached is not None and reached.rank > current.tier.rank:
+                CustomerTier.objects.filter(pk=current.pk).update(tier=reached, since=moment)
+                moved["up"] += 1
+            elif downgrades and current.since < full_window and (reached is None or reached.rank < current.tier.rank):
+                if reached is None:
+                    CustomerTier.objects.filter(pk=current.pk).delete()
+                else:
+                    # Calendar year: held from January 1st, reviewed again when the year ends.
+                    since = full_window if calendar else moment
+                    CustomerTier.objects.filter(pk=current.pk).update(tier=reached, since=since)
+                moved["down"] += 1
+    return moved
+
+
+def save_tier(*, tier):
+    """Create or change a tier. Customers holding it keep it; the next purchase or review uses the new figures."""
+    tier.full_clean()
+    tier.save()
+    return tier

@@ -68,6 +68,10 @@ class MonthlyPointsTable(ExportSafeTable):
         sort_key="name", verbose_name="Name", linkify=("reports:statement", {"pk": tables.A("customer_id")})
     )
     total = SortedColumn(sort_key="total", verbose_name="Total", attrs=NUMERIC, footer=_footer("total"))
+    # The period's other movements, beside "earned" (the report's main figure).
+    redeemed = SortedColumn(sort_key="redeemed", verbose_name="Redeemed", attrs=NUMERIC, footer=_footer("redeemed"))
+    expired = SortedColumn(sort_key="expired", verbose_name="Expired", attrs=NUMERIC, footer=_footer("expired"))
+    adjusted = SortedColumn(sort_key="adjusted", verbose_name="Adjusted", attrs=NUMERIC, footer=_footer("adjusted"))
 
     class Meta:
         template_name = "django_tables2/table.html"
@@ -109,7 +113,10 @@ class MonthlyPointsTable(ExportSafeTable):
             )
             for column in months
         ]
-        kwargs.setdefault("sequence", ["member_number", "name", *[column.key for column in months], "total"])
+        kwargs.setdefault(
+            "sequence",
+            ["member_number", "name", *[column.key for column in months], "total", "redeemed", "expired", "adjusted"],
+        )
         super().__init__(data, extra_columns=month_columns, show_footer=totals is not None, **kwargs)
 
 
@@ -123,11 +130,13 @@ class LedgerTable(tables.Table):
     amount = tables.Column(verbose_name="Amount", accessor="transaction__amount", attrs=NUMERIC)
     points = tables.Column(verbose_name="Points", attrs=NUMERIC)
     explanation = tables.Column(verbose_name="How the points were computed", empty_values=())
+    # Who posted it: the cashier of a redemption, the manager of an adjustment (the approver, when approved).
+    created_by = tables.Column(verbose_name="By", accessor="created_by__username", default="—")
 
     class Meta:
         model = PointsEntry
         fields = ()
-        sequence = ("effective_at", "kind", "transaction", "store", "amount", "points", "explanation")
+        sequence = ("effective_at", "kind", "transaction", "store", "amount", "points", "explanation", "created_by")
         template_name = "django_tables2/table.html"
         attrs = {"class": "table", "id": "ledger"}
         orderable = False

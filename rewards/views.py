@@ -24,8 +24,10 @@ from .selectors import (
     customer_balance,
     customer_ledger,
     customer_points_by_month,
+    customer_tier_status,
     default_program,
     monthly_points,
+    points_expiring_soon,
     points_outstanding,
     program_by_month,
 )
@@ -106,6 +108,8 @@ def customer_statement(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "customer": customer,
         "balance": customer_balance(customer.pk),
+        "expiring": points_expiring_soon(customer.pk, days=30),
+        "tier": customer_tier_status(customer.pk),
         "by_month": by_month,
         "chart": chart,
         "ledger": ledger,

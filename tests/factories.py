@@ -9,6 +9,8 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from customers.models import Customer
+from rewards.models import Reward
+from rewards.selectors import default_program
 from transactions.models import Store
 from transactions.services import record_purchase, record_refund
 
@@ -94,3 +96,14 @@ def refund(recorded, amount: str, *, when=None, **kwargs):
     return record_refund(
         purchase=recorded.transaction, amount=Decimal(amount), occurred_at=when or timezone.now(), **kwargs
     )
+
+
+class RewardFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Reward
+
+    program = factory.LazyFunction(default_program)
+    name = factory.Sequence(lambda n: f"Reward {n}")
+    points_cost = 50
+    benefit = Reward.Benefit.AMOUNT_OFF
+    amount_off = Decimal("5.00")

@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from rewards import engine
-from rewards.models import PointsEntry, RuleVersion
+from rewards.models import CustomerTier, PointsEntry, RuleVersion
 from rewards.selectors import RuleTimeline
 from rewards.services import context_arguments, fold_into_rollup, promotion_context, reversal_entry
 
@@ -361,7 +361,12 @@ class _Importer:
         self.default_store = next((s for s in self.stores_by_code.values() if s.is_default), None)
         self.customers: dict[str, _CustomerRef] = {}
         self.new_customers: list[_CustomerRef] = []  # to enrol with the batch being checked
-        self.earnings: dict[tuple[int, Decimal], tuple[int, str, Any]] = {}
+        self.earnings: dict[tuple[int, Decimal, Decimal], tuple[int, str, Any]] = {}
+        # Imported purchases earn at the tier each customer holds when the import starts (one query). An
+        # import does not move customers up as it goes: the daily review_tiers command catches up on it.
+        self.tier_multipliers: dict[int, Decimal] = dict(
+            CustomerTier.objects.exclude(tier__multiplier=1).values_list("customer_id", "tier__multiplier")
+        )
         self.first_entry_pk: int | None = None
         self.last_entry_pk: int | None = None
 
@@ -680,18 +685,19 @@ class _Importer:
             )
         return ref
 
-    def earning(self, row: _Row, version_pk: int) -> tuple[int, str, Any, bool]:
-        """Points, explanation, detail and stamp of a purchase under a rule version: what `earn_entry`
-        puts on its entry (the engine in the purchase's promotion context; a test holds the two equal),
-        remembered per amount and context: a million purchases have far fewer distinct ones."""
+    def earning(self, row: _Row, version_pk: int, multiplier: Decimal = Decimal(1)) -> tuple[int, str, Any, bool]:
+        """Points, explanation, detail and stamp of a purchase under a rule version and the customer's tier
+        multiplier: what `earn_entry` puts on its entry (the engine in the purchase's promotion context; a
+        test holds the two equal), remembered per amount, context and multiplier: a million purchases have
+        far fewer distinct ones."""
         rule = self.timeline.rule_of(self.versions[version_pk])
         context = promotion_context(occurred_at=row.moment, store_code=self.store_codes[row.key[0]], rule=rule)
-        key = (version_pk, row.amount, context.get("on"), context.get("store"))
+        key = (version_pk, row.amount, context.get("on"), context.get("store"), multiplier)
         known = self.earnings.get(key)
         if known is None:
             if len(self.earnings) > 100_000:
                 self.earnings.clear()
-            earning = engine.earn(row.amount, rule, **context_arguments(context))
+            earning = engine.earn(row.amount, rule, tier_multiplier=multiplier, **context_arguments(context))
             detail = earning.as_dict()
             if context:
                 detail["context"] = context
@@ -715,7 +721,8 @@ class _Importer:
             purchase.pk = pk
         earn_rows = []
         for row, purchase in purchases:
-            points, explanation, detail, stamped = self.earning(row, purchase.version_pk)
+            multiplier = self.tier_multipliers.get(purchase.customer.pk, Decimal(1))
+            points, explanation, detail, stamped = self.earning(row, purchase.version_pk, multiplier)
             purchase.earn_detail = detail
             self.result.points_earned += points
             earn_rows.append(

@@ -18,9 +18,17 @@ from django.db.models import F
 from django.utils import timezone
 
 from rewards import engine
-from rewards.models import PointsEntry
-from rewards.selectors import rule_version_at
-from rewards.services import earn_entry, lock_customer, post_entries, purchase_bonus_entries, reversal_entry
+from rewards.models import PointsEntry, Program
+from rewards.selectors import customer_balance, rule_version_at
+from rewards.services import (
+    earn_entry,
+    lock_customer,
+    move_up_if_qualified,
+    post_entries,
+    purchase_bonus_entries,
+    reversal_entry,
+    tier_multiplier_of,
+)
 
 from .amounts import max_amount
 from .models import Store, TillSettings, Transaction
@@ -122,13 +130,17 @@ def record_purchase(
                 idempotency_key=idempotency_key,
             )
             rule = version.engine_rule()
-            entry, earning = earn_entry(purchase=purchase, version=version, rule=rule)
+            # The purchase earns at the tier held before it; crossing a threshold counts from the next one.
+            entry, earning = earn_entry(
+                purchase=purchase, version=version, rule=rule, tier_multiplier=tier_multiplier_of(customer.pk)
+            )
             bonuses = []
             if rule.stamp_card is not None or (customer.referred_by_id and rule.bonuses.referral):
                 # Counting visits and first purchases needs this customer's purchases serialised.
                 lock_customer(customer.pk)
                 bonuses = purchase_bonus_entries(purchase=purchase, version=version, entry=entry, rule=rule)
             post_entries([entry, *bonuses])
+            move_up_if_qualified(customer_id=customer.pk, moment=occurred_at)
     except IntegrityError:
         # Two submissions of one form racing each other: the loser finds the winner's purchase.
         if earlier := _earlier(idempotency_key, Transaction.Kind.PURCHASE):
@@ -202,6 +214,7 @@ def record_refund(
             entry = reversal_entry(
                 refund=refund, purchase=purchase, refunded_before=purchase.refunded_amount - amount, earned=earned
             )
+            _apply_negative_balance_policy(entry, program_id=earned.rule_version.program_id)
             post_entries([entry])
     except IntegrityError:
         if earlier := _earlier(idempotency_key, Transaction.Kind.REFUND):
@@ -210,6 +223,28 @@ def record_refund(
             raise _receipt_taken(store, receipt_number) from None
         raise
     return RecordedRefund(refund, entry, created=True)
+
+
+def _apply_negative_balance_policy(entry: PointsEntry, *, program_id: int) -> None:
+    """Under "take what remains", cap a reversal at the customer's balance (points already spent cannot be
+    taken back) and record the shortfall on the entry; under "allow", leave the full reversal.
+
+    Locks the customer's row first, so a redemption at another till cannot spend the same points meanwhile.
+    """
+    policy = Program.objects.filter(pk=program_id).values_list("negative_balance_policy", flat=True).first()
+    if policy == Program.NegativeBalance.ALLOW or entry.points >= 0:
+        return
+    lock_customer(entry.customer_id)
+    balance = customer_balance(entry.customer_id)
+    taken = max(entry.points, -max(balance, 0))
+    shortfall = taken - entry.points
+    if shortfall:
+        entry.detail = {**entry.detail, "points": taken, "full_reversal": entry.points, "shortfall": shortfall}
+        entry.explanation = (
+            f"{entry.explanation}; only {-taken} of {-entry.points} taken back: the balance was {balance}, "
+            f"shortfall {shortfall} points (the program does not allow a negative balance)"
+        )
+        entry.points = taken
 
 
 def remember_till_store(*, user, store: Store) -> None:

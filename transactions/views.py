@@ -21,6 +21,9 @@ from customers.models import Customer
 from customers.selectors import find_customers
 from customers.services import enrol_customer
 from loyalty_site.access import is_manager, staff_only
+from rewards.models import Redemption, Reward
+from rewards.selectors import affordable_rewards, customer_tier_status, recent_redemptions
+from rewards.services import RedemptionRefused, UndoRefused, can_undo_redemption, redeem, undo_redemption
 
 from . import selectors
 from .forms import EnrolForm, PurchaseForm, RefundForm
@@ -87,16 +90,37 @@ def _till_page(
     matches: list[Customer] | None = None,
     enrol_form: EnrolForm | None = None,
     carried: dict[str, str] | None = None,
+    redeemed: Redemption | None = None,
 ) -> HttpResponse:
-    customer = customer or (recorded.customer if recorded else None) or (refunded.customer if refunded else None)
+    customer = (
+        customer
+        or (recorded.customer if recorded else None)
+        or (refunded.customer if refunded else None)
+        or (redeemed.customer if redeemed else None)
+    )
     recent = selectors.recent_transactions(customer.pk) if customer else []
+    points = selectors.customer_points(customer.pk) if customer else None
+    redemptions = recent_redemptions(customer.pk) if customer else []
+    tier = customer_tier_status(customer.pk) if customer else None
     form.fields["customer"].widget.attrs["data-suggest-url"] = reverse("transactions:customer_suggestions")
     context = {
         "form": form,
         "store": store,
         "manager": manager,
         "customer": customer,
-        "points": selectors.customer_points(customer.pk) if customer else None,
+        "points": points,
+        # Each reward's form has its own key: a resubmitted form redeems that reward once.
+        "rewards": [
+            (reward, uuid.uuid4())
+            for reward in affordable_rewards(
+                customer.pk, balance=points.balance, tier_rank=tier.tier.rank if tier and tier.tier else None
+            )
+        ]
+        if customer
+        else [],
+        "tier": tier,
+        "redemptions": [(r, can_undo_redemption(r, request.user)) for r in redemptions],
+        "redeemed": redeemed,
         # Each refund form gets its own key: resubmitting one refund never records it twice.
         "recent": [(txn, uuid.uuid4()) for txn in recent],
         "recorded": recorded,
@@ -119,8 +143,10 @@ def till(request: HttpRequest) -> HttpResponse:
     manager = is_manager(request.user)
     store = selectors.till_store_for(request.user)
     params = request.GET
-    recorded = refunded = customer = None
-    if pk := _int(params.get("recorded")):
+    recorded = refunded = customer = redeemed = None
+    if pk := _int(params.get("redeemed")):
+        redeemed = Redemption.objects.select_related("customer", "reward").filter(pk=pk).first()
+    elif pk := _int(params.get("recorded")):
         recorded = selectors.transaction_for_page(pk, kind=Transaction.Kind.PURCHASE)
     elif pk := _int(params.get("refunded")):
         refunded = selectors.transaction_for_page(pk, kind=Transaction.Kind.REFUND)
@@ -140,7 +166,14 @@ def till(request: HttpRequest) -> HttpResponse:
     # With the customer chosen, the cursor waits in Amount: type it (or check it) and press Enter.
     _focus(form, "amount" if customer else "customer")
     return _till_page(
-        request, form=form, store=store, manager=manager, customer=customer, recorded=recorded, refunded=refunded
+        request,
+        form=form,
+        store=store,
+        manager=manager,
+        customer=customer,
+        recorded=recorded,
+        refunded=refunded,
+        redeemed=redeemed,
     )
 
 
@@ -380,3 +413,42 @@ def customer_suggestions(request: HttpRequest) -> JsonResponse:
             ]
         }
     )
+
+
+@staff_only
+@require_POST
+def redeem_reward(request: HttpRequest) -> HttpResponse:
+    """Redeem a reward for the customer chosen at the till; the till then shows the confirmation."""
+    customer = get_object_or_404(Customer, pk=_int(request.POST.get("customer")) or 0)
+    reward = get_object_or_404(Reward, pk=_int(request.POST.get("reward")) or 0)
+    try:
+        key = uuid.UUID(request.POST.get("idempotency_key", ""))
+    except ValueError:
+        key = None
+    try:
+        redemption = redeem(
+            customer=customer,
+            reward=reward,
+            store=selectors.till_store_for(request.user),
+            redeemed_by=request.user,
+            idempotency_key=key,
+        )
+    except RedemptionRefused as error:
+        messages.error(request, str(error))
+        return HttpResponseRedirect(_till_url(customer=customer.pk))
+    return HttpResponseRedirect(_till_url(redeemed=redemption.pk))
+
+
+@staff_only
+@require_POST
+def undo_redemption_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Undo a redemption: store staff the same day, a manager later."""
+    redemption = get_object_or_404(Redemption.objects.select_related("reward", "customer"), pk=pk)
+    try:
+        undo_redemption(redemption=redemption, undone_by=request.user)
+    except UndoRefused as error:
+        raise PermissionDenied(str(error)) from None
+    messages.success(
+        request, f"Undid {redemption.reward.name}: {redemption.points} points back to {redemption.customer.name}."
+    )
+    return HttpResponseRedirect(_till_url(customer=redemption.customer_id))

@@ -60,8 +60,8 @@ def test_manager_sorts_filters_opens_a_statement_and_downloads_csv(page, sign_in
     assert download.suggested_filename == "monthly-points-2025-01-3m.csv"
     rows = list(csv.reader(io.StringIO(open(download.path(), encoding="utf-8").read())))  # noqa: SIM115
     assert rows == [
-        ["Member number", "Name", "2025-01", "2025-02", "2025-03", "Total"],
-        ["A001", "Ann Archer", "90", "-50", "0", "40"],
+        ["Member number", "Name", "2025-01", "2025-02", "2025-03", "Total", "Redeemed", "Expired", "Adjusted"],
+        ["A001", "Ann Archer", "90", "-50", "0", "40", "0", "0", "0"],
     ]
 
     # Follow the link to the customer's statement and see the chart.

@@ -57,26 +57,43 @@ def record(new_york):
     return {"ann": ann, "bob": bob, "cy": cy, "dee": dee, "eve": eve, "harbour": harbour}
 
 
-def table_rows(response) -> list[list[str]]:
+# The report's last columns are the period's redeemed, expired and adjusted points (issue 7). The tests of
+# what was earned read the cells up to the total; tests of their own check the three.
+SPENT_COLUMNS = ["Redeemed", "Expired", "Adjusted"]
+
+
+def earned_part(cells: list, spent: bool) -> list:
+    return cells if spent else cells[: -len(SPENT_COLUMNS)]
+
+
+def table_rows(response, *, spent: bool = False) -> list[list[str]]:
     """The report table's body as text, one list per row."""
     rows = []
     for row in response.context["table"].paginated_rows:
-        rows.append([str(row.get_cell_value(name)) for name in response.context["table"].columns.names()])
+        cells = [str(row.get_cell_value(name)) for name in response.context["table"].columns.names()]
+        rows.append(earned_part(cells, spent))
     return rows
 
 
-def body_rows(html: str) -> list[list[str]]:
+def body_rows(html: str, *, spent: bool = False) -> list[list[str]]:
     """The cells of the rendered table's body, tags stripped."""
     tbody = html.split('id="monthly-points"', 1)[1].split("<tbody", 1)[1].split("</tbody>", 1)[0]
-    return [
+    rows = [
         [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
         for row in re.findall(r"<tr[^>]*>(.*?)</tr>", tbody, re.S)
     ]
+    # A row of one cell is the table's "nothing here" line.
+    return [earned_part(row, spent) if len(row) > 1 else row for row in rows]
 
 
-def footer_cells(html: str) -> list[str]:
+def footer_cells(html: str, *, spent: bool = False) -> list[str]:
     tfoot = html.split("<tfoot", 1)[1].split("</tfoot>", 1)[0]
-    return [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", tfoot, re.S)]
+    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", tfoot, re.S)]
+    return earned_part(cells, spent)
+
+
+def csv_rows(content: bytes, *, spent: bool = False) -> list[list[str]]:
+    return [earned_part(row, spent) for row in csv.reader(io.StringIO(content.decode("utf-8")))]
 
 
 # --- numbers ----------------------------------------------------------------------------------------
@@ -107,11 +124,19 @@ def test_the_page_agrees_with_the_selector_the_command_uses(manager_client, reco
         for row in report.rows
     ]
     response = manager_client.get(URL, {**PERIOD, "_export": "csv"})
-    exported = list(csv.reader(io.StringIO(response.content.decode("utf-8"))))
+    exported = csv_rows(response.content)
     assert exported[0] == ["Member number", "Name", "2025-01", "2025-02", "2025-03", "Total"]
     # The export neutralises the formula-like name; otherwise the rows are the selector's.
     assert [[cell.removeprefix("'") for cell in row] for row in exported[1:]] == expected
-    assert report.totals() == {"m_2025_01": 115, "m_2025_02": -25, "m_2025_03": 90, "total": 180}
+    assert report.totals() == {
+        "m_2025_01": 115,
+        "m_2025_02": -25,
+        "m_2025_03": 90,
+        "total": 180,
+        "redeemed": 0,
+        "expired": 0,
+        "adjusted": 0,
+    }
 
 
 def test_the_page_agrees_with_the_points_report_command(manager_client, record):
@@ -120,7 +145,8 @@ def test_the_page_agrees_with_the_points_report_command(manager_client, record):
     call_command("points_report", "--start", "2025-01", "--months", "3", "--format", "csv", stdout=output)
     command_rows = list(csv.reader(io.StringIO(output.getvalue())))
     response = manager_client.get(URL, {**PERIOD, "_export": "csv"})
-    page_rows = list(csv.reader(io.StringIO(response.content.decode("utf-8"))))
+    # The command prints what was earned (its CSV and JSON are an interface); the page adds the spent columns.
+    page_rows = csv_rows(response.content)
     # Same months in the headings (the page names its columns for people); both neutralise formula-like names.
     assert [cell.lower() for cell in command_rows[0][2:]] == [cell.lower() for cell in page_rows[0][2:]]
     assert page_rows[1:] == command_rows[1:]
@@ -274,13 +300,13 @@ def test_csv_export_is_the_whole_filtered_sorted_result_with_formulas_neutralise
     response = manager_client.get(URL, {**PERIOD, "sort": "-total", "min_total": "25", "_export": "csv"})
     assert response["Content-Type"].startswith("text/csv")
     assert 'filename="monthly-points-2025-01-3m.csv"' in response["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8"))))
+    rows = csv_rows(response.content, spent=True)
     assert rows == [
-        ["Member number", "Name", "2025-01", "2025-02", "2025-03", "Total"],
-        ["C003", "Cy Cole", "0", "0", "90", "90"],
-        ["A001", "Ann Archer", "90", "-50", "0", "40"],
-        ["B002", "Bob Baker", "0", "25", "0", "25"],
-        ["E005", "'=1+2", "25", "0", "0", "25"],
+        ["Member number", "Name", "2025-01", "2025-02", "2025-03", "Total", *SPENT_COLUMNS],
+        ["C003", "Cy Cole", "0", "0", "90", "90", "0", "0", "0"],
+        ["A001", "Ann Archer", "90", "-50", "0", "40", "0", "0", "0"],
+        ["B002", "Bob Baker", "0", "25", "0", "25", "0", "0", "0"],
+        ["E005", "'=1+2", "25", "0", "0", "25", "0", "0", "0"],
     ]
 
 
@@ -299,11 +325,11 @@ def test_xlsx_export_opens_with_numbers_and_no_formulas(manager_client, record):
     sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
     rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
     assert rows == [
-        ["Member number", "Name", "2025-01", "2025-02", "2025-03", "Total"],
-        ["C003", "Cy Cole", 0, 0, 90, 90],
-        ["A001", "Ann Archer", 90, -50, 0, 40],
-        ["B002", "'@SUM(A1:A9)", 0, 25, 0, 25],
-        ["E005", "'=1+2", 25, 0, 0, 25],
+        ["Member number", "Name", "2025-01", "2025-02", "2025-03", "Total", *SPENT_COLUMNS],
+        ["C003", "Cy Cole", 0, 0, 90, 90, 0, 0, 0],
+        ["A001", "Ann Archer", 90, -50, 0, 40, 0, 0, 0],
+        ["B002", "'@SUM(A1:A9)", 0, 25, 0, 25, 0, 0, 0],
+        ["E005", "'=1+2", 25, 0, 0, 25, 0, 0, 0],
     ]
     assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
 
@@ -372,8 +398,9 @@ def test_statement_query_count_is_fixed(manager_client, new_york, django_assert_
     customer = CustomerFactory()
     for day in range(entries):
         purchase(customer, "60.00", when=at(2025, 1, 1) + dt.timedelta(days=day))
-    # customer, balance, months of the chart, ledger count, ledger page
-    with django_assert_num_queries(SIGNED_IN + 5):
+    # customer, balance, months of the chart, ledger count, ledger page; for points expiring soon: the
+    # expiry rules, the customer's roll-up months, their expiry keys; the program's tiers (none here)
+    with django_assert_num_queries(SIGNED_IN + 9):
         response = manager_client.get(reverse("reports:statement", args=[customer.pk]))
     assert len(response.context["ledger"].page.object_list) == min(entries, 25)
 

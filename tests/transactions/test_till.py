@@ -467,8 +467,9 @@ def test_the_till_page_issues_a_fixed_number_of_queries(staff_client, django_ass
     _many_transactions(customer, count)
     last = Transaction.objects.filter(kind="purchase").order_by("-id").first()
     # session, user, the user's and the group's permissions, till store, recorded transaction,
-    # its points, the customer's balance, their recent transactions
-    with django_assert_num_queries(9):
+    # its points, the customer's balance, their recent transactions, the rewards they can afford,
+    # their recent redemptions, the program's tiers (none here)
+    with django_assert_num_queries(12):
         response = staff_client.get(TILL, {"recorded": last.pk})
     assert response.status_code == 200
     rows = re.findall(r"<tr>", response.content.decode().split("<tbody>")[1])
@@ -530,7 +531,8 @@ def test_the_till_page_of_a_chosen_customer_issues_a_fixed_number_of_queries(
 ):
     customer = CustomerFactory()
     _many_transactions(customer, count)
-    # session, user, permissions (2), till store, the customer, their recent transactions, their points
-    with django_assert_num_queries(8):
+    # session, user, permissions (2), till store, the customer, their recent transactions, their points,
+    # the rewards they can afford, their recent redemptions, the program's tiers (none here)
+    with django_assert_num_queries(11):
         response = staff_client.get(TILL, {"customer": customer.pk})
     assert input_value(response, "customer") == customer.member_number

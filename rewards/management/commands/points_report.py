@@ -103,7 +103,8 @@ def write_json(report: MonthlyPointsReport, stream: IO[str]) -> None:
     stream.write('{"months": ' + json.dumps([column.label for column in report.months]) + ', "rows": [')
     for index, values in enumerate(records(report)):
         stream.write(("," if index else "") + "\n  " + json.dumps(dict(zip(names, values, strict=True))))
-    totals = {labels[key]: value for key, value in report.totals().items()}
+    # What was earned: the page's redeemed, expired and adjusted columns are not part of this interface.
+    totals = {labels[key]: value for key, value in report.totals().items() if key in labels}
     stream.write('\n], "totals": ' + json.dumps(totals) + "}\n")
 
 

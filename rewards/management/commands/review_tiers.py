@@ -1,0 +1,27 @@
+"""Review every customer's tier. Run daily (cron); running it twice or late is safe."""
+
+import datetime as dt
+
+from django.core.management.base import BaseCommand, CommandError
+
+from rewards.services import review_tiers
+
+
+class Command(BaseCommand):
+    help = (
+        "Move customers down a tier at the end of the qualifying window (unless the program never downgrades) "
+        "and up where imported purchases qualified them. Safe to run more than once."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--date", help="The local day to review as of, YYYY-MM-DD (default: today).")
+
+    def handle(self, *args, date: str | None = None, **options):
+        day = None
+        if date:
+            try:
+                day = dt.date.fromisoformat(date)
+            except ValueError as exc:
+                raise CommandError(f"--date must be YYYY-MM-DD, not {date!r}") from exc
+        moved = review_tiers(day=day)
+        self.stdout.write(f"Tiers reviewed: {moved['up']} up, {moved['down']} down")

@@ -1,0 +1,273 @@
+"""Rewards at the till: redeeming, undoing, the limits of a reward, and a balance that never goes below zero."""
+
+import datetime as dt
+import threading
+import uuid
+
+import pytest
+from django.db import connection
+
+from rewards.models import PointsEntry, Redemption, Reward
+from rewards.selectors import affordable_rewards, customer_balance, program_by_month
+from rewards.services import (
+    RedemptionRefused,
+    UndoRefused,
+    post_entries,
+    redeem,
+    rollup_differences,
+    undo_redemption,
+)
+from tests.factories import (
+    CustomerFactory,
+    ManagerFactory,
+    RewardFactory,
+    StaffFactory,
+    at,
+    default_store,
+    purchase,
+)
+from tests.migration_rows import restore_migration_rows
+from tests.pages import text_of
+
+pytestmark = pytest.mark.django_db
+
+TILL = "/till/"
+
+
+@pytest.fixture
+def rich(db):
+    """A customer with 90 points (a 120.00 purchase under the classic rule)."""
+    customer = CustomerFactory(name="Jane Doe")
+    purchase(customer, "120.00", when=at(2025, 3, 3))
+    return customer
+
+
+def test_redeeming_posts_a_redemption_entry_of_the_cost_and_records_who_and_where(rich, staff):
+    reward = RewardFactory(name="5 off", points_cost=50)
+    redemption = redeem(customer=rich, reward=reward, store=default_store(), redeemed_by=staff)
+
+    assert customer_balance(rich.pk) == 40
+    entry = redemption.entry
+    assert (entry.kind, entry.points, entry.created_by) == (PointsEntry.Kind.REDEMPTION, -50, staff)
+    assert (redemption.points, redemption.redeemed_by, redemption.store) == (50, staff, default_store())
+    # The roll-up's redeemed column holds it too, so reports stay a sum of the ledger.
+    month = dt.date.fromisoformat(str(entry.effective_at.date().replace(day=1)))
+    assert sum(row.redeemed for row in program_by_month(start=month, months=1)) == -50
+
+
+def test_a_reward_costing_more_than_the_balance_is_refused_and_nothing_posts(rich, staff):
+    reward = RewardFactory(points_cost=91)
+    with pytest.raises(RedemptionRefused, match="has 90 points"):
+        redeem(customer=rich, reward=reward, store=default_store(), redeemed_by=staff)
+    assert customer_balance(rich.pk) == 90
+    assert not Redemption.objects.exists()
+
+
+def test_stock_runs_out_and_the_per_customer_limit_counts_only_redemptions_not_undone(rich, staff):
+    scarce = RewardFactory(points_cost=10, stock=1)
+    redeem(customer=rich, reward=scarce, store=default_store(), redeemed_by=staff)
+    scarce.refresh_from_db()
+    assert scarce.stock == 0
+    with pytest.raises(RedemptionRefused, match="out of stock"):
+        redeem(customer=rich, reward=scarce, store=default_store(), redeemed_by=staff)
+
+    once = RewardFactory(points_cost=10, per_customer_limit=1)
+    first = redeem(customer=rich, reward=once, store=default_store(), redeemed_by=staff)
+    with pytest.raises(RedemptionRefused, match="limit is 1"):
+        redeem(customer=rich, reward=once, store=default_store(), redeemed_by=staff)
+    undo_redemption(redemption=first, undone_by=staff)
+    redeem(customer=rich, reward=once, store=default_store(), redeemed_by=staff)
+    assert customer_balance(rich.pk) == 70
+
+
+def test_a_reward_outside_its_active_days_is_neither_offered_nor_redeemable(rich, staff):
+    old = RewardFactory(points_cost=10, active_until=dt.date(2000, 1, 31))
+    future = RewardFactory(points_cost=10, active_from=dt.date(2999, 1, 1))
+    dear = RewardFactory(points_cost=500)
+    open_one = RewardFactory(points_cost=90)
+    assert list(affordable_rewards(rich.pk, balance=90)) == [open_one]
+    for reward in (old, future):
+        with pytest.raises(RedemptionRefused, match="not available"):
+            redeem(customer=rich, reward=reward, store=default_store(), redeemed_by=staff)
+    assert dear.pk
+
+
+def test_undo_the_same_day_gives_the_points_and_the_stock_back_and_records_who(rich, staff):
+    reward = RewardFactory(points_cost=50, stock=3)
+    redemption = redeem(customer=rich, reward=reward, store=default_store(), redeemed_by=staff)
+
+    undone = undo_redemption(redemption=redemption, undone_by=staff)
+
+    assert customer_balance(rich.pk) == 90
+    assert undone.undone_by == staff and undone.undone_at is not None
+    back = undone.undo_entry
+    assert (back.kind, back.points, back.corrects_id, back.created_by) == ("redemption", 50, redemption.entry_id, staff)
+    assert back.reason == f"undo redemption #{redemption.pk}"
+    reward.refresh_from_db()
+    assert reward.stock == 3
+    with pytest.raises(UndoRefused, match="already undone"):
+        undo_redemption(redemption=undone, undone_by=staff)
+
+
+def test_a_past_days_redemption_is_undone_only_by_a_manager(rich, staff):
+    reward = RewardFactory(points_cost=50)
+    redemption = redeem(
+        customer=rich, reward=reward, store=default_store(), redeemed_by=staff, moment=at(2025, 3, 4, 10)
+    )
+    with pytest.raises(UndoRefused, match="only by a manager"):
+        undo_redemption(redemption=redemption, undone_by=staff)
+    assert customer_balance(rich.pk) == 40
+
+    undo_redemption(redemption=redemption, undone_by=ManagerFactory())
+    assert customer_balance(rich.pk) == 90
+
+
+def test_a_resubmitted_redemption_form_redeems_once(rich, staff):
+    reward = RewardFactory(points_cost=10)
+    key = uuid.uuid4()
+    first = redeem(customer=rich, reward=reward, store=default_store(), redeemed_by=staff, idempotency_key=key)
+    again = redeem(customer=rich, reward=reward, store=default_store(), redeemed_by=staff, idempotency_key=key)
+    assert first == again
+    assert customer_balance(rich.pk) == 80
+    with pytest.raises(RedemptionRefused, match="already used"):
+        redeem(
+            customer=rich,
+            reward=RewardFactory(points_cost=5),
+            store=default_store(),
+            redeemed_by=staff,
+            idempotency_key=key,
+        )
+    assert customer_balance(rich.pk) == 80
+
+
+def test_an_undo_entry_without_the_entry_it_corrects_is_refused_by_the_database(rich, staff):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PointsEntry.objects.create(
+            customer=rich, kind="redemption", points=5, effective_at=at(2025, 3, 3), created_by=staff
+        )
+
+
+# ---------------------------------------------------------------------------------------------------
+# At the till.
+
+
+def test_the_till_offers_the_affordable_rewards_and_redeeming_shows_points_spent_and_new_balance(
+    rich, staff_client, staff
+):
+    coffee = RewardFactory(name="Free coffee", points_cost=30, benefit=Reward.Benefit.FREE_ITEM, amount_off=None)
+    RewardFactory(name="Weekend away", points_cost=5000)
+
+    page = text_of(staff_client.get(TILL, {"customer": rich.pk}))
+    assert "Free coffee" in page
+    assert "Weekend away" not in page
+
+    response = staff_client.post(
+        "/till/redeem/", {"customer": rich.pk, "reward": coffee.pk, "idempotency_key": str(uuid.uuid4())}
+    )
+    redemption = Redemption.objects.get()
+    assert response.headers["Location"] == f"/till/?redeemed={redemption.pk}"
+    confirmation = text_of(staff_client.get(response.headers["Location"]))
+    assert "Redeemed Free coffee for Jane Doe" in confirmation
+    assert "30 points spent · new balance 60 points" in confirmation
+    assert redemption.redeemed_by == staff
+
+
+def test_a_refused_redemption_at_the_till_says_why_and_posts_nothing(rich, staff_client):
+    dear = RewardFactory(name="Dear", points_cost=500)
+    response = staff_client.post("/till/redeem/", {"customer": rich.pk, "reward": dear.pk}, follow=True)
+    assert "has 90 points; Dear needs 500" in text_of(response)
+    assert customer_balance(rich.pk) == 90
+
+
+def test_undo_at_the_till_same_day_by_staff_and_refused_for_an_earlier_day(rich, staff_client, staff):
+    reward = RewardFactory(points_cost=50)
+    today = redeem(customer=rich, reward=reward, store=default_store(), redeemed_by=staff)
+    earlier = redeem(
+        customer=rich,
+        reward=RewardFactory(points_cost=10),
+        store=default_store(),
+        redeemed_by=staff,
+        moment=at(2025, 3, 4),
+    )
+
+    assert staff_client.post(f"/till/redemptions/{today.pk}/undo/").status_code == 302
+    assert staff_client.post(f"/till/redemptions/{earlier.pk}/undo/").status_code == 403
+    assert customer_balance(rich.pk) == 80
+
+
+def test_managers_keep_the_catalog(manager_client):
+    response = manager_client.post(
+        "/program/rewards/",
+        {
+            "name": "Free delivery",
+            "points_cost": "200",
+            "benefit": "free_delivery",
+            "stock": "",
+            "per_customer_limit": "2",
+        },
+    )
+    assert response.status_code == 302
+    reward = Reward.objects.get()
+    assert (reward.name, reward.points_cost, reward.per_customer_limit, reward.stock) == ("Free delivery", 200, 2, None)
+    refused = manager_client.post("/program/rewards/", {"name": "Off", "points_cost": "10", "benefit": "amount_off"})
+    assert "Say how much" in text_of(refused)
+    assert "Free delivery" in text_of(manager_client.get("/program/rewards/"))
+
+
+def test_the_catalog_is_for_managers(staff_client):
+    assert staff_client.get("/program/rewards/").status_code == 403
+
+
+# ---------------------------------------------------------------------------------------------------
+# Two tills at once.
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_twenty_simultaneous_redemptions_against_a_balance_for_five_let_exactly_five_through():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL's row locks and real concurrent connections")
+    restore_migration_rows()  # a transactional test may follow one that emptied the database
+    staff = StaffFactory()
+    customer = CustomerFactory()
+    purchase(customer, "120.00")  # 90 points
+    post_entries(
+        [
+            PointsEntry(
+                customer=customer,
+                kind="adjustment",
+                points=-40,
+                effective_at=at(2025, 1, 1),
+                created_by=staff,
+                reason="test: leave 50 points",
+            )
+        ]
+    )
+    assert customer_balance(customer.pk) == 50
+    reward = RewardFactory(points_cost=10)
+    barrier = threading.Barrier(20)
+    outcomes = []
+
+    def till():
+        try:
+            barrier.wait()
+            try:
+                redeem(customer=customer, reward=reward, store=default_store(), redeemed_by=staff)
+                outcomes.append("redeemed")
+            except RedemptionRefused:
+                outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=till) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["redeemed"] * 5 + ["refused"] * 15
+    assert customer_balance(customer.pk) == 0
+    assert Redemption.objects.count() == 5
+    assert rollup_differences() == []  # each redemption folded into the roll-up in its own transaction
