@@ -244,6 +244,8 @@ def test_finding_a_customer_without_an_amount_shows_them_and_puts_the_cursor_in_
     assert input_value(page, "customer") == customer.member_number
     assert "autofocus" in input_tag(page, "amount")
     assert "Balance 90 points" in text_of(page)
+    # Bonuses are awarded on the customer's page, one click from the till.
+    assert f'href="/customers/{customer.pk}/"' in page.content.decode()
     assert Transaction.objects.count() == 1
 
 
