@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from customers.models import Customer
-from rewards.models import PointsEntry
+from rewards.models import PointsEntry, Reward
 from rewards.selectors import add_months, current_month
 from transactions.models import Transaction
 
@@ -70,6 +70,7 @@ def test_demo_data_loads_three_months_ending_last_month_and_a_second_run_keeps_i
     out = capsys.readouterr().out
     assert "demo account 'demo-manager' password: " in out
     assert "demo account 'demo-staff' password: " in out
+    assert set(Reward.objects.values_list("points_cost", flat=True)) == {50, 100, 150}
     customers, transactions, entries = (
         Customer.objects.count(),
         Transaction.objects.count(),

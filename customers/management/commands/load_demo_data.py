@@ -17,7 +17,9 @@ from django.db import transaction
 
 from customers.models import Customer
 from customers.services import enrol_customer
+from rewards.models import Reward
 from rewards.selectors import add_months, current_month, local_midnight
+from rewards.services import save_reward
 from transactions.models import Store, Transaction
 from transactions.services import record_purchase, record_refund
 
@@ -95,6 +97,7 @@ class Command(BaseCommand):
             members = self._customers(rng, customers, stores)
             counts = self._purchases(rng, members, stores)
             passwords = self._accounts(stores[0])
+            self._rewards()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data: {len(stores)} stores, {len(members)} customers, {counts[0]} purchases, "
@@ -171,6 +174,15 @@ class Command(BaseCommand):
                         )
                         refunds += 1
         return purchases, refunds
+
+    def _rewards(self) -> None:
+        """A small catalog, so that the till has something to redeem."""
+        for name, cost, benefit, amount_off in [
+            ("Free coffee", 50, Reward.Benefit.FREE_ITEM, None),
+            ("$5 off your next purchase", 100, Reward.Benefit.AMOUNT_OFF, Decimal("5.00")),
+            ("Free delivery", 150, Reward.Benefit.FREE_DELIVERY, None),
+        ]:
+            save_reward(reward=Reward(name=name, points_cost=cost, benefit=benefit, amount_off=amount_off))
 
     def _accounts(self, store: Store) -> dict[str, str]:
         User = get_user_model()
