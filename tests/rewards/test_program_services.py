@@ -5,7 +5,7 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -260,3 +260,11 @@ def test_an_earn_entry_without_a_recorded_context_reverses_without_promotions():
         refund=refund_stand_in, purchase=purchase_stand_in, refunded_before=Decimal(0), earned=earned
     )
     assert entry.points == 40 - 90
+
+
+@pytest.mark.parametrize("command", ["award_birthday_bonuses", "expire_points", "review_tiers"])
+def test_the_daily_commands_refuse_a_bad_date_and_change_nothing(command):
+    before = PointsEntry.objects.count()
+    with pytest.raises(CommandError, match=r"--date: must be YYYY-MM-DD, not '2025-02-30'"):
+        call_command(command, "--date", "2025-02-30", stdout=StringIO())
+    assert PointsEntry.objects.count() == before

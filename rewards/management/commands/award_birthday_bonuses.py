@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
+from rewards.management.arguments import local_day
 from rewards.services import award_birthday_bonuses
 
 
@@ -14,17 +15,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--date", help="The local day to award for, YYYY-MM-DD (default: today).")
+        parser.add_argument("--date", type=local_day, help="The local day to award for, YYYY-MM-DD (default: today).")
 
-    def handle(self, *args, date: str | None = None, **options):
-        day = None
-        if date:
-            try:
-                day = dt.date.fromisoformat(date)
-            except ValueError as exc:
-                raise CommandError(f"--date must be YYYY-MM-DD, not {date!r}") from exc
+    def handle(self, *args, date: dt.date | None = None, **options):
         try:
-            awarded = award_birthday_bonuses(day=day)
+            awarded = award_birthday_bonuses(day=date)
         except LookupError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"Birthday bonuses awarded: {awarded}")

@@ -2,8 +2,9 @@
 
 import datetime as dt
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
+from rewards.management.arguments import local_day
 from rewards.services import review_tiers
 
 
@@ -14,14 +15,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--date", help="The local day to review as of, YYYY-MM-DD (default: today).")
+        parser.add_argument(
+            "--date", type=local_day, help="The local day to review as of, YYYY-MM-DD (default: today)."
+        )
 
-    def handle(self, *args, date: str | None = None, **options):
-        day = None
-        if date:
-            try:
-                day = dt.date.fromisoformat(date)
-            except ValueError as exc:
-                raise CommandError(f"--date must be YYYY-MM-DD, not {date!r}") from exc
-        moved = review_tiers(day=day)
+    def handle(self, *args, date: dt.date | None = None, **options):
+        moved = review_tiers(day=date)
         self.stdout.write(f"Tiers reviewed: {moved['up']} up, {moved['down']} down")
