@@ -65,6 +65,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "loyalty_site.context_processors.roles",
             ],
+            # Filters every template may use without {% load %}: money, points, signed_points.
+            "builtins": ["loyalty_site.formatting"],
         },
     },
 ]
