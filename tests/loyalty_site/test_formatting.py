@@ -1,5 +1,6 @@
 """Money and points as the merchant reads them: currency symbol, thousands separators, exact decimals."""
 
+import datetime as dt
 from decimal import Decimal
 
 from django.template import engines
@@ -7,7 +8,7 @@ from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty_site.formatting import money, points, signed_points
+from loyalty_site.formatting import day, moment, money, month_label, points, signed_points
 
 
 def test_money_has_the_currency_symbol_and_thousands_separators():
@@ -40,3 +41,12 @@ def test_money_never_loses_a_cent(amount):
 def test_templates_use_the_filters_without_loading_them():
     rendered = engines["django"].from_string("{{ a|money }} {{ p|points }}").render({"a": Decimal("12.5"), "p": 1234})
     assert rendered == "$12.50 1,234"
+
+
+@override_settings(TIME_ZONE="America/New_York")
+def test_dates_and_moments_have_one_format_and_moments_are_local():
+    late_utc = dt.datetime(2025, 2, 1, 3, 30, tzinfo=dt.UTC)  # still January 31st in New York
+    assert day(dt.date(2025, 1, 31)) == "Jan 31, 2025"
+    assert day(late_utc) == "Jan 31, 2025"
+    assert moment(late_utc) == "Jan 31, 2025, 10:30\u202fPM"
+    assert month_label(dt.date(2025, 1, 1)) == "Jan 2025"
