@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django_tables2",
     # The background worker: tasks.py modules of the apps, consumed by `manage.py run_huey`.
     "huey.contrib.djhuey",
+    "events",
     "customers",
     "transactions",
     "rewards",
