@@ -61,9 +61,11 @@ def create_database(server: str, name: str, *, drop: bool) -> None:
 def generate(transactions: int, customers: int) -> None:
     from django.db import connection
 
+    from rewards.calendar import add_months
+    from rewards.local_time import current_month, local_midnight
     from rewards.models import PointsEntry
-    from rewards.selectors import add_months, current_month, local_midnight, rule_version_at
-    from rewards.services import fold_into_rollup
+    from rewards.selectors import rule_version_at
+    from rewards.services.ledger import fold_into_rollup
     from transactions.models import Store, Transaction
 
     have = Transaction.objects.count()

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from . import engine
 from .models import CustomerMonthPoints, PointsEntry, Program, ProgramDraft, Recalculation, RuleVersion
-from .services import publish_rule_version
+from .services.program import publish_rule_version
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

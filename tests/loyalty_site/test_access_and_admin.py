@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from customers.models import Customer
 from rewards.models import CustomerMonthPoints, PointsEntry, Program, RuleVersion
-from tests.factories import CustomerFactory, purchase
+from tests.factories import CustomerFactory, at, purchase
 from transactions.models import Store, Transaction
 
 pytestmark = pytest.mark.django_db
@@ -70,13 +70,13 @@ def test_adding_a_purchase_in_the_admin_records_its_points(manager_client, manag
 
 
 def test_adding_a_refund_in_the_admin_reverses_points_and_refuses_too_much(manager_client):
-    recorded = purchase(CustomerFactory(), "120.00")
+    recorded = purchase(CustomerFactory(), "120.00", when=at(2025, 1, 10))
     url = reverse("admin:transactions_transaction_add")
     form = {
         "kind": "refund",
         "store": recorded.transaction.store_id,
         "refund_of": recorded.transaction.pk,
-        "occurred_at_0": "2099-01-01",
+        "occurred_at_0": "2025-01-11",
         "occurred_at_1": "10:00:00",
     }
     too_much = manager_client.post(url, {**form, "amount": "120.01"})

@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 
 from rewards.models import AdjustmentRequest, PointsEntry, Program
 from rewards.selectors import customer_balance
-from rewards.services import AdjustmentRefused, decide_adjustment, request_adjustment
+from rewards.services.adjustments import AdjustmentRefused, decide_adjustment, request_adjustment
 from tests.factories import CustomerFactory, ManagerFactory, purchase
 
 pytestmark = pytest.mark.django_db

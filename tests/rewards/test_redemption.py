@@ -9,14 +9,8 @@ from django.db import connection
 
 from rewards.models import PointsEntry, Redemption, Reward
 from rewards.selectors import affordable_rewards, customer_balance, program_by_month
-from rewards.services import (
-    RedemptionRefused,
-    UndoRefused,
-    post_entries,
-    redeem,
-    rollup_differences,
-    undo_redemption,
-)
+from rewards.services.ledger import post_entries, rollup_differences
+from rewards.services.redemption import RedemptionRefused, UndoRefused, redeem, undo_redemption
 from tests.factories import (
     CustomerFactory,
     ManagerFactory,

@@ -10,7 +10,7 @@ from django.db import connection
 
 from customers.models import Customer
 from rewards.models import CustomerMonthPoints, PointsEntry, Program, RuleVersion
-from rewards.services import rollup_differences
+from rewards.services.ledger import rollup_differences
 from tests.factories import CustomerFactory, StoreFactory, at, default_store, purchase, refund
 from transactions.importing import CopyWriter, OrmWriter, import_transactions
 from transactions.models import Transaction
@@ -439,7 +439,8 @@ def test_a_dry_run_of_a_bad_file_fails_like_the_real_import(tmp_path):
 def test_copy_and_the_orm_write_the_same_rows(tmp_path):
     text = GOOD + "C1,Ann Lee,F1,20.00,2025-02-10,,refund,R1\n"
     fields = ["receipt_number", "amount", "refunded_amount", "occurred_at", "kind", "source", "customer__member_number"]
-    entry_fields = ["transaction__receipt_number", "kind", "points", "effective_at", "explanation", "detail"]
+    # What is stored (note, facts), and what is rendered from it (explanation, detail), are the same both ways.
+    entry_fields = ["transaction__receipt_number", "kind", "points", "effective_at", "note", "facts"]
     snapshots = []
     for writer in (CopyWriter(), OrmWriter()):
         result = import_transactions(write(tmp_path, text), writer=writer)
@@ -448,6 +449,12 @@ def test_copy_and_the_orm_write_the_same_rows(tmp_path):
             (
                 list(Transaction.objects.order_by("receipt_number").values_list(*fields)),
                 list(PointsEntry.objects.order_by("transaction__receipt_number").values_list(*entry_fields)),
+                [
+                    (entry.explanation, entry.detail)
+                    for entry in PointsEntry.objects.select_related("transaction", "rule_version").order_by(
+                        "transaction__receipt_number"
+                    )
+                ],
                 list(CustomerMonthPoints.objects.order_by("customer__member_number", "month").values_list(
                     "customer__member_number", "month", "earned", "reversed", "entries"
                 )),

@@ -432,7 +432,7 @@ def test_the_moment_follows_the_merchant_time_zone(manager_client, settings):
     [
         ("2999-01-01T10:00", "A purchase cannot be in the future."),
         ("yesterday", "Type a date and time like 2025-01-31 14:30."),
-        ("1999-12-31T10:00", "No earning rule was in force at that moment."),
+        ("1899-12-31T10:00", "No earning rule was in force at that moment."),
     ],
 )
 def test_a_manager_cannot_date_a_purchase_in_the_future_or_before_the_program(manager_client, typed, message):
