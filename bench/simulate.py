@@ -107,7 +107,7 @@ def generate(transactions: int, customers: int) -> None:
             """
             INSERT INTO rewards_pointsentry
                 (customer_id, kind, points, effective_at, created_at, transaction_id, rule_version_id,
-                 reason, explanation, detail, bonus_key, stamped)
+                 reason, note, facts, bonus_key, stamped)
             SELECT customer_id, 'earn',
                    greatest(0, least(floor(amount), 100) - 50) + 2 * greatest(0, floor(amount) - 100),
                    occurred_at, now(), id, %s, '', '', '{}', '', false

@@ -538,3 +538,21 @@ def test_the_till_page_of_a_chosen_customer_issues_a_fixed_number_of_queries(
     with django_assert_num_queries(11):
         response = staff_client.get(TILL, {"customer": customer.pk})
     assert input_value(response, "customer") == customer.member_number
+
+
+@pytest.mark.parametrize("typed", ["１２.50", "١٢", "12.5０"])
+def test_the_till_takes_ascii_digits_only(staff_client, typed):
+    customer = CustomerFactory()
+    response = staff_client.post(TILL, sale(customer.member_number, amount=typed))
+    assert response.status_code == 200
+    assert field_error(response, "amount") == f"Amount must be a number like 12.50, not '{typed}'."
+    assert not Transaction.objects.exists()
+
+
+def test_a_manager_cannot_date_a_purchase_past_the_clock_skew(manager_client, settings):
+    settings.LOYALTY_CLOCK_SKEW_SECONDS = 0
+    customer = CustomerFactory()
+    later = timezone.localtime() + dt.timedelta(minutes=2)
+    response = manager_client.post(TILL, sale(customer.member_number, occurred_at=f"{later:%Y-%m-%dT%H:%M}"))
+    assert field_error(response, "occurred_at") == "A purchase cannot be in the future."
+    assert not Transaction.objects.exists()
