@@ -8,7 +8,7 @@ from rewards.services.earning import version_in_force
 
 from .forms import AmountField, add_service_errors
 from .models import Store, TillSettings, Transaction
-from .services import check_moment, check_refund, record_purchase, record_refund
+from .services import check_moment, check_refund_of, record_purchase, record_refund
 
 
 @admin.register(Store)
@@ -52,15 +52,8 @@ class TransactionAddForm(forms.ModelForm):
                 if purchase is None:
                     self.add_error("refund_of", "Choose the purchase this refund is for.")
                 elif amount is not None:  # else the amount's own error says what is wrong
-                    check_refund(
-                        purchase_kind=purchase.kind,
-                        purchase_moment=purchase.occurred_at,
-                        left=purchase.refundable_amount,
-                        amount=amount,
-                        occurred_at=moment,
-                        customer=cleaned.get("customer") or purchase.customer,
-                        purchase_customer=purchase.customer,
-                    )
+                    customer = cleaned.get("customer") or purchase.customer
+                    check_refund_of(purchase, amount=amount, occurred_at=moment, customer=customer)
                 if purchase is not None:
                     cleaned["customer"] = self.instance.customer = purchase.customer
             else:

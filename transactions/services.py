@@ -112,6 +112,19 @@ def check_refund(
         raise ValidationError(errors)
 
 
+def check_refund_of(purchase: Transaction, *, amount: Decimal, occurred_at: dt.datetime | None, customer=None) -> None:
+    """check_refund on a stored purchase's facts."""
+    check_refund(
+        purchase_kind=purchase.kind,
+        purchase_moment=purchase.occurred_at,
+        left=purchase.refundable_amount,
+        amount=amount,
+        occurred_at=occurred_at,
+        customer=customer,
+        purchase_customer=purchase.customer if customer is not None else None,
+    )
+
+
 def _exceeds(left: Decimal, amount: Decimal) -> ValidationError:
     return ValidationError(
         "A refund cannot exceed what is left of the purchase (%(left)s).",
@@ -216,13 +229,7 @@ def record_refund(
     check_amount(amount)
     occurred_at = occurred_at or timezone.now()
     check_moment(occurred_at, kind=Transaction.Kind.REFUND)
-    check_refund(
-        purchase_kind=purchase.kind,
-        purchase_moment=purchase.occurred_at,
-        left=purchase.refundable_amount,
-        amount=amount,
-        occurred_at=occurred_at,
-    )
+    check_refund_of(purchase, amount=amount, occurred_at=occurred_at)
     store = store or purchase.store
     receipt_number = (receipt_number or "").strip() or generate_receipt_number(occurred_at)
     try:

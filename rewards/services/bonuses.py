@@ -98,6 +98,23 @@ def purchase_bonuses(*, purchase, version: RuleVersion, rule: engine.Rule, entry
     return bonuses
 
 
+def _action_entry(
+    action, *, customer_id: int, points: int, version: RuleVersion, moment: dt.datetime, referred=None, awarded_by=None
+) -> PointsEntry:
+    """The (unsaved) ledger entry of a bonus action for a customer: its points, once-only key and reason."""
+    day = timezone.localdate(moment)
+    return PointsEntry(
+        customer_id=customer_id,
+        kind=PointsEntry.Kind.BONUS,
+        points=points,
+        effective_at=moment,
+        rule_version=version,
+        created_by=awarded_by,
+        reason=action.reason(on=day, referred_member=referred.member_number if referred is not None else ""),
+        bonus_key=action.ledger_key(on=day, referred_id=referred.pk if referred is not None else None),
+    )
+
+
 def award_bonus(
     *,
     customer,
@@ -121,23 +138,15 @@ def award_bonus(
         raise BonusRefused(f"The program gives no {bonus.label.lower()}.")
     if bonus.key == ReferralBonus.key and (referred is None or referred.referred_by_id != customer.pk):
         raise BonusRefused(f"{customer.name} did not refer that customer.")
-    day = timezone.localdate(moment)
-    key = bonus.ledger_key(on=day, referred_id=referred.pk if referred is not None else None)
-    entry = PointsEntry(
-        customer_id=customer.pk,
-        kind=PointsEntry.Kind.BONUS,
-        points=points,
-        effective_at=moment,
-        rule_version=version,
-        created_by=awarded_by,
-        reason=bonus.reason(on=day, referred_member=referred.member_number if referred is not None else ""),
-        bonus_key=key,
-    )
+    entry = _action_entry(
+        bonus, customer_id=customer.pk, points=points, version=version, moment=moment, referred=referred,
+        awarded_by=awarded_by,
+    )  # fmt: skip
     try:
         with transaction.atomic():
             post_entries([entry])
     except IntegrityError:
-        raise BonusRefused(f"{customer.name} already has the {bonus.label.lower()} ({key}).") from None
+        raise BonusRefused(f"{customer.name} already has the {bonus.label.lower()} ({entry.bonus_key}).") from None
     return entry
 
 
@@ -162,17 +171,8 @@ def enrolment_bonus_entries(customer_ids: list[int], *, moment: dt.datetime) -> 
     points = version.engine_rule().bonuses.points(bonus.key)
     if not points:
         return []
-    day = timezone.localdate(moment)
     return [
-        PointsEntry(
-            customer_id=customer_id,
-            kind=PointsEntry.Kind.BONUS,
-            points=points,
-            effective_at=moment,
-            rule_version=version,
-            reason=bonus.reason(on=day),
-            bonus_key=bonus.ledger_key(on=day),
-        )
+        _action_entry(bonus, customer_id=customer_id, points=points, version=version, moment=moment)
         for customer_id in customer_ids
     ]
 
@@ -197,15 +197,7 @@ def award_birthday_bonuses(*, day: dt.date | None = None, program: Program | Non
         awarded = PointsEntry.objects.filter(kind=PointsEntry.Kind.BONUS, bonus_key=key).values("customer_id")
         due = Customer.objects.filter(birthday__month=day.month).exclude(pk__in=awarded).values_list("pk", flat=True)
         entries = [
-            PointsEntry(
-                customer_id=customer_id,
-                kind=PointsEntry.Kind.BONUS,
-                points=points,
-                effective_at=moment,
-                rule_version=version,
-                reason=bonus.reason(on=day),
-                bonus_key=key,
-            )
+            _action_entry(bonus, customer_id=customer_id, points=points, version=version, moment=moment)
             for customer_id in due.iterator(chunk_size=2000)
         ]
         try:
