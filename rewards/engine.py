@@ -218,7 +218,7 @@ class Rule:
               "(optional).", default=Decimal(0), least=0),
         Param("minimum_purchase", AMOUNT, "Minimum purchase", help="Below this amount a purchase earns nothing.",
               default=Decimal(0), least=0),
-        Param("promotion_mode", CHOICE, "Promotions", default="stack", choices=PROMOTION_MODES),
+        Param("promotion_mode", CHOICE, "Promotion mode", default="stack", choices=PROMOTION_MODES),
     )  # fmt: skip
 
     def __post_init__(self) -> None:

@@ -2,7 +2,6 @@
 
 import datetime as dt
 import re
-import threading
 import uuid
 from decimal import Decimal
 
@@ -15,6 +14,7 @@ from django.utils import timezone
 from customers.models import Customer
 from customers.services import luhn_check_digit
 from rewards.models import PointsEntry
+from tests.concurrency import at_once
 from tests.factories import CustomerFactory, StaffFactory, StoreFactory, at, default_store, purchase, refund
 from tests.migration_rows import restore_migration_rows
 from tests.pages import field_error, input_tag, input_value, text_of
@@ -496,24 +496,13 @@ def test_two_submissions_of_one_form_racing_each_other_record_once():
     staff = StaffFactory()
     customer = CustomerFactory()
     posted = sale(customer.member_number)
-    barrier = threading.Barrier(2)
-    locations = []
 
     def submit():
-        client = Client()
+        client = Client()  # one each: a browser tab each, on a connection each
         client.force_login(staff)
-        barrier.wait()
-        try:
-            locations.append(client.post(TILL, posted).headers["Location"])
-        finally:
-            connection.close()
+        return client.post(TILL, posted).headers["Location"]
 
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    locations = at_once(2, submit)
     recorded = Transaction.objects.get()
     assert locations == [f"/till/?recorded={recorded.pk}"] * 2
     assert PointsEntry.objects.filter(transaction=recorded).count() == 1

@@ -1,7 +1,6 @@
 """Rewards at the till: redeeming, undoing, the limits of a reward, and a balance that never goes below zero."""
 
 import datetime as dt
-import threading
 import uuid
 
 import pytest
@@ -12,6 +11,7 @@ from rewards.models import PointsEntry, Redemption, Reward
 from rewards.selectors import affordable_rewards, customer_balance, program_by_month
 from rewards.services.ledger import post_entries, rollup_differences
 from rewards.services.redemption import RedemptionRefused, UndoRefused, redeem, undo_redemption
+from tests.concurrency import at_once
 from tests.factories import (
     CustomerFactory,
     ManagerFactory,
@@ -158,25 +158,14 @@ def test_two_submissions_of_one_reward_form_racing_each_other_redeem_once_and_an
     purchase(customer, "120.00")  # 90 points
     reward = RewardFactory(points_cost=30)
     form = {"customer": customer.pk, "reward": reward.pk, "idempotency_key": str(uuid.uuid4())}
-    barrier = threading.Barrier(2)
-    answers = []
 
     def submit():
-        client = Client()
+        client = Client()  # one each: a browser tab each, on a connection each
         client.force_login(staff)
-        barrier.wait()
-        try:
-            response = client.post("/till/redeem/", form)
-            answers.append((response.status_code, response.headers.get("Location")))
-        finally:
-            connection.close()
+        response = client.post("/till/redeem/", form)
+        return response.status_code, response.headers.get("Location")
 
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    answers = at_once(2, submit)
     redemption = Redemption.objects.get()
     assert answers == [(302, f"/till/?redeemed={redemption.pk}")] * 2
     assert customer_balance(customer.pk) == 60
@@ -288,26 +277,15 @@ def test_twenty_simultaneous_redemptions_against_a_balance_for_five_let_exactly_
     )
     assert customer_balance(customer.pk) == 50
     reward = RewardFactory(points_cost=10)
-    barrier = threading.Barrier(20)
-    outcomes = []
 
     def till():
         try:
-            barrier.wait()
-            try:
-                redeem(customer=customer, reward=reward, store=default_store(), redeemed_by=staff)
-                outcomes.append("redeemed")
-            except RedemptionRefused:
-                outcomes.append("refused")
-        finally:
-            connection.close()
+            redeem(customer=customer, reward=reward, store=default_store(), redeemed_by=staff)
+        except RedemptionRefused:
+            return "refused"
+        return "redeemed"
 
-    threads = [threading.Thread(target=till) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    outcomes = at_once(20, till)
     assert sorted(outcomes) == ["redeemed"] * 5 + ["refused"] * 15
     assert customer_balance(customer.pk) == 0
     assert Redemption.objects.count() == 5
