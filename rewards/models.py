@@ -315,9 +315,9 @@ class CustomerMonthPoints(models.Model):
     # Every summed column: the points by kind, and the count of entries.
     SUMMED = (*POINT_COLUMNS, "entries")
     # What purchases earned: earn entries less the refunds' reversals (the monthly report's figure).
-    EARNED = ("earned", "reversed")
+    EARNED = (COLUMNS[LedgerKind.EARN], COLUMNS[LedgerKind.REVERSAL])
     # What counts toward a tier: earning, its reversals and bonuses; never reduced by spending.
-    QUALIFYING = ("earned", "reversed", "bonus")
+    QUALIFYING = (*EARNED, COLUMNS[LedgerKind.BONUS])
 
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="month_points")
     month = models.DateField(help_text="First day of the calendar month.")
