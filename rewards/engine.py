@@ -68,6 +68,7 @@ from .schema import (
     WHOLE,
     Param,
     RuleError,
+    build,
     check_all,
     dump_all,
     parse_all,
@@ -156,10 +157,7 @@ class Promotion:
         if kind is None:
             raise RuleError(f"kind must be one of {', '.join(PROMOTION_KINDS)}", f"{path}.kind")
         values["effect"] = kind.from_dict(data, path)
-        try:
-            return cls(**values)
-        except RuleError as exc:
-            raise exc.within(path) from None
+        return build(cls, values, path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,11 +193,7 @@ class StampCard:
     def from_dict(cls, data: Any, path: str = "stamp_card") -> StampCard:
         if not isinstance(data, Mapping):
             raise RuleError("the stamp card must be an object", path)
-        values = parse_all(cls.params, data, path)
-        try:
-            return cls(**values)
-        except RuleError as exc:
-            raise exc.within(path) from None
+        return build(cls, parse_all(cls.params, data, path), path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,11 +243,7 @@ class Rule:
             for param in Band.params:
                 if param.name not in band:
                     raise RuleError(f"malformed rule: the band has no {param.name}", f"{path}.{param.name}")
-            values = parse_all(Band.params, band, path)
-            try:
-                bands.append(Band(**values))
-            except RuleError as exc:
-                raise exc.within(path) from None
+            bands.append(build(Band, parse_all(Band.params, band, path), path))
         raw_promotions = data.get("promotions", [])
         if not isinstance(raw_promotions, list | tuple):
             raise RuleError("promotions must be a list", "promotions")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, ClassVar
 
-from .schema import NUMBER, WHOLE, Param, RuleError, check_all, dump_all, parse_all, plain
+from .schema import NUMBER, WHOLE, Param, build, check_all, dump_all, parse_all, plain
 
 PROMOTION_KINDS: dict[str, type[PromotionKind]] = {}
 BONUS_ACTIONS: dict[str, BonusAction] = {}
@@ -69,11 +69,7 @@ class PromotionKind(ABC):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: str) -> PromotionKind:
-        values = parse_all(cls.params, data, path)
-        try:
-            return cls(**values)
-        except RuleError as exc:
-            raise exc.within(path) from None
+        return build(cls, parse_all(cls.params, data, path), path)
 
     def to_dict(self) -> dict[str, Any]:
         return dump_all(self.params, self)
@@ -234,11 +230,7 @@ class BonusActions:
     @classmethod
     def from_dict(cls, data: Any, path: str = "bonuses") -> BonusActions:
         params = tuple(action.param for action in BONUS_ACTIONS.values())
-        values = parse_all(params, data or {}, path)
-        try:
-            return cls(**values)
-        except RuleError as exc:
-            raise exc.within(path) from None
+        return build(cls, parse_all(params, data or {}, path), path)
 
     def to_dict(self) -> dict[str, int]:
         return dict(self._points)

@@ -296,7 +296,7 @@ class CustomerMonthPoints(models.Model):
     """Ledger sums per customer and calendar month in the merchant's TIME_ZONE, by kind.
 
     Derived, never the source of truth: every ledger write updates it in the same database
-    transaction (rewards.services.post_entries), and `manage.py check_points_rollup` proves it equals
+    transaction (rewards.services.ledger.post_entries), and `manage.py check_points_rollup` proves it equals
     the ledger (`--repair` rebuilds it, e.g. after TIME_ZONE changes). Reports read it instead of
     grouping millions of ledger rows.
     """

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 # The most points one ledger entry may hold: a 32-bit integer, so that every entry fits any column,
@@ -141,6 +143,14 @@ def parse_all(params: tuple[Param, ...], data: Mapping[str, Any], path: str) -> 
     if not isinstance(data, Mapping):
         raise RuleError("malformed rule: not an object", path)
     return {param.name: param.parse(data.get(param.name), f"{path}.{param.name}" if path else "") for param in params}
+
+
+def build(factory: Callable[..., T], values: dict[str, Any], path: str) -> T:
+    """`factory(**values)` (a band, a promotion...), its refusal's path prefixed with the container's."""
+    try:
+        return factory(**values)
+    except RuleError as exc:
+        raise exc.within(path) from None
 
 
 def dump_all(params: tuple[Param, ...], holder: Any) -> dict[str, Any]:
