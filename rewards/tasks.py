@@ -10,7 +10,9 @@ import logging
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
-from rewards.services import award_birthday_bonuses, expire_points, review_tiers
+from rewards.services.bonuses import award_birthday_bonuses
+from rewards.services.expiry import expire_points
+from rewards.services.tiers import review_tiers
 
 logger = logging.getLogger(__name__)
 

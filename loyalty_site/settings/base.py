@@ -125,6 +125,9 @@ LOGGING = {
 }
 # The largest single transaction amount accepted anywhere (till, admin, import).
 LOYALTY_MAX_AMOUNT = env.str("LOYALTY_MAX_AMOUNT", default="1000000.00")
+# A transaction may be dated this many seconds after the server's clock (a till's clock running ahead);
+# any later moment is refused as in the future.
+LOYALTY_CLOCK_SKEW_SECONDS = env.int("LOYALTY_CLOCK_SKEW_SECONDS", default=120)
 
 # The background worker's queue (huey; `manage.py run_huey` consumes it). TASK_QUEUE_URL says where it lives:
 # - unset with SQLite: an SQLite file beside manage.py, so `make run` needs no extra service;

@@ -10,8 +10,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from customers.models import Customer
+from rewards.calendar import add_months
+from rewards.local_time import current_month
 from rewards.models import PointsEntry, Reward
-from rewards.selectors import add_months, current_month
 from transactions.models import Transaction
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,6 +16,6 @@ def create_queue_tables(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("rewards", "0009_tiers_customer_tiers_and_reward_min_tier")]
+    dependencies = [("rewards", "0012_default_program_in_force_since_1900")]
 
     operations = [migrations.RunPython(create_queue_tables, migrations.RunPython.noop, elidable=True)]
