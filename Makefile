@@ -15,9 +15,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
+# The site and its background worker in one command; stopping `make run` (Ctrl+C) stops both.
 run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo_data --if-empty
+	$(PY) manage.py run_huey & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: venv

@@ -7,6 +7,9 @@ from datetime import date
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from events import payloads
+from events.models import EventType
+from events.services import publish
 from rewards.services.bonuses import award_enrolment_bonus
 
 from .models import Customer
@@ -72,6 +75,7 @@ def enrol_customer(
                 customer.save()
                 # The program's enrolment bonus (if it gives one) is part of joining: same transaction.
                 award_enrolment_bonus(customer=customer, awarded_by=enrolled_by)
+                publish(EventType.CUSTOMER_ENROLLED, payloads.customer_enrolled(customer))
             return customer
         except IntegrityError:
             if not generated:

@@ -19,6 +19,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from events import payloads
+from events.models import EventType
+from events.services import publish
 from rewards import engine
 from rewards.models import PointsEntry
 from rewards.services.earning import credit_purchase, reverse_refund
@@ -27,9 +30,7 @@ from .amounts import max_amount
 from .models import Store, TillSettings, Transaction
 
 # A form whose key already recorded something else (another kind, another purchase's refund).
-KEY_REUSED = (
-    "This form has expired or was already used to record something else: check the values and submit again."
-)
+KEY_REUSED = "This form has expired or was already used to record something else: check the values and submit again."
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,16 @@ def record_purchase(
                 idempotency_key=idempotency_key,
             )
             credit = credit_purchase(purchase)
+            publish(
+                EventType.PURCHASE_RECORDED,
+                payloads.purchase_recorded(
+                    purchase,
+                    member_number=customer.member_number,
+                    points=credit.entry.points,
+                    lines=credit.earning.lines(),
+                    bonuses=credit.bonuses,
+                ),
+            )
     except IntegrityError:
         # Two submissions of one form racing each other: the loser finds the winner's purchase.
         if earlier := recorded_with(idempotency_key, kind=Transaction.Kind.PURCHASE):
@@ -256,6 +267,10 @@ def record_refund(
                 idempotency_key=idempotency_key,
             )
             entry = reverse_refund(refund, refunded_before=purchase.refunded_amount - amount)
+            publish(
+                EventType.REFUND_RECORDED,
+                payloads.refund_recorded(refund, member_number=purchase.customer.member_number, points=entry.points),
+            )
     except IntegrityError:
         if earlier := recorded_with(idempotency_key, kind=Transaction.Kind.REFUND, refund_of=purchase):
             return RecordedRefund(earlier, _entry_of(earlier), created=False)

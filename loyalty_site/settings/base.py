@@ -30,6 +30,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_filters",
     "django_tables2",
+    # The background worker: tasks.py modules of the apps, consumed by `manage.py run_huey`.
+    "huey.contrib.djhuey",
+    "events",
     "customers",
     "transactions",
     "rewards",
@@ -63,6 +66,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "loyalty_site.context_processors.roles",
             ],
+            # Filters every template may use without {% load %}: money, points, signed_points.
+            "builtins": ["loyalty_site.formatting"],
         },
     },
 ]
@@ -115,9 +120,47 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
+    # The worker's own lines once (run_huey adds a handler of its own only to a logger without one).
+    "loggers": {"huey": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
 # The largest single transaction amount accepted anywhere (till, admin, import).
 LOYALTY_MAX_AMOUNT = env.str("LOYALTY_MAX_AMOUNT", default="1000000.00")
 # A transaction may be dated this many seconds after the server's clock (a till's clock running ahead);
 # any later moment is refused as in the future.
 LOYALTY_CLOCK_SKEW_SECONDS = env.int("LOYALTY_CLOCK_SKEW_SECONDS", default=120)
+
+# The background worker's queue (huey; `manage.py run_huey` consumes it). TASK_QUEUE_URL says where it lives:
+# - unset with SQLite: an SQLite file beside manage.py, so `make run` needs no extra service;
+# - unset with PostgreSQL: the same PostgreSQL database as the data (tables huey_*), so workers on other
+#   machines share one queue (jobs are taken with SELECT ... FOR UPDATE SKIP LOCKED: each runs once);
+# - redis://host:6379/0 for Redis, postgres://... for another PostgreSQL, sqlite:////path/file for a file.
+# Periodic jobs (the daily ones in rewards/tasks.py) run in the merchant's TIME_ZONE (utc=False: Django sets
+# the process's TZ to TIME_ZONE).
+TASK_QUEUE_URL = env("TASK_QUEUE_URL", default="")
+
+
+def _task_queue(url: str, database: dict) -> dict:
+    if not url and database["ENGINE"] == "django.db.backends.postgresql":
+        url = env("DATABASE_URL")
+    if url.startswith(("postgres://", "postgresql://")):
+        # The tables are created by `manage.py migrate` (rewards migration), not by every process at start-up.
+        return {
+            "huey_class": "huey.PostgresHuey",
+            "dsn": url.replace("postgres://", "postgresql://", 1),
+            "create_tables": False,
+        }
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return {"huey_class": "huey.RedisHuey", "url": url}
+    filename = url.removeprefix("sqlite:///") if url else str(BASE_DIR / "huey.sqlite3")
+    return {"huey_class": "huey.SqliteHuey", "filename": filename}
+
+
+HUEY = {
+    "name": "loyalty",
+    **_task_queue(TASK_QUEUE_URL, DATABASES["default"]),
+    "immediate": False,
+    "utc": False,
+    # Results are not read by anyone: tasks write what they do to the database.
+    "results": False,
+    "consumer": {"workers": env.int("TASK_WORKERS", default=2), "worker_type": "thread"},
+}

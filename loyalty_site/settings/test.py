@@ -17,3 +17,6 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 # Nothing is collected in tests: whitenoise serves from the finders and need not look for STATIC_ROOT.
 STATIC_ROOT = None
+# Background tasks run at once, in the test's process (huey's immediate mode, in memory): a test sees what a
+# task did without a worker. Tests of the worker itself start real consumers on a real queue.
+HUEY = {"name": "loyalty-test", "huey_class": "huey.MemoryHuey", "immediate": True, "utc": False, "results": False}

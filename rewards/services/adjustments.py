@@ -7,6 +7,10 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
+from events import payloads
+from events.models import EventType
+from events.services import publish
+
 from ..models import AdjustmentRequest, PointsEntry, Program
 from ..selectors import default_program
 from .ledger import balance_to_take_from, post_entries
@@ -67,6 +71,11 @@ def request_adjustment(
             [entry] = post_entries([_adjustment_entry(request, posted_by=requested_by, moment=moment)])
             request.status, request.entry = AdjustmentRequest.Status.POSTED, entry
             request.save(update_fields=["status", "entry"])
+            publish(
+                EventType.ADJUSTMENT_POSTED,
+                payloads.adjustment_posted(request, entry, member_number=customer.member_number),
+                moment=moment,
+            )
     return request
 
 
@@ -90,5 +99,11 @@ def decide_adjustment(
         )
         if not claimed:
             raise AdjustmentRefused("This request was already decided.")  # and the entry rolls back
+        if approve:
+            publish(
+                EventType.ADJUSTMENT_POSTED,
+                payloads.adjustment_posted(request, entry, member_number=request.customer.member_number),
+                moment=moment,
+            )
     request.refresh_from_db()
     return request

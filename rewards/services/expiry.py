@@ -7,6 +7,11 @@ import datetime as dt
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from customers.models import Customer
+from events import payloads
+from events.models import EventType
+from events.services import publish
+
 from .. import engine
 from ..calendar import add_months
 from ..local_time import current_month, local_midnight
@@ -101,6 +106,12 @@ def expire_points(*, day: dt.date | None = None, program: Program | None = None)
             try:
                 with transaction.atomic():
                     post_entries(entries)
+                    if lapsed := [entry for entry in entries if entry.points]:
+                        member_number = Customer.objects.values_list("member_number", flat=True).get(pk=customer_id)
+                        publish(
+                            EventType.POINTS_EXPIRED,
+                            payloads.points_expired(member_number=member_number, entries=lapsed),
+                        )
             except IntegrityError:
                 return 0  # a concurrent run posted them first
         return len(entries)

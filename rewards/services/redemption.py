@@ -7,6 +7,9 @@ import datetime as dt
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from events import payloads
+from events.models import EventType
+from events.services import publish
 from loyalty_site.access import is_manager, is_store_staff
 
 from ..models import CustomerTier, PointsEntry, Program, Redemption, Reward
@@ -116,7 +119,7 @@ def _redeem(*, customer, reward: Reward, store, redeemed_by, idempotency_key, mo
             )
         ]
     )
-    return Redemption.objects.create(
+    redemption = Redemption.objects.create(
         customer_id=customer.pk,
         reward=reward,
         points=reward.points_cost,
@@ -126,6 +129,12 @@ def _redeem(*, customer, reward: Reward, store, redeemed_by, idempotency_key, mo
         entry=entry,
         idempotency_key=idempotency_key,
     )
+    publish(
+        EventType.REDEMPTION_RECORDED,
+        payloads.redemption_recorded(redemption, member_number=customer.member_number, undone=False),
+        moment=moment,
+    )
+    return redemption
 
 
 def can_undo_redemption(redemption: Redemption, user, *, today: dt.date | None = None) -> bool:
@@ -171,5 +180,10 @@ def undo_redemption(*, redemption: Redemption, undone_by, moment: dt.datetime | 
         if not claimed:
             raise UndoRefused("This redemption was already undone.")  # rolls the entry back
         Reward.objects.filter(pk=redemption.reward_id, stock__isnull=False).update(stock=models.F("stock") + 1)
-    redemption.refresh_from_db()
+        redemption.refresh_from_db()
+        publish(
+            EventType.REDEMPTION_RECORDED,
+            payloads.redemption_recorded(redemption, member_number=redemption.customer.member_number, undone=True),
+            moment=moment,
+        )
     return redemption

@@ -10,6 +10,10 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from customers.models import Customer
+from events import payloads
+from events.models import EventType
+from events.services import publish
 from transactions.amounts import max_amount
 
 from .. import engine
@@ -31,6 +35,15 @@ def highest_tier_multiplier(program: Program) -> Decimal:
     return max(Tier.objects.filter(program=program).values_list("multiplier", flat=True), default=Decimal(1))
 
 
+def _tier_changed(customer_id: int, *, before: Tier | None, after: Tier | None, since: dt.datetime) -> None:
+    member_number = Customer.objects.values_list("member_number", flat=True).get(pk=customer_id)
+    publish(
+        EventType.TIER_CHANGED,
+        payloads.tier_changed(member_number=member_number, before=before, after=after, since=since),
+        moment=since,
+    )
+
+
 def move_up_if_qualified(*, customer_id: int, moment: dt.datetime) -> None:
     """After a purchase (in its database transaction): move the customer up to the highest tier their points
     earned within the window now reach, if that is above the one they hold. Never moves down."""
@@ -46,9 +59,12 @@ def move_up_if_qualified(*, customer_id: int, moment: dt.datetime) -> None:
     held = CustomerTier.objects.filter(customer_id=customer_id).select_related("tier").first()
     if held is None:
         CustomerTier.objects.create(customer_id=customer_id, tier=reached, since=moment)
+        _tier_changed(customer_id, before=None, after=reached, since=moment)
     elif reached.rank > held.tier.rank:
+        before = held.tier
         held.tier, held.since = reached, moment
         held.save(update_fields=["tier", "since"])
+        _tier_changed(customer_id, before=before, after=reached, since=moment)
 
 
 def review_tiers(*, day: dt.date | None = None, program: Program | None = None) -> dict[str, int]:
@@ -94,17 +110,21 @@ def review_tiers(*, day: dt.date | None = None, program: Program | None = None) 
             if current is None:
                 if reached is not None:
                     CustomerTier.objects.create(customer_id=customer_id, tier=reached, since=moment)
+                    _tier_changed(customer_id, before=None, after=reached, since=moment)
                     moved["up"] += 1
             elif reached is not None and reached.rank > current.tier.rank:
                 CustomerTier.objects.filter(pk=current.pk).update(tier=reached, since=moment)
+                _tier_changed(customer_id, before=current.tier, after=reached, since=moment)
                 moved["up"] += 1
             elif downgrades and current.since < full_window and (reached is None or reached.rank < current.tier.rank):
                 if reached is None:
                     CustomerTier.objects.filter(pk=current.pk).delete()
+                    _tier_changed(customer_id, before=current.tier, after=None, since=moment)
                 else:
                     # Calendar year: held from January 1st, reviewed again when the year ends.
                     since = full_window if calendar_year else moment
                     CustomerTier.objects.filter(pk=current.pk).update(tier=reached, since=since)
+                    _tier_changed(customer_id, before=current.tier, after=reached, since=since)
                 moved["down"] += 1
     return moved
 
