@@ -14,6 +14,7 @@ from rewards.selectors import default_program
 from transactions.models import Store
 from transactions.services import record_purchase, record_refund
 
+OWNERS = "Owners"
 MANAGERS = "Managers"
 STORE_STAFF = "Store staff"
 
@@ -42,6 +43,15 @@ class ManagerFactory(UserFactory):
     def role(self, create, extracted, **kwargs):
         if create:
             self.groups.add(Group.objects.get(name=extracted or MANAGERS))
+
+
+class OwnerFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"owner{n}")
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        if create:
+            self.groups.add(Group.objects.get(name=extracted or OWNERS))
 
 
 class StaffFactory(UserFactory):

@@ -17,3 +17,8 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 # Nothing is collected in tests: whitenoise serves from the finders and need not look for STATIC_ROOT.
 STATIC_ROOT = None
+# pytest-django sends mail to its test outbox (locmem): password reset by mail works in tests.
+LOYALTY_PASSWORD_RESET_BY_MAIL = True
+# Fixed for the tests whatever the environment says.
+LOYALTY_REQUIRE_2FA = False
+AXES_FAILURE_LIMIT = 5
