@@ -44,11 +44,11 @@ def append_only(table: str) -> migrations.RunPython:
     def forwards(apps, schema_editor):
         if schema_editor.connection.vendor == "postgresql":
             for statement in create_sql(table):
-                schema_editor.execute(statement)
+                schema_editor.execute(statement, params=None)
 
     def backwards(apps, schema_editor):
         if schema_editor.connection.vendor == "postgresql":
             for statement in drop_sql(table):
-                schema_editor.execute(statement)
+                schema_editor.execute(statement, params=None)
 
     return migrations.RunPython(forwards, backwards, elidable=False)

@@ -72,7 +72,7 @@ class Command(BaseCommand):
         detail = {"file": os.path.abspath(path), "outcome": outcome}
         if result is not None:
             detail["outcome"] = (
-                f"refused: {result.error_count} bad rows, nothing written"
+                f"refused: {result.error_count} bad row{'s' if result.error_count != 1 else ''}, nothing written"
                 if not result.ok
                 else ("dry run: nothing written" if result.dry_run else "imported")
             )
