@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from loyalty_site.access import can_manage_program, managers_only
 
 from . import simulation
+from .controls import ControlWeakeningRefused
 from .models import ProgramDraft, Recalculation, RuleVersion
 from .program_forms import PublishForm, RecalculationForm, RuleForms, SimulateForm, rule_summary
 from .selectors import default_program, rule_version_at
@@ -274,11 +275,15 @@ def policies_page(request: HttpRequest) -> HttpResponse:
         else:
             form = PoliciesForm(request.POST, instance=program)
             if form.is_valid():
-                save_program_policies(
-                    program=program, changed_by=request.user, **{f: form.cleaned_data[f] for f in form.fields}
-                )
-                messages.success(request, "Policies saved.")
-                return redirect("program:policies")
+                try:
+                    save_program_policies(
+                        program=program, changed_by=request.user, **{f: form.cleaned_data[f] for f in form.fields}
+                    )
+                except ControlWeakeningRefused as refusal:
+                    form.add_error(refusal.field, str(refusal))
+                else:
+                    messages.success(request, "Policies saved.")
+                    return redirect("program:policies")
         status = 400
     context = {
         "form": form,

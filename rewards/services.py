@@ -11,7 +11,10 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
+import audit
+
 from . import engine
+from .controls import policy_changes
 from .models import CustomerMonthPoints, PointsEntry, Program, ProgramDraft, Recalculation, RuleVersion
 from .selectors import add_months, local_midnight, month_of, rule_version_at
 
@@ -360,9 +363,16 @@ def publish_rule_version(
     *, program, rule: engine.Rule, effective_from, published_by=None, note: str = ""
 ) -> RuleVersion:
     """Publish a new rule version from `effective_from` (now or later). Earlier versions are never edited."""
-    return RuleVersion.objects.create(
+    version = RuleVersion.objects.create(
         program=program, effective_from=effective_from, rule=rule.to_dict(), note=note, published_by=published_by
     )
+    audit.record(
+        audit.Event.RULE_PUBLISHED,
+        actor=published_by,
+        target=version,
+        detail={"effective_from": effective_from, "rule": version.rule, "note": note},
+    )
+    return version
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -679,6 +689,17 @@ def undo_redemption(*, redemption, undone_by, moment: dt.datetime | None = None)
         if not claimed:
             raise UndoRefused("This redemption was already undone.")  # rolls the entry back
         Reward.objects.filter(pk=redemption.reward_id, stock__isnull=False).update(stock=models.F("stock") + 1)
+        audit.record(
+            audit.Event.REDEMPTION_UNDONE,
+            actor=undone_by,
+            target=redemption.customer,
+            detail={
+                "redemption": redemption.pk,
+                "reward": redemption.reward.name,
+                "points": redemption.points,
+                "redeemed_at": redemption.redeemed_at,
+            },
+        )
     redemption.refresh_from_db()
     return redemption
 
@@ -758,6 +779,12 @@ def request_adjustment(*, customer, points: int, reason: str, requested_by, mome
             [entry] = post_entries([_adjustment_entry(request, posted_by=requested_by, moment=moment)])
             request.status, request.entry = AdjustmentRequest.Status.POSTED, entry
             request.save(update_fields=["status", "entry"])
+        audit.record(
+            audit.Event.ADJUSTMENT_REQUESTED,
+            actor=requested_by,
+            target=customer,
+            detail={"request": request.pk, "points": points, "reason": request.reason, "status": request.status},
+        )
     return request
 
 
@@ -782,16 +809,31 @@ def decide_adjustment(*, request, decided_by, approve: bool, moment: dt.datetime
         )
         if not claimed:
             raise AdjustmentRefused("This request was already decided.")  # and the entry rolls back
+        audit.record(
+            audit.Event.ADJUSTMENT_APPROVED if approve else audit.Event.ADJUSTMENT_REJECTED,
+            actor=decided_by,
+            target=request.customer,
+            detail={
+                "request": request.pk,
+                "points": request.points,
+                "reason": request.reason,
+                "requested_by": request.requested_by.get_username(),
+            },
+        )
     request.refresh_from_db()
     return request
 
 
 def save_program_policies(*, program: Program, changed_by, **settings) -> Program:
-    """Change the program's policies (see PoliciesForm's fields). Only the named fields are written."""
+    """Change the program's policies (see PoliciesForm's fields). Only the named fields are written.
+    Loosening a control is for owners (rewards.controls: ControlWeakeningRefused); each change is recorded."""
+    changes = policy_changes(program=program, changed_by=changed_by, settings=settings)
     for name, value in settings.items():
         setattr(program, name, value)
     program.full_clean()
     program.save(update_fields=list(settings))
+    if changes:
+        audit.record(audit.Event.POLICY_CHANGED, actor=changed_by, target=program, changes=changes)
     return program
 
 
@@ -826,6 +868,12 @@ def set_expiry_policy(
             "changed_by": changed_by,
             "changed_at": timezone.now(),
         },
+    )
+    audit.record(
+        audit.Event.POLICY_CHANGED,
+        actor=changed_by,
+        target=program,
+        changes={f"expiry from {effective_month:%Y-%m}": (None, policy.engine_rule().describe())},
     )
     return policy
 

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+import audit
 from rewards import engine
 from rewards.models import PointsEntry, Program
 from rewards.selectors import customer_balance, rule_version_at
@@ -216,6 +217,17 @@ def record_refund(
             )
             _apply_negative_balance_policy(entry, program_id=earned.rule_version.program_id)
             post_entries([entry])
+            audit.record(
+                audit.Event.REFUND,
+                actor=recorded_by,
+                target=refund,
+                detail={
+                    "purchase": purchase.receipt_number,
+                    "amount": amount,
+                    "points": entry.points,
+                    "source": source,
+                },
+            )
     except IntegrityError:
         if earlier := _earlier(idempotency_key, Transaction.Kind.REFUND):
             return RecordedRefund(earlier, earlier.points_entries.get(kind=PointsEntry.Kind.REVERSAL), created=False)

@@ -4,8 +4,8 @@ adjustment, forging fields on the staff page; store staff working round the till
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
 from django.contrib.auth.models import Group, Permission
+from django.test import Client
 
 from accounts.services import AccountRefused, create_account
 from audit.models import AuditEvent

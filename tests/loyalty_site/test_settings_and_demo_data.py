@@ -75,7 +75,7 @@ def test_session_two_factor_lockout_and_mail_settings_come_from_the_environment(
         "DEFAULT_FROM_EMAIL",
         "LOYALTY_PASSWORD_RESET_BY_MAIL",
     ]
-    script = "from django.conf import settings; print([str(getattr(settings, n)) for n in %r])" % names
+    script = f"from django.conf import settings; print([str(getattr(settings, n)) for n in {names!r}])"
     result = _manage("shell", "-c", script, **environment)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == str(
