@@ -25,6 +25,8 @@ def describe_changes(changes: dict | None) -> list[str]:
     """`{field: [before, after]}` (and auditlog's many-to-many form) as lines a person reads."""
     lines = []
     for field, change in (changes or {}).items():
+        if field == "id":
+            continue  # a new row's own number: the "About" column names it
         label = field.replace("_", " ")
         if isinstance(change, dict) and change.get("type") == "m2m":
             verb = "added" if change.get("operation") == "add" else "removed"
@@ -53,7 +55,7 @@ class AuditEventTable(ExportSafeTable):
     about = tables.Column(verbose_name="About", accessor="object_repr", orderable=False, empty_values=())
     changes = tables.Column(verbose_name="What changed", orderable=False, empty_values=())
     detail = tables.Column(verbose_name="Detail", accessor="additional_data", orderable=False, empty_values=())
-    remote_addr = tables.Column(verbose_name="Address", orderable=False)
+    remote_addr = tables.Column(verbose_name="Address", orderable=False, default="–")
 
     class Meta:
         model = AuditEvent
