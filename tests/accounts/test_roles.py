@@ -272,3 +272,23 @@ def test_store_staff_hold_no_right_to_add_transactions_or_change_customers():
     assert not staff.has_perm("customers.change_customer")
     # The till's enrolment needs this one.
     assert staff.has_perm("customers.add_customer")
+
+
+# --- the staff page's queries -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("accounts", [2, 12])
+def test_the_staff_page_issues_a_fixed_number_of_queries(client, django_assert_num_queries, accounts):
+    for n in range(accounts):
+        staff = StaffFactory()
+        if n % 2:
+            TillSettings.objects.create(user=staff, store=StoreFactory())
+    client.force_login(ManagerFactory())
+    # session, user, the user's and the group's permissions, the store choices, the accounts (till store
+    # and two-factor with them), their groups
+    with django_assert_num_queries(7):
+        assert client.get("/staff/").status_code == 200
+    client.force_login(OwnerFactory())
+    # the same, and the locked usernames and addresses
+    with django_assert_num_queries(9):
+        assert client.get("/staff/").status_code == 200
