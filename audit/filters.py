@@ -8,7 +8,7 @@ import django_filters
 from django import forms
 from django.db.models import Q
 
-from rewards.selectors import local_midnight
+from rewards.local_time import local_midnight
 
 from .events import Event
 from .models import AuditEvent

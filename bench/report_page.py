@@ -65,8 +65,9 @@ def report_period() -> tuple[dt.date, int]:
     """The three months ending with the latest month that has points: where the generated data lies."""
     from django.db.models import Max
 
+    from rewards.calendar import add_months
+    from rewards.local_time import current_month
     from rewards.models import CustomerMonthPoints
-    from rewards.selectors import add_months, current_month
 
     latest = CustomerMonthPoints.objects.aggregate(latest=Max("month"))["latest"] or current_month()
     return add_months(latest, -2), 3
@@ -139,8 +140,10 @@ def fill(*, transactions: int, customers: int, start: dt.date | None = None, see
     _setup()
     from django.db import connection, transaction
 
-    from rewards.selectors import add_months, current_month, local_midnight, rule_version_at
-    from rewards.services import fold_into_rollup
+    from rewards.calendar import add_months
+    from rewards.local_time import current_month, local_midnight
+    from rewards.selectors import rule_version_at
+    from rewards.services.ledger import fold_into_rollup
     from transactions.models import Store, Transaction
 
     if connection.vendor != "postgresql":
@@ -188,7 +191,7 @@ def fill(*, transactions: int, customers: int, start: dt.date | None = None, see
         cursor.execute(
             f"""
             INSERT INTO rewards_pointsentry (customer_id, kind, points, effective_at, created_at, transaction_id,
-                rule_version_id, reason, explanation, detail)
+                rule_version_id, reason, note, facts)
             SELECT t.customer_id, 'earn', {points_sql}, t.occurred_at, now(), t.id, %s, '', '', '{{}}'::jsonb
             FROM transactions_transaction t WHERE t.receipt_number LIKE 'BENCH-%%'
             """,

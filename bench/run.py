@@ -196,9 +196,9 @@ def ledger_floor(context: Context) -> None:
     # As bonus entries (an earn entry is unique per purchase); same columns, same indexes.
     copy_entries = (
         "INSERT INTO rewards_pointsentry (customer_id, kind, points, effective_at, created_at, transaction_id, "
-        "rule_version_id, reason, explanation, detail, bonus_key, stamped) "
+        "rule_version_id, reason, note, facts, bonus_key, stamped) "
         "SELECT customer_id, 'bonus', points, effective_at, created_at, transaction_id, rule_version_id, "
-        "'floor', explanation, detail, bonus_key, stamped FROM rewards_pointsentry WHERE kind = 'earn'"
+        "'floor', note, facts, bonus_key, stamped FROM rewards_pointsentry WHERE kind = 'earn'"
     )
     with psycopg_connect(context.database_url) as connection:
         started = time.perf_counter()

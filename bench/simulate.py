@@ -61,9 +61,11 @@ def create_database(server: str, name: str, *, drop: bool) -> None:
 def generate(transactions: int, customers: int) -> None:
     from django.db import connection
 
+    from rewards.calendar import add_months
+    from rewards.local_time import current_month, local_midnight
     from rewards.models import PointsEntry
-    from rewards.selectors import add_months, current_month, local_midnight, rule_version_at
-    from rewards.services import fold_into_rollup
+    from rewards.selectors import rule_version_at
+    from rewards.services.ledger import fold_into_rollup
     from transactions.models import Store, Transaction
 
     have = Transaction.objects.count()
@@ -105,7 +107,7 @@ def generate(transactions: int, customers: int) -> None:
             """
             INSERT INTO rewards_pointsentry
                 (customer_id, kind, points, effective_at, created_at, transaction_id, rule_version_id,
-                 reason, explanation, detail, bonus_key, stamped)
+                 reason, note, facts, bonus_key, stamped)
             SELECT customer_id, 'earn',
                    greatest(0, least(floor(amount), 100) - 50) + 2 * greatest(0, floor(amount) - 100),
                    occurred_at, now(), id, %s, '', '', '{}', '', false

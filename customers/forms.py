@@ -2,11 +2,12 @@
 
 from django import forms
 
-from rewards.services import BonusAction
+from rewards.kinds import ReferralBonus
+from rewards.services.bonuses import bonus_action_choices
 
 
 class AwardBonusForm(forms.Form):
-    action = forms.ChoiceField(choices=BonusAction.choices, label="Bonus")
+    action = forms.ChoiceField(choices=bonus_action_choices, label="Bonus")
     referred = forms.ModelChoiceField(
         queryset=None, required=False, label="Referred member (referral bonus)", empty_label="—"
     )
@@ -17,7 +18,7 @@ class AwardBonusForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("action") == BonusAction.REFERRAL and not cleaned.get("referred"):
+        if cleaned.get("action") == ReferralBonus.key and not cleaned.get("referred"):
             self.add_error("referred", "Choose the member they referred.")
         return cleaned
 

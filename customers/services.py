@@ -7,7 +7,7 @@ from datetime import date
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from rewards.services import award_enrolment_bonus
+from rewards.services.bonuses import award_enrolment_bonus
 
 from .models import Customer
 

@@ -8,7 +8,8 @@ from django.views.decorators.http import require_POST
 from loyalty_site.access import is_manager, is_store_staff, managers_only, staff_only
 from rewards.models import AdjustmentRequest, PointsEntry
 from rewards.selectors import customer_balance, default_program, rule_version_at
-from rewards.services import AdjustmentRefused, BonusRefused, award_bonus, decide_adjustment, request_adjustment
+from rewards.services.adjustments import AdjustmentRefused, decide_adjustment, request_adjustment
+from rewards.services.bonuses import BonusRefused, award_bonus
 
 from .forms import AdjustPointsForm, AwardBonusForm
 from .models import Customer
@@ -41,7 +42,7 @@ def _customer_page(
         bonuses = None
     entries = (
         PointsEntry.objects.filter(customer=customer)
-        .select_related("transaction", "created_by")
+        .select_related("transaction", "rule_version", "created_by")
         .order_by("-effective_at", "-id")[:20]
     )
     return render(
@@ -56,11 +57,11 @@ def _customer_page(
             "manager": is_manager(request.user),
             "adjust_form": adjust_form or AdjustPointsForm(),
             "approval_threshold": default_program().adjustment_approval_threshold,
-            "pending": AdjustmentRequest.objects.filter(customer=customer, status="pending").select_related(
-                "requested_by"
-            ),
+            "pending": AdjustmentRequest.objects.filter(
+                customer=customer, status=AdjustmentRequest.Status.PENDING
+            ).select_related("requested_by"),
             "awarded": set(
-                PointsEntry.objects.filter(customer=customer, kind="bonus")
+                PointsEntry.objects.filter(customer=customer, kind=PointsEntry.Kind.BONUS)
                 .exclude(bonus_key="")
                 .values_list("bonus_key", flat=True)
             ),
@@ -128,7 +129,9 @@ def adjust(request: HttpRequest, pk: int) -> HttpResponse:
 @managers_only
 def adjustment_requests(request: HttpRequest) -> HttpResponse:
     """The adjustments waiting for a second manager, oldest first (adjustmentrequest_pending_idx)."""
-    pending = AdjustmentRequest.objects.filter(status="pending").select_related("customer", "requested_by")
+    pending = AdjustmentRequest.objects.filter(status=AdjustmentRequest.Status.PENDING).select_related(
+        "customer", "requested_by"
+    )
     return render(request, "customers/adjustments.html", {"pending": pending.order_by("requested_at", "id")})
 
 

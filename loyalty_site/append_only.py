@@ -52,3 +52,6 @@ def append_only(table: str) -> migrations.RunPython:
                 schema_editor.execute(statement, params=None)
 
     return migrations.RunPython(forwards, backwards, elidable=False)
+
+# A future data migration that must rewrite ledger rows (none should: corrections are new rows) would have
+# to drop the trigger first and create it again after, in the same migration, with the functions above.

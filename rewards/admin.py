@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from . import engine
 from .models import CustomerMonthPoints, PointsEntry, Program, ProgramDraft, Recalculation, RuleVersion
-from .services import publish_rule_version
+from .services.program import NOW_TOLERANCE, check_rule_capacity, publish_rule_version
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -37,7 +37,8 @@ class RuleVersionForm(forms.ModelForm):
         help_text=(
             'Spend bands, e.g. {"bands": [{"threshold": 50, "rate": "1"}, {"threshold": 100, "rate": "2"}]}; '
             "optionally base_rate, minimum_purchase, promotions, promotion_mode, stamp_card and bonuses "
-            "(see rewards/engine.py). The program page (/program/) edits the same rule with a form."
+            "(their settings are declared in rewards/engine.py and rewards/kinds.py). The program page "
+            "(/program/) edits the same rule with a form."
         ),
         widget=forms.Textarea(attrs={"rows": 4}),
     )
@@ -47,14 +48,19 @@ class RuleVersionForm(forms.ModelForm):
         fields = ["program", "effective_from", "rule", "note"]
 
     def clean_rule(self):
+        """The engine reads the JSON as it reads every stored rule, and the program's capacity check refuses
+        a rule that could earn more than one ledger entry holds; the message names the setting."""
         try:
-            return engine.Rule.from_dict(self.cleaned_data["rule"] or {}).to_dict()
+            rule = engine.Rule.from_dict(self.cleaned_data["rule"] or {})
+            if self.cleaned_data.get("program") is not None:
+                check_rule_capacity(rule, self.cleaned_data["program"])
         except (engine.RuleError, AttributeError) as exc:
             raise forms.ValidationError(f"This rule cannot be used: {exc}") from exc
+        return rule.to_dict()
 
     def clean_effective_from(self):
         moment = self.cleaned_data["effective_from"]
-        if moment < timezone.now() - timezone.timedelta(minutes=1):
+        if moment < timezone.now() - NOW_TOLERANCE:
             raise forms.ValidationError("A new version cannot start in the past: history is never rewritten.")
         return moment
 
@@ -93,7 +99,9 @@ class RuleVersionAdmin(admin.ModelAdmin):
 
 @admin.register(PointsEntry)
 class PointsEntryAdmin(ReadOnlyAdmin):
+    # The explanation is rendered (for an earn entry, from its rule version, amount and facts), not stored.
     list_display = ["effective_at", "customer", "kind", "points", "transaction", "rule_version", "explanation"]
+    readonly_fields = ["explanation"]
     list_select_related = ["customer", "transaction", "rule_version__program"]
     list_filter = ["kind", "transaction__store", "effective_at"]
     search_fields = ["customer__member_number", "customer__name", "transaction__receipt_number"]
@@ -102,7 +110,7 @@ class PointsEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(CustomerMonthPoints)
 class CustomerMonthPointsAdmin(ReadOnlyAdmin):
-    list_display = ["customer", "month", "earned", "reversed", "bonus", "redeemed", "expired", "adjusted", "entries"]
+    list_display = ["customer", "month", *CustomerMonthPoints.SUMMED]
     list_select_related = ["customer"]
     list_filter = ["month"]
     search_fields = ["customer__member_number", "customer__name"]

@@ -9,16 +9,17 @@ The classic rule is two bands, (50 -> 1) and (100 -> 2): a 120.00 purchase earns
 50 x 1 for the dollars from 50 to 100 plus 20 x 2 for the dollars over 100 = 90 points.
 
 On top of the bands, a rule may carry:
-- promotions: a multiplier or a fixed bonus for purchases on local dates in a range, optionally only
-  on some weekdays, at some stores, or from a minimum amount. With `promotion_mode` "stack" every
-  promotion that applies is used (multipliers first, in the order listed, then fixed bonuses); with
-  "best" only the one giving the most points (the first listed on a tie).
+- promotions: for purchases on local dates in a range, optionally only on some weekdays, at some
+  stores, or from a minimum amount, a promotion of some kind (rewards.kinds: a multiplier, a fixed
+  bonus...) changes the points. With `promotion_mode` "stack" every promotion that applies is used (in
+  the kinds' order: multipliers first, then fixed bonuses; as listed within a kind); with "best" only the
+  one giving the most points (the first listed on a tie).
 - a stamp card: every Nth qualifying purchase (optionally from a minimum amount) earns a fixed bonus.
   The engine says whether a purchase qualifies and what the Nth visit earns; counting the visits is
-  the ledger's business (rewards.services).
-- bonus actions: points for enrolling, in the birthday month, and for referring a new customer.
+  the ledger's business (rewards.services.bonuses).
+- bonus actions (rewards.kinds): points for enrolling, in the birthday month, for referring a customer.
 
-Rounding, written down once, always *down* (ROUND_FLOOR), in `_floor`:
+Rounding, written down once, always *down* (ROUND_FLOOR), in `kinds.floor`:
 - only whole currency units earn: the amount is rounded down to a whole unit before the bands apply
   (120.99 earns as 120);
 - a band's points are rounded down to a whole point when its rate is fractional;
@@ -28,6 +29,10 @@ Minimum amounts (the minimum purchase, a promotion's, the stamp card's) compare 
 
 Promotions apply only when the purchase's context is given: `earn(amount, rule, on=local_date,
 store=store_code)`. `earn(amount, rule)` without context earns the bands alone.
+
+Capacity: one ledger entry holds at most MOST_POINTS_PER_ENTRY points. `check_capacity` refuses a rule
+under which the largest accepted purchase, with every promotion applied and at the highest tier, would
+earn more (and a bonus larger than that), naming the field; `earn` itself refuses to return more.
 """
 
 from __future__ import annotations
@@ -36,62 +41,43 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Decimal
 from itertools import pairwise
 from typing import Any
 
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-PROMOTION_MODES = ("stack", "best")
-PROMOTION_KINDS = ("multiplier", "bonus")
+from .calendar import add_months
+from .kinds import (
+    BONUS_ACTIONS,
+    PROMOTION_KINDS,
+    BonusActions,
+    FixedBonus,
+    Multiplier,
+    PromotionKind,
+    floor,
+)
+from .schema import (
+    AMOUNT,
+    CHOICE,
+    CODES,
+    DATE,
+    DAYS,
+    MOST_POINTS_PER_ENTRY,
+    NUMBER,
+    TEXT,
+    WEEKDAYS,
+    WHOLE,
+    Param,
+    RuleError,
+    build,
+    check_all,
+    dump_all,
+    parse_all,
+    plain,
+)
 
-
-class RuleError(ValueError):
-    """A rule that cannot be used. `path` names the offending field, e.g. "bands.1.threshold", so a
-    form can show the message beside it; "" means the rule as a whole."""
-
-    def __init__(self, message: str, path: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = path
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
-
-
-def _floor(number: Decimal) -> int:
-    """The one rounding of the engine: down to a whole number."""
-    return int(number.to_integral_value(rounding=ROUND_FLOOR))
-
-
-def _decimal(value: Any, path: str) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, TypeError, ValueError) as exc:
-        raise RuleError(f"'{value}' is not a number", path) from exc
-    if not number.is_finite():
-        raise RuleError(f"'{value}' is not a number", path)
-    return number
-
-
-def _whole(value: Any, path: str, what: str = "value") -> int:
-    number = _decimal(value, path)
-    if number != number.to_integral_value():
-        raise RuleError(f"{what} {value} is not a whole number", path)
-    return int(number)
-
-
-def _not_negative(number: Decimal | int, path: str, what: str) -> None:
-    if number < 0:
-        raise RuleError(f"{what} {number} is negative", path)
-
-
-def _date(value: Any, path: str) -> dt.date:
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise RuleError(f"'{value}' is not a date (YYYY-MM-DD)", path) from exc
+# A tier multiplier is stored with two places, below 100.
+TIER_MULTIPLIER_MOST = Decimal("99.99")
+PROMOTION_MODES = (("stack", "Stack: every promotion that applies"), ("best", "Best: only the one worth most"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,42 +85,51 @@ class Band:
     threshold: int
     rate: Decimal
 
+    params = (
+        Param("threshold", WHOLE, "From (whole units)", least=0, required=True),
+        Param("rate", NUMBER, "Points per unit above it", least=0, required=True),
+    )
+
     def __post_init__(self) -> None:
-        _not_negative(self.threshold, "threshold", "threshold")
-        _not_negative(self.rate, "rate", "rate")
+        check_all(self.params, self)
 
 
 @dataclass(frozen=True, slots=True)
 class Promotion:
-    """A multiplier (`multiplier`, e.g. 2) or a fixed bonus (`bonus` points) for purchases on local
-    dates from `starts` to `ends` inclusive, optionally only on `weekdays` (0 = Monday), at `stores`
-    (store codes) and from `minimum_amount`."""
+    """A promotion of some kind (`effect`: a Multiplier, a FixedBonus...) for purchases on local dates from
+    `starts` to `ends` inclusive, optionally only on `weekdays` (0 = Monday), at `stores` (store codes)
+    and from `minimum_amount`."""
 
     name: str
     starts: dt.date
     ends: dt.date
-    kind: str = "multiplier"
-    multiplier: Decimal = Decimal(1)
-    bonus: int = 0
+    effect: PromotionKind
     weekdays: tuple[int, ...] = ()
     stores: tuple[str, ...] = ()
     minimum_amount: Decimal = Decimal(0)
 
+    # What every promotion has, whatever its kind (its kind's own settings are the kind's `params`).
+    params = (
+        Param("name", TEXT, "Name", required=True, refusal="a promotion needs a name"),
+        Param(
+            "kind", CHOICE, "Kind", default=Multiplier.key,
+            choices=tuple((key, kind.label) for key, kind in PROMOTION_KINDS.items()),
+        ),
+        Param("starts", DATE, "Starts", required=True, refusal="this date is required"),
+        Param("ends", DATE, "Ends", required=True, refusal="this date is required"),
+        Param("weekdays", DAYS, "Weekdays", help="None ticked: every day", default=()),
+        Param("stores", CODES, "Stores", help="None ticked: every store", default=()),
+        Param("minimum_amount", AMOUNT, "Minimum amount", default=Decimal(0), least=0),
+    )  # fmt: skip
+
     def __post_init__(self) -> None:
-        if not self.name.strip():
-            raise RuleError("a promotion needs a name", "name")
-        if self.kind not in PROMOTION_KINDS:
-            raise RuleError(f"kind must be one of {', '.join(PROMOTION_KINDS)}", "kind")
+        check_all(self.params, self)
         if self.ends < self.starts:
             raise RuleError(f"the promotion ends ({self.ends}) before it starts ({self.starts})", "ends")
-        if self.kind == "multiplier" and self.multiplier <= 0:
-            raise RuleError(f"multiplier {self.multiplier} must be more than 0", "multiplier")
-        _not_negative(self.bonus, "bonus", "bonus")
-        if self.kind == "bonus" and self.bonus == 0:
-            raise RuleError("a fixed-bonus promotion needs a bonus of at least 1 point", "bonus")
-        if any(day not in range(7) for day in self.weekdays):
-            raise RuleError("weekdays are 0 (Monday) to 6 (Sunday)", "weekdays")
-        _not_negative(self.minimum_amount, "minimum_amount", "minimum amount")
+
+    @property
+    def kind(self) -> str:
+        return self.effect.key
 
     def in_force(self, on: dt.date | None, store: str | None) -> bool:
         """Whether the promotion covers a purchase on local date `on` at store `store` (any amount)."""
@@ -145,59 +140,24 @@ class Promotion:
         return not self.stores or store in self.stores
 
     def apply(self, points: int) -> int:
-        if self.kind == "multiplier":
-            return _floor(points * self.multiplier)
-        return points + self.bonus
+        return self.effect.apply(points)
 
     def describe(self) -> str:
-        return f"{self.name} ×{_plain(self.multiplier)}" if self.kind == "multiplier" else f"{self.name} +{self.bonus}"
+        return f"{self.name} {self.effect.describe()}"
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "name": self.name,
-            "kind": self.kind,
-            "starts": self.starts.isoformat(),
-            "ends": self.ends.isoformat(),
-        }
-        if self.kind == "multiplier":
-            data["multiplier"] = str(self.multiplier)
-        else:
-            data["bonus"] = self.bonus
-        data["weekdays"] = list(self.weekdays)
-        data["stores"] = list(self.stores)
-        data["minimum_amount"] = str(self.minimum_amount)
-        return data
+        return dump_all(self.params, self) | self.effect.to_dict()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str) -> Promotion:
         if not isinstance(data, Mapping):
             raise RuleError("a promotion must be an object", path)
-        kind = str(data.get("kind", "multiplier"))
-        weekdays = data.get("weekdays") or []
-        stores = data.get("stores") or []
-        if not isinstance(weekdays, list | tuple):
-            raise RuleError("weekdays must be a list", f"{path}.weekdays")
-        if not isinstance(stores, list | tuple):
-            raise RuleError("stores must be a list", f"{path}.stores")
-        for key in ("starts", "ends"):
-            if not data.get(key):
-                raise RuleError("this date is required", f"{path}.{key}")
-        try:
-            return cls(
-                name=str(data.get("name", "")),
-                kind=kind,
-                starts=_date(data["starts"], f"{path}.starts"),
-                ends=_date(data["ends"], f"{path}.ends"),
-                multiplier=_decimal(data.get("multiplier", 1), f"{path}.multiplier"),
-                bonus=_whole(data.get("bonus", 0), f"{path}.bonus", "bonus"),
-                weekdays=tuple(sorted({_whole(day, f"{path}.weekdays", "weekday") for day in weekdays})),
-                stores=tuple(sorted({str(code) for code in stores})),
-                minimum_amount=_decimal(data.get("minimum_amount", 0), f"{path}.minimum_amount"),
-            )
-        except RuleError as exc:
-            if exc.path.startswith(path):
-                raise
-            raise RuleError(exc.message, f"{path}.{exc.path}" if exc.path else path) from exc
+        values = parse_all(cls.params, data, path)
+        kind = PROMOTION_KINDS.get(values.pop("kind"))
+        if kind is None:
+            raise RuleError(f"kind must be one of {', '.join(PROMOTION_KINDS)}", f"{path}.kind")
+        values["effect"] = kind.from_dict(data, path)
+        return build(cls, values, path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,12 +168,16 @@ class StampCard:
     bonus: int
     minimum_amount: Decimal = Decimal(0)
 
+    params = (
+        Param("every", WHOLE, "Stamp card: every Nth visit", help="Leave blank for no stamp card.", default=0,
+              least=1, refusal="a stamp card needs at least 1 visit"),
+        Param("bonus", WHOLE, "Stamp card: bonus points", default=0, least=1,
+              refusal="a stamp card's bonus must be at least 1 point"),
+        Param("minimum_amount", AMOUNT, "Stamp card: minimum purchase", default=Decimal(0), least=0),
+    )  # fmt: skip
+
     def __post_init__(self) -> None:
-        if self.every < 1:
-            raise RuleError("a stamp card needs at least 1 visit", "every")
-        if self.bonus < 1:
-            raise RuleError("a stamp card's bonus must be at least 1 point", "bonus")
-        _not_negative(self.minimum_amount, "minimum_amount", "minimum amount")
+        check_all(self.params, self)
 
     def qualifies(self, amount: Decimal) -> bool:
         return amount > 0 and amount >= self.minimum_amount
@@ -223,23 +187,13 @@ class StampCard:
         return self.bonus if visit > 0 and visit % self.every == 0 else 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"every": self.every, "bonus": self.bonus, "minimum_amount": str(self.minimum_amount)}
+        return dump_all(self.params, self)
 
-
-@dataclass(frozen=True, slots=True)
-class BonusActions:
-    """Points for actions rather than purchases; 0 means the program gives none."""
-
-    enrolment: int = 0
-    birthday: int = 0
-    referral: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("enrolment", "birthday", "referral"):
-            _not_negative(getattr(self, name), name, f"{name} bonus")
-
-    def to_dict(self) -> dict[str, int]:
-        return {"enrolment": self.enrolment, "birthday": self.birthday, "referral": self.referral}
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "stamp_card") -> StampCard:
+        if not isinstance(data, Mapping):
+            raise RuleError("the stamp card must be an object", path)
+        return build(cls, parse_all(cls.params, data, path), path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +206,15 @@ class Rule:
     stamp_card: StampCard | None = None
     bonuses: BonusActions = field(default_factory=BonusActions)
 
+    # The rule's own settings (its bands, promotions, stamp card and bonuses declare theirs).
+    params = (
+        Param("base_rate", NUMBER, "Base rate", help="Points per whole unit from zero up to the first threshold "
+              "(optional).", default=Decimal(0), least=0),
+        Param("minimum_purchase", AMOUNT, "Minimum purchase", help="Below this amount a purchase earns nothing.",
+              default=Decimal(0), least=0),
+        Param("promotion_mode", CHOICE, "Promotion mode", default="stack", choices=PROMOTION_MODES),
+    )  # fmt: skip
+
     def __post_init__(self) -> None:
         for index, (earlier, later) in enumerate(pairwise(self.bands), start=1):
             if later.threshold <= earlier.threshold:
@@ -260,88 +223,56 @@ class Rule:
                     "thresholds are strictly increasing",
                     f"bands.{index}.threshold",
                 )
-        _not_negative(self.base_rate, "base_rate", "base rate")
+        check_all(self.params, self)
         if self.base_rate > 0 and self.bands and self.bands[0].threshold == 0:
             raise RuleError("a base rate overlaps a band starting at 0: use one or the other", "base_rate")
-        _not_negative(self.minimum_purchase, "minimum_purchase", "minimum purchase")
-        if self.promotion_mode not in PROMOTION_MODES:
-            raise RuleError(f"promotion mode must be one of {', '.join(PROMOTION_MODES)}", "promotion_mode")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Rule:
         """Build a rule from its stored form. The oldest form, {"bands": [...]}, is still a whole rule."""
         if not isinstance(data, Mapping):
             raise RuleError("malformed rule: not an object")
-        bands = []
         raw_bands = data.get("bands", [])
         if not isinstance(raw_bands, list | tuple):
             raise RuleError("malformed rule: bands must be a list", "bands")
+        bands = []
         for index, band in enumerate(raw_bands):
             path = f"bands.{index}"
             if not isinstance(band, Mapping):
                 raise RuleError("malformed rule: a band must be an object", path)
-            for key in ("threshold", "rate"):
-                if key not in band:
-                    raise RuleError(f"malformed rule: the band has no {key}", f"{path}.{key}")
-            threshold = _whole(band["threshold"], f"{path}.threshold", "threshold")
-            rate = _decimal(band["rate"], f"{path}.rate")
-            try:
-                bands.append(Band(threshold=threshold, rate=rate))
-            except RuleError as exc:
-                raise RuleError(exc.message, f"{path}.{exc.path}") from exc
-        promotions = []
+            for param in Band.params:
+                if param.name not in band:
+                    raise RuleError(f"malformed rule: the band has no {param.name}", f"{path}.{param.name}")
+            bands.append(build(Band, parse_all(Band.params, band, path), path))
         raw_promotions = data.get("promotions", [])
         if not isinstance(raw_promotions, list | tuple):
             raise RuleError("promotions must be a list", "promotions")
-        for index, promotion in enumerate(raw_promotions):
-            promotions.append(Promotion.from_dict(promotion, f"promotions.{index}"))
-        stamp_card = None
-        if data.get("stamp_card"):
-            raw = data["stamp_card"]
-            if not isinstance(raw, Mapping):
-                raise RuleError("the stamp card must be an object", "stamp_card")
-            every = _whole(raw.get("every", 0), "stamp_card.every", "visits")
-            bonus = _whole(raw.get("bonus", 0), "stamp_card.bonus", "bonus")
-            minimum = _decimal(raw.get("minimum_amount", 0), "stamp_card.minimum_amount")
-            try:
-                stamp_card = StampCard(every=every, bonus=bonus, minimum_amount=minimum)
-            except RuleError as exc:
-                raise RuleError(exc.message, f"stamp_card.{exc.path}") from exc
+        promotions = [Promotion.from_dict(raw, f"promotions.{index}") for index, raw in enumerate(raw_promotions)]
         raw_bonuses = data.get("bonuses") or {}
         if not isinstance(raw_bonuses, Mapping):
             raise RuleError("bonuses must be an object", "bonuses")
-        try:
-            bonuses = BonusActions(
-                **{
-                    name: _whole(raw_bonuses.get(name, 0), f"bonuses.{name}", "bonus")
-                    for name in ("enrolment", "birthday", "referral")
-                }
-            )
-        except RuleError as exc:
-            raise RuleError(exc.message, exc.path if exc.path.startswith("bonuses") else f"bonuses.{exc.path}") from exc
         return cls(
             bands=tuple(bands),
-            base_rate=_decimal(data.get("base_rate", 0), "base_rate"),
-            minimum_purchase=_decimal(data.get("minimum_purchase", 0), "minimum_purchase"),
             promotions=tuple(promotions),
-            promotion_mode=str(data.get("promotion_mode", "stack")),
-            stamp_card=stamp_card,
-            bonuses=bonuses,
+            stamp_card=StampCard.from_dict(data["stamp_card"]) if data.get("stamp_card") else None,
+            bonuses=BonusActions.from_dict(raw_bonuses),
+            **parse_all(cls.params, data, ""),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form. A rule with bands only stores as {"bands": [...]}, as it always has."""
-        data: dict[str, Any] = {"bands": [{"threshold": b.threshold, "rate": str(b.rate)} for b in self.bands]}
+        data: dict[str, Any] = {"bands": [dump_all(Band.params, band) for band in self.bands]}
+        settings = dump_all(self.params, self)
         if self.base_rate:
-            data["base_rate"] = str(self.base_rate)
+            data["base_rate"] = settings["base_rate"]
         if self.minimum_purchase:
-            data["minimum_purchase"] = str(self.minimum_purchase)
+            data["minimum_purchase"] = settings["minimum_purchase"]
         if self.promotions:
             data["promotions"] = [promotion.to_dict() for promotion in self.promotions]
-            data["promotion_mode"] = self.promotion_mode
+            data["promotion_mode"] = settings["promotion_mode"]
         if self.stamp_card is not None:
             data["stamp_card"] = self.stamp_card.to_dict()
-        if self.bonuses != BonusActions():
+        if self.bonuses:
             data["bonuses"] = self.bonuses.to_dict()
         return data
 
@@ -360,6 +291,45 @@ CLASSIC_RULE = Rule(bands=(Band(threshold=50, rate=Decimal(1)), Band(threshold=1
 
 
 @dataclass(frozen=True, slots=True)
+class Context:
+    """When and where a purchase happened, as promotions see it: its local date and its store's code.
+    Empty (false) where it cannot matter: under a rule without promotions."""
+
+    on: dt.date | None = None
+    store: str | None = None
+
+    @classmethod
+    def of(cls, rule: Rule, *, on: dt.date, store: str) -> Context:
+        return cls(on, store) if rule.promotions else cls()
+
+    def __bool__(self) -> bool:
+        return self.on is not None
+
+    def arguments(self) -> dict[str, Any]:
+        """Keyword arguments of `earn` and `reversal`."""
+        return {"on": self.on, "store": self.store} if self else {}
+
+    def as_dict(self) -> dict[str, str]:
+        return {"on": self.on.isoformat(), "store": self.store} if self else {}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, str] | None) -> Context:
+        return cls(dt.date.fromisoformat(data["on"]), data["store"]) if data else cls()
+
+
+# --- an earning and its account ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of an account of points: what it is and the points it adds. An account's lines sum to
+    its points, so a till or a statement can list them and they add up."""
+
+    label: str
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
 class BandPart:
     """What one band contributed: `units` whole currency units at `rate` points each."""
 
@@ -371,7 +341,7 @@ class BandPart:
 
     def describe(self) -> str:
         span = f"{self.lower}–{self.upper}" if self.upper is not None else f"over {self.lower}"
-        return f"{self.units} × {_plain(self.rate)} ({span})"
+        return f"{self.units} × {plain(self.rate)} ({span})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,15 +349,21 @@ class PromotionPart:
     """One promotion step: the points `before` it and `after` it."""
 
     name: str
-    kind: str
-    multiplier: Decimal
-    bonus: int
+    effect: PromotionKind
     before: int
     after: int
 
+    @property
+    def kind(self) -> str:
+        return self.effect.key
+
     def describe(self) -> str:
-        step = f"×{_plain(self.multiplier)}" if self.kind == "multiplier" else f"+{self.bonus}"
-        return f"{self.name} {step} → {self.after}"
+        return f"{self.name} {self.effect.describe()} → {self.after}"
+
+    def as_dict(self) -> dict[str, Any]:
+        # Every kind's settings, this step's values or the kinds' defaults, so every step has the same keys.
+        settings = {p.name: p.dump(p.default) for kind in PROMOTION_KINDS.values() for p in kind.params}
+        return {"name": self.name, "kind": self.kind, **settings, **self.effect.to_dict(), "after": self.after}
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,6 +380,19 @@ class Earning:
     def band_points(self) -> int:
         return sum(part.points for part in self.parts)
 
+    def lines(self) -> tuple[Line, ...]:
+        """The account as lines that sum to `points`: each band that counted, each promotion step, the tier."""
+        if self.below_minimum is not None:
+            return (Line(f"below the minimum purchase of {self.below_minimum:.2f}", 0),)
+        lines = [Line(part.describe(), part.points) for part in self.parts if part.units > 0]
+        if not lines:
+            lines.append(Line("below every band", 0))
+        lines += [Line(f"{step.name} {step.effect.describe()}", step.after - step.before) for step in self.promotions]
+        if self.tier_multiplier != 1:
+            before = self.promotions[-1].after if self.promotions else self.band_points
+            lines.append(Line(f"tier ×{plain(self.tier_multiplier)}", self.points - before))
+        return tuple(lines)
+
     def explain(self) -> str:
         """One line a cashier or an auditor can read:
         '120.00: 50 × 1 (50–100) + 20 × 2 (over 100) = 90; Tuesday promotion ×2 → 180'."""
@@ -416,7 +405,7 @@ class Earning:
             line = f"{self.amount:.2f}: " + " + ".join(p.describe() for p in counted) + f" = {self.band_points}"
         steps = [line, *(step.describe() for step in self.promotions)]
         if self.tier_multiplier != 1:
-            steps.append(f"tier ×{_plain(self.tier_multiplier)} → {self.points}")
+            steps.append(f"tier ×{plain(self.tier_multiplier)} → {self.points}")
         return "; ".join(steps)
 
     def as_dict(self) -> dict[str, Any]:
@@ -430,27 +419,23 @@ class Earning:
             ],
         }
         if self.promotions:
-            data["promotions"] = [
-                {"name": s.name, "kind": s.kind, "multiplier": str(s.multiplier), "bonus": s.bonus, "after": s.after}
-                for s in self.promotions
-            ]
+            data["promotions"] = [step.as_dict() for step in self.promotions]
         if self.below_minimum is not None:
             data["below_minimum"] = f"{self.below_minimum:.2f}"
         if self.tier_multiplier != 1:
-            # Refunds reverse by the multiplier the purchase earned with (rewards.services.reversal_entry).
             data["tier_multiplier"] = str(self.tier_multiplier)
         return data
 
 
-def _plain(number: Decimal) -> str:
-    return format(number.normalize(), "f") if number == number.to_integral_value() else str(number)
+class TooManyPoints(RuleError):
+    """An earning larger than one ledger entry holds (a rule published before capacity was checked)."""
 
 
 def whole_units(amount: Decimal) -> int:
     """The whole currency units of an amount, rounded down (120.99 -> 120)."""
     if amount < 0:
         raise ValueError("amount must not be negative")
-    return _floor(amount)
+    return floor(amount)
 
 
 def _band_parts(units: int, rule: Rule) -> list[BandPart]:
@@ -459,7 +444,7 @@ def _band_parts(units: int, rule: Rule) -> list[BandPart]:
         upper = rule.bands[0].threshold if rule.bands else None
         counted = units if upper is None else min(units, upper)
         parts.append(
-            BandPart(lower=0, upper=upper, units=counted, rate=rule.base_rate, points=_floor(counted * rule.base_rate))
+            BandPart(lower=0, upper=upper, units=counted, rate=rule.base_rate, points=floor(counted * rule.base_rate))
         )
     for index, band in enumerate(rule.bands):
         upper = rule.bands[index + 1].threshold if index + 1 < len(rule.bands) else None
@@ -467,28 +452,27 @@ def _band_parts(units: int, rule: Rule) -> list[BandPart]:
         counted = max(0, top - band.threshold)
         parts.append(
             BandPart(
-                lower=band.threshold, upper=upper, units=counted, rate=band.rate, points=_floor(counted * band.rate)
+                lower=band.threshold, upper=upper, units=counted, rate=band.rate, points=floor(counted * band.rate)
             )
         )
     return parts
+
+
+def _stacked(promotions: Iterable[Promotion]) -> list[Promotion]:
+    """Promotions in the order they stack: by their kind's order, then as listed."""
+    return sorted(promotions, key=lambda promotion: promotion.effect.order)
 
 
 def _promotion_steps(amount: Decimal, points: int, promotions: Iterable[Promotion], mode: str) -> list[PromotionPart]:
     applicable = [p for p in promotions if amount >= p.minimum_amount]
     if not applicable:
         return []
-    if mode == "best":
-        # The first listed wins a tie: max() keeps the first of equal keys.
-        applicable = [max(applicable, key=lambda p: p.apply(points))]
-    else:
-        # Stacking: multipliers first (in the order listed), then fixed bonuses, so a bonus is not multiplied.
-        applicable = [p for p in applicable if p.kind == "multiplier"] + [p for p in applicable if p.kind == "bonus"]
+    # Best: the first listed wins a tie (max() keeps the first of equal keys).
+    applicable = [max(applicable, key=lambda p: p.apply(points))] if mode == "best" else _stacked(applicable)
     steps = []
     for promotion in applicable:
         after = promotion.apply(points)
-        steps.append(
-            PromotionPart(promotion.name, promotion.kind, promotion.multiplier, promotion.bonus, points, after)
-        )
+        steps.append(PromotionPart(promotion.name, promotion.effect, points, after))
         points = after
     return steps
 
@@ -505,13 +489,19 @@ def earn(
 
     `on` is the purchase's date in the merchant's time zone and `store` its store code: promotions apply
     only with them. The customer's tier multiplier applies last, rounded down to a whole point.
+    Refused with TooManyPoints when that is more than one ledger entry holds.
     """
     earning = _earn(amount, rule, on=on, store=store)
-    if tier_multiplier == 1:
-        return earning
-    return dataclasses.replace(
-        earning, points=_floor(earning.points * tier_multiplier), tier_multiplier=tier_multiplier
-    )
+    if tier_multiplier != 1:
+        earning = dataclasses.replace(
+            earning, points=floor(earning.points * tier_multiplier), tier_multiplier=tier_multiplier
+        )
+    if earning.points > MOST_POINTS_PER_ENTRY:
+        raise TooManyPoints(
+            f"a purchase of {amount:,.2f} would earn {earning.points:,} points, more than one ledger entry "
+            f"holds ({MOST_POINTS_PER_ENTRY:,})"
+        )
+    return earning
 
 
 def _earn(amount: Decimal, rule: Rule, *, on: dt.date | None, store: str | None) -> Earning:
@@ -558,25 +548,110 @@ def reversal(
     return earn(remaining_after, rule, **arguments).points - earn(remaining_before, rule, **arguments).points
 
 
+# --- capacity: what one ledger entry can hold ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MostPoints:
+    """The most a rule can earn for one purchase of `amount`: every band at that amount, every promotion
+    that could apply to it (stacked, or the best one), before any tier. `path` names the field of the last
+    step that raised it (the largest band, then each promotion), where a refusal is put."""
+
+    amount: Decimal
+    points: int
+    path: str
+
+
+def most_points(rule: Rule, amount: Decimal, *, limit: int | None = None) -> MostPoints:
+    """The most `rule` can earn for one purchase of `amount` (see MostPoints). With `limit`, the walk stops
+    at the first step that goes over it, so `path` names the field that did."""
+    parts = _band_parts(whole_units(amount), rule) if amount >= rule.minimum_purchase else []
+    points = sum(part.points for part in parts)
+    largest = max(range(len(parts)), key=lambda index: parts[index].points, default=None)
+    path = ""
+    if largest is not None:
+        offset = 1 if rule.base_rate > 0 else 0
+        path = "base_rate" if largest < offset else f"bands.{largest - offset}.rate"
+    if limit is not None and points > limit:
+        return MostPoints(amount, points, path)
+    candidates = [(index, p) for index, p in enumerate(rule.promotions) if amount >= p.minimum_amount]
+    if rule.promotion_mode == "best" and candidates:
+        index, best = max(candidates, key=lambda item: item[1].effect.most(points))
+        candidates = [(index, best)]
+    for index, promotion in sorted(candidates, key=lambda item: item[1].effect.order):
+        if promotion.effect.most(points) > points:
+            points = promotion.effect.most(points)
+            path = f"promotions.{index}.{promotion.effect.params[0].name}"
+        if limit is not None and points > limit:
+            break
+    return MostPoints(amount, points, path)
+
+
+def check_capacity(
+    rule: Rule, *, max_amount: Decimal, tier_multiplier: Decimal = Decimal(1), limit: int = MOST_POINTS_PER_ENTRY
+) -> None:
+    """Refuse (RuleError naming the field) a rule that could put more than `limit` points on one entry:
+    a purchase of `max_amount` with every promotion applied at `tier_multiplier` (the program's highest
+    tier), a stamp-card bonus, or a bonus action."""
+    if rule.stamp_card is not None and rule.stamp_card.bonus > limit:
+        raise RuleError(f"at most {limit:,} points: one ledger entry holds no more", "stamp_card.bonus")
+    for key, points in rule.bonuses.items():
+        if points > limit:
+            raise RuleError(f"at most {limit:,} points: one ledger entry holds no more", f"bonuses.{key}")
+    before_tier = limit if tier_multiplier == 1 else None
+    most = most_points(rule, max_amount, limit=before_tier)
+    points = floor(most.points * tier_multiplier)
+    if points > limit:
+        tier = f" at the highest tier (×{plain(tier_multiplier)})" if tier_multiplier != 1 else ""
+        raise RuleError(
+            f"too large: a purchase of {max_amount:,.2f} (the largest accepted) would earn {points:,} points{tier} "
+            f"with every promotion applied, more than one ledger entry holds ({limit:,})",
+            most.path,
+        )
+
+
+def highest_tier_multiplier(
+    rules: Iterable[Rule], *, max_amount: Decimal, limit: int = MOST_POINTS_PER_ENTRY
+) -> Decimal:
+    """The largest tier multiplier (to two places) under which none of `rules` can put more than `limit`
+    points on one entry."""
+    most = max((most_points(rule, max_amount).points for rule in rules), default=0)
+    if most == 0:
+        return TIER_MULTIPLIER_MOST
+    multiplier = (Decimal(limit + 1) / most).quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
+    if floor(most * multiplier) > limit:
+        multiplier -= Decimal("0.01")
+    return min(TIER_MULTIPLIER_MOST, multiplier)
+
+
 __all__: Sequence[str] = (
+    "BONUS_ACTIONS",
     "CLASSIC_RULE",
+    "MOST_POINTS_PER_ENTRY",
+    "PROMOTION_KINDS",
     "WEEKDAYS",
     "Band",
     "BandPart",
     "BonusActions",
+    "Context",
     "Earning",
+    "FixedBonus",
+    "Line",
+    "Multiplier",
     "Promotion",
     "PromotionPart",
     "Rule",
     "RuleError",
     "StampCard",
+    "TooManyPoints",
+    "check_capacity",
     "earn",
+    "most_points",
     "reversal",
     "whole_units",
 )
 
 
-# ---------------------------------------------------------------------------------------------------
 # Expiry: which points lapse, and when. Points are counted in lots, one per customer and calendar month
 # of earning; spending (redemptions, deductions) takes the oldest lot first. Each lot lapses under the
 # expiry rule in force in its month, never under a later one.
@@ -633,22 +708,17 @@ class Lapse:
     rule: ExpiryRule
 
 
-def _next_month(month: dt.date, count: int = 1) -> dt.date:
-    index = month.year * 12 + month.month - 1 + count
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
 def _due(lot: dt.date, rule: ExpiryRule, active_months: Sequence[dt.date]) -> dt.date | None:
     """The month at whose start a lot lapses. After N months: N whole months after its month (points of
     March with N=12 lapse when April of the next year begins). After N months without activity: N whole
     months after the first month, from the lot's own, that is followed by N months with no activity."""
     if rule.kind == AFTER_MONTHS:
-        return _next_month(lot, rule.months + 1)
+        return add_months(lot, rule.months + 1)
     if rule.kind == INACTIVITY:
         later = [month for month in active_months if month >= lot] or [lot]
         for current, following in pairwise([*later, None]):
-            if following is None or following > _next_month(current, rule.months):
-                return _next_month(current, rule.months + 1)
+            if following is None or following > add_months(current, rule.months):
+                return add_months(current, rule.months + 1)
     return None
 
 

@@ -1,4 +1,6 @@
 from decimal import Decimal
+from functools import cached_property
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -76,7 +78,23 @@ class RuleVersion(models.Model):
         return f"{self.program} from {timezone.localtime(self.effective_from):%Y-%m-%d %H:%M}"
 
     def engine_rule(self) -> engine.Rule:
+        return self._engine_rule
+
+    @cached_property
+    def _engine_rule(self) -> engine.Rule:
+        # A version is never edited once saved, so its rule is read once per instance.
         return engine.Rule.from_dict(self.rule)
+
+
+class LedgerKind(models.TextChoices):
+    """The kinds of ledger entry, declared once (PointsEntry.Kind); the roll-up's columns follow from them."""
+
+    EARN = "earn", "Earned"
+    REVERSAL = "reversal", "Reversed (refund)"
+    BONUS = "bonus", "Bonus"
+    REDEMPTION = "redemption", "Redeemed"
+    EXPIRY = "expiry", "Expired"
+    ADJUSTMENT = "adjustment", "Adjustment"
 
 
 class PointsEntry(models.Model):
@@ -86,13 +104,7 @@ class PointsEntry(models.Model):
     Each kind must carry its cause, which the check constraints enforce.
     """
 
-    class Kind(models.TextChoices):
-        EARN = "earn", "Earned"
-        REVERSAL = "reversal", "Reversed (refund)"
-        BONUS = "bonus", "Bonus"
-        REDEMPTION = "redemption", "Redeemed"
-        EXPIRY = "expiry", "Expired"
-        ADJUSTMENT = "adjustment", "Adjustment"
+    Kind = LedgerKind
 
     # Indexes here are chosen, not Django's one per foreign key: every ledger row pays for each index on
     # write (a million-row import writes a million entries). customer is served by pointsentry_customer_idx;
@@ -101,7 +113,10 @@ class PointsEntry(models.Model):
         "customers.Customer", on_delete=models.PROTECT, related_name="points_entries", db_index=False
     )
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    points = models.IntegerField()
+    # 64-bit: an expiry or a recalculation carries a month's sum. One purchase's entry is kept within 32 bits
+    # by the program's capacity check (engine.check_capacity); the widening costs no space for earn entries
+    # (the column sits in what was alignment padding before effective_at).
+    points = models.BigIntegerField()
     # When the entry counts (the purchase's or refund's moment): decides its month in reports.
     effective_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -118,9 +133,15 @@ class PointsEntry(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="corrections", db_index=False
     )
     reason = models.CharField(max_length=200, blank=True)
-    # The engine's account of how the points were computed, as a line and as data.
-    explanation = models.TextField(blank=True)
-    detail = models.JSONField(default=dict, blank=True)
+    # What history needs and nothing that can be derived (see `explanation` and `detail`). An earn entry
+    # keeps only its purchase's context, when its rule has promotions ({"context": {"on": "2025-03-04",
+    # "store": "elm-street"}}), and the customer's tier multiplier when not 1: its account is rendered from
+    # them, its rule version and its purchase's amount. Other entries keep what they were computed from
+    # (a reversal: what was refunded before it, its shortfall; an adjustment: its request).
+    facts = models.JSONField(default=dict, blank=True)
+    # The account in words where it cannot be derived (reversals, adjustments, redemptions, expiries...);
+    # empty on earn entries.
+    note = models.TextField(blank=True)
     # A bonus that may be given only once per customer carries a key ("enrolment", "birthday:2025",
     # "referral:42", "stamp:10"); a conditional unique constraint makes a second award impossible.
     bonus_key = models.CharField(max_length=64, blank=True, default="")
@@ -137,18 +158,15 @@ class PointsEntry(models.Model):
         ordering = ["-effective_at", "-id"]
         permissions = [("view_reports", "Can view points reports")]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(kind__in=["earn", "reversal", "bonus", "redemption", "expiry", "adjustment"]),
-                name="pointsentry_kind_valid",
-            ),
+            models.CheckConstraint(condition=Q(kind__in=LedgerKind.values), name="pointsentry_kind_valid"),
             # Every entry carries its cause.
             models.CheckConstraint(
-                condition=~Q(kind="earn")
+                condition=~Q(kind=LedgerKind.EARN)
                 | (Q(transaction__isnull=False) & Q(rule_version__isnull=False) & Q(points__gte=0)),
                 name="pointsentry_earn_has_purchase_and_rule",
             ),
             models.CheckConstraint(
-                condition=~Q(kind="reversal")
+                condition=~Q(kind=LedgerKind.REVERSAL)
                 | (
                     Q(transaction__isnull=False)
                     & Q(rule_version__isnull=False)
@@ -158,34 +176,36 @@ class PointsEntry(models.Model):
                 name="pointsentry_reversal_has_refund_and_earn",
             ),
             models.CheckConstraint(
-                condition=~Q(kind="bonus") | (Q(points__gte=0) & ~Q(reason="")),
+                condition=~Q(kind=LedgerKind.BONUS) | (Q(points__gte=0) & ~Q(reason="")),
                 name="pointsentry_bonus_has_reason",
             ),
             models.CheckConstraint(
                 # Spending takes points (<= 0); undoing a redemption gives them back and corrects the spending.
-                condition=~Q(kind="redemption")
+                condition=~Q(kind=LedgerKind.REDEMPTION)
                 | (Q(created_by__isnull=False) & (Q(points__lte=0) | Q(corrects__isnull=False))),
                 name="pointsentry_redemption_has_author",
             ),
             models.CheckConstraint(
-                condition=~Q(kind="expiry") | (Q(points__lte=0) & ~Q(reason="")),
+                condition=~Q(kind=LedgerKind.EXPIRY) | (Q(points__lte=0) & ~Q(reason="")),
                 name="pointsentry_expiry_has_reason",
             ),
             models.CheckConstraint(
-                condition=~Q(kind="adjustment") | (Q(created_by__isnull=False) & ~Q(reason="")),
+                condition=~Q(kind=LedgerKind.ADJUSTMENT) | (Q(created_by__isnull=False) & ~Q(reason="")),
                 name="pointsentry_adjustment_has_author_and_reason",
             ),
             # A purchase earns once; a refund reverses once.
             models.UniqueConstraint(
-                fields=["transaction"], condition=Q(kind="earn"), name="pointsentry_one_earn_per_purchase"
+                fields=["transaction"], condition=Q(kind=LedgerKind.EARN), name="pointsentry_one_earn_per_purchase"
             ),
             models.UniqueConstraint(
-                fields=["transaction"], condition=Q(kind="reversal"), name="pointsentry_one_reversal_per_refund"
+                fields=["transaction"],
+                condition=Q(kind=LedgerKind.REVERSAL),
+                name="pointsentry_one_reversal_per_refund",
             ),
             # A keyed bonus is given once per customer (birthday once a year, referral once per referred member).
             models.UniqueConstraint(
                 fields=["customer", "bonus_key"],
-                condition=Q(kind="bonus") & ~Q(bonus_key=""),
+                condition=Q(kind=LedgerKind.BONUS) & ~Q(bonus_key=""),
                 name="pointsentry_bonus_once_per_key",
             ),
             # An expiry carries the key of the lot it lapses ("expiry:2025-03", points earned in March 2025):
@@ -193,14 +213,15 @@ class PointsEntry(models.Model):
             # ledger's once-only key; it is named for the bonuses that had it first.)
             models.UniqueConstraint(
                 fields=["customer", "bonus_key"],
-                condition=Q(kind="expiry") & ~Q(bonus_key=""),
+                condition=Q(kind=LedgerKind.EXPIRY) & ~Q(bonus_key=""),
                 name="pointsentry_expiry_once_per_lot",
             ),
             models.CheckConstraint(
-                condition=Q(bonus_key="") | Q(kind__in=["bonus", "expiry"]), name="pointsentry_only_bonuses_have_keys"
+                condition=Q(bonus_key="") | Q(kind__in=[LedgerKind.BONUS, LedgerKind.EXPIRY]),
+                name="pointsentry_only_bonuses_have_keys",
             ),
             models.CheckConstraint(
-                condition=Q(recalculation__isnull=True) | Q(kind="adjustment"),
+                condition=Q(recalculation__isnull=True) | Q(kind=LedgerKind.ADJUSTMENT),
                 name="pointsentry_recalculation_posts_adjustments",
             ),
         ]
@@ -221,24 +242,91 @@ class PointsEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.points:+d} for {self.customer_id}"
 
+    # -- an earn entry's account, rendered from what it stores ---------------------------------------
+
+    @staticmethod
+    def earn_facts(context: engine.Context, tier_multiplier: Decimal) -> dict[str, Any]:
+        """What an earn entry stores beside its rule version and purchase: the purchase's context when its
+        rule has promotions (`context` is empty otherwise) and the tier multiplier when not 1."""
+        facts: dict[str, Any] = {}
+        if context:
+            facts["context"] = context.as_dict()
+        if tier_multiplier != 1:
+            # Refunds reverse by the multiplier the purchase earned with (rewards.services.earning).
+            facts["tier_multiplier"] = str(tier_multiplier)
+        return facts
+
+    def purchase_context(self) -> engine.Context:
+        """The context an earn entry earned in: its refunds reverse in the same one. An entry without one
+        earned without promotions, and its refunds reverse the same way."""
+        return engine.Context.from_dict((self.facts or {}).get("context"))
+
+    def tier_multiplier(self) -> Decimal:
+        return Decimal((self.facts or {}).get("tier_multiplier", "1"))
+
+    def earning(self) -> engine.Earning:
+        """An earn entry's account (bands, promotion steps, tier), rendered from its rule version, its
+        purchase's amount and its facts: the same the entry was computed with when it was written."""
+        if self.kind != self.Kind.EARN:
+            raise ValueError("only an earn entry has an earning")
+        return engine.earn(
+            self.transaction.amount,
+            self.rule_version.engine_rule(),
+            tier_multiplier=self.tier_multiplier(),
+            **self.purchase_context().arguments(),
+        )
+
+    @property
+    def explanation(self) -> str:
+        """How the points were computed, in one line: rendered for an earn entry, written for the others."""
+        return self.earning().explain() if self.kind == self.Kind.EARN else self.note
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        """The same as data: an earn entry's account (amount, parts, promotions...) with its facts."""
+        if self.kind != self.Kind.EARN:
+            return self.facts
+        detail = self.earning().as_dict()
+        if "context" in self.facts:
+            detail["context"] = self.facts["context"]
+        return detail
+
 
 class CustomerMonthPoints(models.Model):
     """Ledger sums per customer and calendar month in the merchant's TIME_ZONE, by kind.
 
     Derived, never the source of truth: every ledger write updates it in the same database
-    transaction (rewards.services.post_entries), and `manage.py check_points_rollup` proves it equals
+    transaction (rewards.services.ledger.post_entries), and `manage.py check_points_rollup` proves it equals
     the ledger (`--repair` rebuilds it, e.g. after TIME_ZONE changes). Reports read it instead of
     grouping millions of ledger rows.
     """
 
+    # Each ledger kind's column, declared once: the roll-up's writes, its proof and every report that reads
+    # it derive their lists of columns from here. Sums of many entries: 64-bit.
+    COLUMNS: dict[str, str] = {
+        PointsEntry.Kind.EARN: "earned",
+        PointsEntry.Kind.REVERSAL: "reversed",
+        PointsEntry.Kind.BONUS: "bonus",
+        PointsEntry.Kind.REDEMPTION: "redeemed",
+        PointsEntry.Kind.EXPIRY: "expired",
+        PointsEntry.Kind.ADJUSTMENT: "adjusted",
+    }
+    POINT_COLUMNS = tuple(COLUMNS.values())
+    # Every summed column: the points by kind, and the count of entries.
+    SUMMED = (*POINT_COLUMNS, "entries")
+    # What purchases earned: earn entries less the refunds' reversals (the monthly report's figure).
+    EARNED = (COLUMNS[LedgerKind.EARN], COLUMNS[LedgerKind.REVERSAL])
+    # What counts toward a tier: earning, its reversals and bonuses; never reduced by spending.
+    QUALIFYING = (*EARNED, COLUMNS[LedgerKind.BONUS])
+
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="month_points")
     month = models.DateField(help_text="First day of the calendar month.")
-    earned = models.IntegerField(default=0)
-    reversed = models.IntegerField(default=0)
-    bonus = models.IntegerField(default=0)
-    redeemed = models.IntegerField(default=0)
-    expired = models.IntegerField(default=0)
-    adjusted = models.IntegerField(default=0)
+    earned = models.BigIntegerField(default=0)
+    reversed = models.BigIntegerField(default=0)
+    bonus = models.BigIntegerField(default=0)
+    redeemed = models.BigIntegerField(default=0)
+    expired = models.BigIntegerField(default=0)
+    adjusted = models.BigIntegerField(default=0)
     entries = models.IntegerField(default=0)
 
     class Meta:
@@ -257,7 +345,17 @@ class CustomerMonthPoints(models.Model):
 
     @property
     def net_earned(self) -> int:
-        return self.earned + self.reversed
+        return sum(getattr(self, column) for column in self.EARNED)
+
+    @classmethod
+    def kinds_of(cls, columns: tuple[str, ...]) -> tuple[str, ...]:
+        """The ledger kinds summed in these columns."""
+        return tuple(kind for kind, column in cls.COLUMNS.items() if column in columns)
+
+    @classmethod
+    def sum_of(cls, columns: tuple[str, ...]) -> models.Expression:
+        """SQL adding up some of a row's columns (EARNED, QUALIFYING, POINT_COLUMNS)."""
+        return sum((F(column) for column in columns[1:]), F(columns[0]))
 
 
 class ProgramDraft(models.Model):
@@ -288,7 +386,7 @@ class Recalculation(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     customers = models.PositiveIntegerField(default=0)
-    points = models.IntegerField(default=0, help_text="The sum of the adjustments posted.")
+    points = models.BigIntegerField(default=0, help_text="The sum of the adjustments posted.")
 
     class Meta:
         ordering = ["-created_at"]
@@ -332,13 +430,16 @@ class CustomerTier(models.Model):
         return f"{self.customer_id}: {self.tier} since {self.since:%Y-%m-%d}"
 
 
+class RewardBenefit(models.TextChoices):
+    AMOUNT_OFF = "amount_off", "Amount off"
+    FREE_ITEM = "free_item", "Free item"
+    FREE_DELIVERY = "free_delivery", "Free delivery"
+
+
 class Reward(models.Model):
     """A reward in the managers' catalog: what it costs in points, what it gives, and when it can be had."""
 
-    class Benefit(models.TextChoices):
-        AMOUNT_OFF = "amount_off", "Amount off"
-        FREE_ITEM = "free_item", "Free item"
-        FREE_DELIVERY = "free_delivery", "Free delivery"
+    Benefit = RewardBenefit
 
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="rewards")
     name = models.CharField(max_length=120)
@@ -363,7 +464,8 @@ class Reward(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(points_cost__gte=1), name="reward_costs_points"),
             models.CheckConstraint(
-                condition=~Q(benefit="amount_off") | Q(amount_off__gt=0), name="reward_amount_off_has_amount"
+                condition=~Q(benefit=RewardBenefit.AMOUNT_OFF) | Q(amount_off__gt=0),
+                name="reward_amount_off_has_amount",
             ),
             models.CheckConstraint(
                 condition=Q(active_from__isnull=True)
@@ -432,15 +534,18 @@ class Redemption(models.Model):
         return self.undone_at is not None
 
 
+class AdjustmentStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for approval"
+    POSTED = "posted", "Posted"
+    REJECTED = "rejected", "Rejected"
+
+
 class AdjustmentRequest(models.Model):
     """A manager's manual adjustment (points added or deducted, with a reason). Within the program's
     threshold it posts at once; above it, it waits for a second manager (not the requester) to approve it.
     The posted adjustment entry is `entry`; the request keeps who asked, who decided and when."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for approval"
-        POSTED = "posted", "Posted"
-        REJECTED = "rejected", "Rejected"
+    Status = AdjustmentStatus
 
     # Indexed (Django's default): a customer's page lists their pending requests.
     customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="adjustment_requests")
@@ -466,7 +571,8 @@ class AdjustmentRequest(models.Model):
             models.CheckConstraint(condition=~Q(points=0), name="adjustmentrequest_moves_points"),
             models.CheckConstraint(condition=~Q(reason=""), name="adjustmentrequest_has_reason"),
             models.CheckConstraint(
-                condition=Q(status="posted", entry__isnull=False) | (~Q(status="posted") & Q(entry__isnull=True)),
+                condition=Q(status=AdjustmentStatus.POSTED, entry__isnull=False)
+                | (~Q(status=AdjustmentStatus.POSTED) & Q(entry__isnull=True)),
                 name="adjustmentrequest_posted_has_entry",
             ),
             # Nobody approves their own request.
@@ -477,11 +583,21 @@ class AdjustmentRequest(models.Model):
         ]
         indexes = [
             # The approvals page lists the pending requests.
-            models.Index(fields=["requested_at"], condition=Q(status="pending"), name="adjustmentrequest_pending_idx"),
+            models.Index(
+                fields=["requested_at"],
+                condition=Q(status=AdjustmentStatus.PENDING),
+                name="adjustmentrequest_pending_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Adjustment {self.points:+d} for {self.customer_id} ({self.get_status_display()})"
+
+
+class ExpiryKind(models.TextChoices):
+    NEVER = engine.NEVER, "Points never expire"
+    AFTER_MONTHS = engine.AFTER_MONTHS, "Points expire N months after the month they were earned"
+    INACTIVITY = engine.INACTIVITY, "The whole balance expires after N months without activity"
 
 
 class ExpiryPolicy(models.Model):
@@ -492,10 +608,7 @@ class ExpiryPolicy(models.Model):
     of earning has exactly one rule. No row in force means points never expire.
     """
 
-    class Kind(models.TextChoices):
-        NEVER = "never", "Points never expire"
-        AFTER_MONTHS = "after_months", "Points expire N months after the month they were earned"
-        INACTIVITY = "inactivity", "The whole balance expires after N months without activity"
+    Kind = ExpiryKind
 
     program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="expiry_policies")
     effective_month = models.DateField(help_text="First day of the first month the rule applies to.")
@@ -508,7 +621,9 @@ class ExpiryPolicy(models.Model):
         ordering = ["program", "effective_month"]
         constraints = [
             models.UniqueConstraint(fields=["program", "effective_month"], name="expirypolicy_one_per_month"),
-            models.CheckConstraint(condition=Q(kind="never") | Q(months__gte=1), name="expirypolicy_has_months"),
+            models.CheckConstraint(
+                condition=Q(kind=ExpiryKind.NEVER) | Q(months__gte=1), name="expirypolicy_has_months"
+            ),
         ]
 
     def __str__(self) -> str:

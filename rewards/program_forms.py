@@ -1,5 +1,10 @@
-"""Forms of the program settings, the simulator and the recalculation pages. Thin: they parse, and the
-engine decides whether a rule can be used; its RuleError names the field the message goes beside."""
+"""Forms of the program pages: the rule's settings, publishing, the simulator and recalculation, the catalog,
+the policies and the tiers. Thin: they parse, and the engine decides whether a rule can be used.
+
+The rule's forms are built from the rule's schema (rewards.schema Params, declared by the engine's classes
+and by each promotion kind and bonus action in rewards.kinds): a new kind adds its own fields here without
+an edit. The engine's RuleError names the field its message goes beside.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,16 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from transactions.forms import AmountField
 from transactions.models import Store
 
-from . import engine
-from .models import RuleVersion
-from .selectors import add_months
-from .services import NOW_TOLERANCE
+from . import engine, schema
+from .forms import PeriodForm
+from .kinds import BONUS_ACTIONS, PROMOTION_KINDS
+from .models import ExpiryPolicy, Program, Reward, RuleVersion, Tier
+from .services.program import NOW_TOLERANCE, check_rule_capacity
 
-WEEKDAY_CHOICES = [(str(index), name) for index, name in enumerate(engine.WEEKDAYS)]
+WEEKDAY_CHOICES = [(str(index), name) for index, name in enumerate(schema.WEEKDAYS)]
 
 
 class DateInput(forms.DateInput):
@@ -27,75 +34,131 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d", **kwargs)
 
 
-class RuleSettingsForm(forms.Form):
-    minimum_purchase = forms.DecimalField(
-        required=False, decimal_places=2, max_digits=12, help_text="Below this amount a purchase earns nothing."
-    )
-    base_rate = forms.DecimalField(
-        required=False,
-        decimal_places=4,
-        max_digits=10,
-        help_text="Points per whole unit from zero up to the first threshold (optional).",
-    )
-    promotion_mode = forms.ChoiceField(
-        choices=[("stack", "Stack: every promotion that applies"), ("best", "Best: only the one worth most")],
-        initial="stack",
-    )
-    stamp_every = forms.IntegerField(
-        required=False, label="Stamp card: every Nth visit", help_text="Leave blank for no stamp card."
-    )
-    stamp_bonus = forms.IntegerField(required=False, label="Stamp card: bonus points")
-    stamp_minimum = forms.DecimalField(
-        required=False, decimal_places=2, max_digits=12, label="Stamp card: minimum purchase"
-    )
-    enrolment_bonus = forms.IntegerField(required=False, label="Enrolment bonus")
-    birthday_bonus = forms.IntegerField(required=False, label="Birthday bonus (once a year)")
-    referral_bonus = forms.IntegerField(required=False, label="Referral bonus (on the new member's first purchase)")
+class _AsciiDigits:
+    """Numbers typed with ASCII digits only: Django's number fields would also take other scripts' digits."""
 
+    def to_python(self, value):
+        if isinstance(value, str) and not value.strip().isascii():
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+class NumberField(_AsciiDigits, forms.DecimalField):
+    pass
+
+
+class WholeField(_AsciiDigits, forms.IntegerField):
+    pass
+
+
+def field_for(param: schema.Param, *, label: str | None = None, required: bool = False) -> forms.Field:
+    """The form field that asks a manager for a Param of the rule."""
+    common = {"label": label or param.label, "help_text": param.help, "required": required}
+    if param.kind == schema.NUMBER:
+        return NumberField(decimal_places=4, max_digits=14, **common)
+    if param.kind == schema.AMOUNT:
+        return AmountField(**common)
+    if param.kind == schema.WHOLE:
+        return WholeField(**common)
+    if param.kind == schema.DATE:
+        return forms.DateField(widget=DateInput(), **common)
+    if param.kind == schema.CHOICE:
+        return forms.ChoiceField(choices=param.choices, initial=param.default, **common)
+    if param.kind in (schema.DAYS, schema.CODES):
+        choices = WEEKDAY_CHOICES if param.kind == schema.DAYS else []
+        return forms.MultipleChoiceField(choices=choices, widget=forms.CheckboxSelectMultiple, **common)
+    return forms.CharField(max_length=80, **common)
+
+
+def _stored(param: schema.Param, value: Any) -> Any:
+    """A cleaned form value in the rule's stored form (blank: the Param's default)."""
+    if value in (None, "", []):
+        value = param.default
+    if param.kind == schema.DAYS:
+        return [int(day) for day in value or ()]
+    return param.dump(value)
+
+
+def _initial(param: schema.Param, stored: Any) -> Any:
+    """A stored value as a form's initial value (its default shows as blank)."""
+    if param.kind == schema.CHOICE:
+        return param.default if stored is None else stored
+    if stored is None or stored == param.default or stored == param.dump(param.default):
+        return None
+    if param.kind in (schema.NUMBER, schema.AMOUNT):
+        return Decimal(str(stored))
+    if param.kind == schema.DATE:
+        return dt.date.fromisoformat(stored)
+    if param.kind == schema.DAYS:
+        return [str(day) for day in stored]
+    return stored
+
+
+# The settings form's fields: the rule's own, the stamp card's (stamp_...) and one per bonus action
+# (<action>_bonus), each with the engine path whose refusals go beside it.
+_SETTINGS: dict[str, tuple[str, schema.Param]] = {
+    **{param.name: (param.name, param) for param in engine.Rule.params},
+    **{f"stamp_{p.name.removesuffix('_amount')}": (f"stamp_card.{p.name}", p) for p in engine.StampCard.params},
+    **{f"{key}_bonus": (f"bonuses.{key}", action.param) for key, action in BONUS_ACTIONS.items()},
+}
+STAMP_FIELDS = [name for name, (path, _param) in _SETTINGS.items() if path.startswith("stamp_card.")]
+BONUS_FIELDS = [name for name, (path, _param) in _SETTINGS.items() if path.startswith("bonuses.")]
+
+
+class RuleSettingsForm(forms.Form):
     # engine path -> field
-    PATHS = {
-        "base_rate": "base_rate",
-        "minimum_purchase": "minimum_purchase",
-        "promotion_mode": "promotion_mode",
-        "stamp_card": "stamp_every",
-        "stamp_card.every": "stamp_every",
-        "stamp_card.bonus": "stamp_bonus",
-        "stamp_card.minimum_amount": "stamp_minimum",
-        "bonuses.enrolment": "enrolment_bonus",
-        "bonuses.birthday": "birthday_bonus",
-        "bonuses.referral": "referral_bonus",
-    }
+    PATHS = {path: name for name, (path, _param) in _SETTINGS.items()} | {"stamp_card": STAMP_FIELDS[0]}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, (_path, param) in _SETTINGS.items():
+            self.fields[name] = field_for(param, required=param.kind == schema.CHOICE)
+
+    def stamp_fields(self):
+        return [self[name] for name in STAMP_FIELDS]
+
+    def bonus_fields(self):
+        return [self[name] for name in BONUS_FIELDS]
 
 
 class BandForm(forms.Form):
-    threshold = forms.IntegerField(label="From (whole units)")
-    rate = forms.DecimalField(decimal_places=4, max_digits=10, label="Points per unit above it")
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for param in engine.Band.params:
+            self.fields[param.name] = field_for(param, required=True)
+
+
+# Every promotion's own fields, then each kind's (a kind's fields apply when it is chosen).
+_KIND_PARAMS = {param.name: param for kind in PROMOTION_KINDS.values() for param in kind.params}
 
 
 class PromotionForm(forms.Form):
-    name = forms.CharField(max_length=80)
-    kind = forms.ChoiceField(choices=[("multiplier", "Multiplier"), ("bonus", "Fixed bonus")], initial="multiplier")
-    multiplier = forms.DecimalField(required=False, decimal_places=2, max_digits=6, help_text="e.g. 2 for double")
-    bonus = forms.IntegerField(required=False, label="Bonus points")
-    starts = forms.DateField(widget=DateInput())
-    ends = forms.DateField(widget=DateInput())
-    weekdays = forms.MultipleChoiceField(
-        choices=WEEKDAY_CHOICES, required=False, widget=forms.CheckboxSelectMultiple, help_text="None ticked: every day"
-    )
-    stores = forms.MultipleChoiceField(
-        choices=[], required=False, widget=forms.CheckboxSelectMultiple, help_text="None ticked: every store"
-    )
-    minimum_amount = forms.DecimalField(required=False, decimal_places=2, max_digits=12)
-
     def __init__(self, *args, store_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
+        for param in engine.Promotion.params:
+            self.fields[param.name] = field_for(param, required=param.required or param.kind == schema.CHOICE)
+        for name, param in _KIND_PARAMS.items():
+            self.fields[name] = field_for(param)
         self.fields["stores"].choices = store_choices
+
+    def common_fields(self):
+        return [self[param.name] for param in engine.Promotion.params if param.kind not in (schema.DAYS, schema.CODES)]
+
+    def kind_fields(self):
+        return [self[name] for name in _KIND_PARAMS]
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("kind") == "multiplier" and cleaned.get("multiplier") is None and "multiplier" in self.fields:
-            self.add_error("multiplier", "Enter the multiplier, e.g. 2 for double points.")
+        kind = PROMOTION_KINDS.get(cleaned.get("kind", ""))
+        for param in kind.params if kind else ():
+            if cleaned.get(param.name) is None and param.name not in self.errors:
+                self.add_error(param.name, f"Enter the {param.label.lower()} of a {kind.label.lower()} promotion.")
         return cleaned
+
+    def stored(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        kind = PROMOTION_KINDS[data["kind"]]
+        return {param.name: _stored(param, data.get(param.name)) for param in (*engine.Promotion.params, *kind.params)}
 
 
 BandFormSet = forms.formset_factory(BandForm, extra=2, can_delete=True)
@@ -106,9 +169,10 @@ class RuleForms:
     """The settings form and its two formsets, together: build the engine's rule, or put each of the
     engine's refusals beside its field."""
 
-    def __init__(self, data=None, *, rule: dict[str, Any] | None = None) -> None:
+    def __init__(self, data=None, *, rule: dict[str, Any] | None = None, program: Program | None = None) -> None:
         # Submitted data stands on its own; the rule only fills an unsubmitted page.
-        initial, bands, promotions = _initial({} if data is not None else (rule or {}))
+        initial, bands, promotions = _initial_of({} if data is not None else (rule or {}))
+        self.program = program
         self.settings = RuleSettingsForm(data, initial=initial)
         self.bands = BandFormSet(data, prefix="bands", initial=bands)
         stores = list(Store.objects.filter(is_active=True).values_list("code", "name"))
@@ -138,15 +202,18 @@ class RuleForms:
         for index, promotion in enumerate(data["promotions"]):
             # Checked alone it is promotion 0: put the message on its own form.
             refused |= self._check({"promotions": [promotion]}, band_forms, promotion_forms[index : index + 1])
-        if refused or self._check(data, band_forms, promotion_forms):
+        if refused or self._check(data, band_forms, promotion_forms, capacity=True):
             return False
         self.rule = engine.Rule.from_dict(data)
         return True
 
-    def _check(self, data: dict[str, Any], band_forms, promotion_forms) -> bool:
-        """Whether the engine refuses this (part of a) rule; its message goes beside its field."""
+    def _check(self, data: dict[str, Any], band_forms, promotion_forms, *, capacity: bool = False) -> bool:
+        """Whether the engine refuses this (part of a) rule; its message goes beside its field. With
+        `capacity`, also whether it could earn more than one ledger entry holds (the whole rule only)."""
         try:
-            engine.Rule.from_dict(data)
+            rule = engine.Rule.from_dict(data)
+            if capacity and self.program is not None:
+                check_rule_capacity(rule, self.program)
         except engine.RuleError as error:
             self._place(error, band_forms, promotion_forms)
             return True
@@ -178,71 +245,50 @@ class RuleForms:
 def _used(formset) -> list[forms.Form]:
     """The forms that hold a band or promotion: filled in (a blank extra row cleans to nothing) and not
     marked for deletion."""
-    return [form for form in formset.forms if len(form.cleaned_data) > 1 and not form.cleaned_data.get("DELETE")]
+    return [form for form in formset.forms if _filled(form) and not form.cleaned_data.get("DELETE")]
+
+
+def _filled(form: forms.Form) -> bool:
+    return any(value not in (None, "", [], False) for name, value in form.cleaned_data.items() if name != "DELETE")
 
 
 def _rule_data(settings: dict, band_forms, promotion_forms) -> dict[str, Any]:
+    """The rule's stored form from the cleaned forms, through the same Params the engine reads it with."""
+    values = {name: _stored(param, settings.get(name)) for name, (_path, param) in _SETTINGS.items()}
     data: dict[str, Any] = {
-        "bands": [{"threshold": f.cleaned_data["threshold"], "rate": str(f.cleaned_data["rate"])} for f in band_forms],
-        "base_rate": str(settings.get("base_rate") or 0),
-        "minimum_purchase": str(settings.get("minimum_purchase") or 0),
-        "promotion_mode": settings.get("promotion_mode") or "stack",
-        "promotions": [
-            {
-                "name": f.cleaned_data["name"],
-                "kind": f.cleaned_data["kind"],
-                "multiplier": str(f.cleaned_data["multiplier"] if f.cleaned_data["multiplier"] is not None else 1),
-                "bonus": f.cleaned_data["bonus"] or 0,
-                "starts": f.cleaned_data["starts"].isoformat(),
-                "ends": f.cleaned_data["ends"].isoformat(),
-                "weekdays": [int(day) for day in f.cleaned_data["weekdays"]],
-                "stores": list(f.cleaned_data["stores"]),
-                "minimum_amount": str(f.cleaned_data["minimum_amount"] or 0),
-            }
-            for f in promotion_forms
-        ],
-        "bonuses": {
-            "enrolment": settings.get("enrolment_bonus") or 0,
-            "birthday": settings.get("birthday_bonus") or 0,
-            "referral": settings.get("referral_bonus") or 0,
-        },
+        "bands": [{p.name: _stored(p, f.cleaned_data[p.name]) for p in engine.Band.params} for f in band_forms],
+        **{param.name: values[param.name] for param in engine.Rule.params},
+        "promotions": [form.stored() for form in promotion_forms],
+        "bonuses": {key: values[f"{key}_bonus"] for key in BONUS_ACTIONS},
     }
-    every, bonus, minimum = settings.get("stamp_every"), settings.get("stamp_bonus"), settings.get("stamp_minimum")
-    if every is not None or bonus is not None or minimum is not None:
-        data["stamp_card"] = {"every": every or 0, "bonus": bonus or 0, "minimum_amount": str(minimum or 0)}
+    if any(settings.get(name) not in (None, "") for name in STAMP_FIELDS):
+        data["stamp_card"] = {_SETTINGS[name][1].name: values[name] for name in STAMP_FIELDS}
     return data
 
 
-def _initial(rule: dict[str, Any]) -> tuple[dict, list[dict], list[dict]]:
-    card = rule.get("stamp_card") or {}
-    bonuses = rule.get("bonuses") or {}
-    initial = {
-        "minimum_purchase": Decimal(str(rule.get("minimum_purchase", 0))) or None,
-        "base_rate": Decimal(str(rule.get("base_rate", 0))) or None,
-        "promotion_mode": rule.get("promotion_mode", "stack"),
-        "stamp_every": card.get("every"),
-        "stamp_bonus": card.get("bonus"),
-        "stamp_minimum": Decimal(str(card["minimum_amount"])) if card.get("minimum_amount") else None,
-        "enrolment_bonus": bonuses.get("enrolment") or None,
-        "birthday_bonus": bonuses.get("birthday") or None,
-        "referral_bonus": bonuses.get("referral") or None,
+def _initial_of(rule: dict[str, Any]) -> tuple[dict, list[dict], list[dict]]:
+    """A stored rule as the forms' initial values (defaults blank)."""
+    stored = {
+        **{param.name: rule.get(param.name) for param in engine.Rule.params},
+        **{f"stamp_{k.removesuffix('_amount')}": v for k, v in (rule.get("stamp_card") or {}).items()},
+        **{f"{key}_bonus": value for key, value in (rule.get("bonuses") or {}).items()},
     }
-    bands = [{"threshold": band["threshold"], "rate": Decimal(str(band["rate"]))} for band in rule.get("bands", [])]
-    promotions = [
-        {
-            "name": p["name"],
-            "kind": p.get("kind", "multiplier"),
-            "multiplier": Decimal(str(p["multiplier"])) if p.get("kind", "multiplier") == "multiplier" else None,
-            "bonus": p.get("bonus") or None,
-            "starts": dt.date.fromisoformat(p["starts"]),
-            "ends": dt.date.fromisoformat(p["ends"]),
-            "weekdays": [str(day) for day in p.get("weekdays", [])],
-            "stores": p.get("stores", []),
-            "minimum_amount": Decimal(str(p.get("minimum_amount", 0))) or None,
-        }
-        for p in rule.get("promotions", [])
-    ]
+    initial = {name: _initial(param, stored.get(name)) for name, (_path, param) in _SETTINGS.items()}
+    bands = [{p.name: _initial(p, band.get(p.name)) for p in engine.Band.params} for band in rule.get("bands", [])]
+    promotions = []
+    for promotion in rule.get("promotions", []):
+        kind = PROMOTION_KINDS[promotion.get("kind", "multiplier")]
+        params = (*engine.Promotion.params, *kind.params)
+        values = {p.name: _initial(p, promotion.get(p.name)) for p in params}
+        # A kind's own setting shows even at its default (a multiplier of 1 is still the multiplier).
+        values.update({p.name: _initial_shown(p, promotion.get(p.name)) for p in kind.params})
+        promotions.append(values)
     return initial, bands, promotions
+
+
+def _initial_shown(param: schema.Param, stored: Any) -> Any:
+    value = param.default if stored is None else stored
+    return Decimal(str(value)) if param.kind in (schema.NUMBER, schema.AMOUNT) else value
 
 
 class PublishForm(forms.Form):
@@ -261,40 +307,24 @@ class PublishForm(forms.Form):
         return moment
 
 
-class MonthField(forms.DateField):
-    """A calendar month typed as YYYY-MM; its value is the month's first day."""
-
-    widget = forms.DateInput(attrs={"type": "month"}, format="%Y-%m")
-    input_formats = ["%Y-%m"]
-
-    def to_python(self, value):
-        day = super().to_python(value)
-        return day.replace(day=1) if day else day
-
-
-class PeriodForm(forms.Form):
-    first_month = MonthField(label="First month")
-    months = forms.IntegerField(min_value=1, max_value=12, initial=3, label="Months")
-
-    def clean(self):
-        cleaned = super().clean()
-        first, months = cleaned.get("first_month"), cleaned.get("months")
-        if first and months and add_months(first, months) > add_months(timezone.localdate().replace(day=1), 1):
-            self.add_error("first_month", "The period must be in the past (it may include this month).")
-        return cleaned
-
-
 class SimulateForm(PeriodForm):
     point_value = forms.DecimalField(
         min_value=Decimal(0), decimal_places=4, max_digits=10, label="Value per point", required=False
     )
 
+    def __init__(self, data=None, *, default_start: dt.date, default_months: int, **kwargs):
+        super().__init__(
+            data, default_start=default_start, default_months=default_months, max_months=12, past_only=True, **kwargs
+        )
+
 
 class RecalculationForm(PeriodForm):
     version = forms.ModelChoiceField(queryset=RuleVersion.objects.none(), label="Rule version", empty_label=None)
 
-    def __init__(self, *args, program, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, data=None, *, program: Program, default_start: dt.date, default_months: int, **kwargs):
+        super().__init__(
+            data, default_start=default_start, default_months=default_months, max_months=12, past_only=True, **kwargs
+        )
         self.fields["version"].queryset = RuleVersion.objects.filter(
             program=program, effective_from__lte=timezone.now()
         ).select_related("published_by")
@@ -306,36 +336,30 @@ class RecalculationForm(PeriodForm):
 def rule_summary(rule: engine.Rule) -> list[str]:
     """The rule in a few lines a manager can read, for the versions list."""
     lines = []
-    bands = [f"{_plain(b.rate)}/unit over {b.threshold}" for b in rule.bands]
+    bands = [f"{schema.plain(b.rate)}/unit over {b.threshold}" for b in rule.bands]
     if rule.base_rate:
-        bands.insert(0, f"{_plain(rule.base_rate)}/unit from 0")
+        bands.insert(0, f"{schema.plain(rule.base_rate)}/unit from 0")
     lines.append("Bands: " + (", ".join(bands) or "none"))
     if rule.minimum_purchase:
         lines.append(f"Minimum purchase {rule.minimum_purchase:.2f}")
     for p in rule.promotions:
-        days = ", ".join(engine.WEEKDAYS[d][:3] for d in p.weekdays) or "every day"
+        days = ", ".join(schema.WEEKDAYS[d][:3] for d in p.weekdays) or "every day"
         where = ", ".join(p.stores) or "every store"
         lines.append(f"Promotion {p.describe()} {p.starts}–{p.ends}, {days}, {where}")
     if len(rule.promotions) > 1:
         lines.append(f"Promotions: {rule.promotion_mode}")
     if rule.stamp_card:
         lines.append(f"Stamp card: every {rule.stamp_card.every} visits +{rule.stamp_card.bonus}")
-    b = rule.bonuses
-    if b != engine.BonusActions():
-        lines.append(f"Bonuses: enrolment {b.enrolment}, birthday {b.birthday}, referral {b.referral}")
+    if rule.bonuses:
+        given = ", ".join(f"{BONUS_ACTIONS[key].label.lower()} {points}" for key, points in rule.bonuses.items())
+        lines.append(f"Bonuses: {given}")
     return lines
-
-
-def _plain(number: Decimal) -> str:
-    return format(number.normalize(), "f")
 
 
 class RewardForm(forms.ModelForm):
     """A reward of the catalog, as a manager creates or edits it."""
 
     class Meta:
-        from .models import Reward
-
         model = Reward
         fields = [
             "name",
@@ -353,7 +377,7 @@ class RewardForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if data.get("benefit") == "amount_off" and not data.get("amount_off"):
+        if data.get("benefit") == Reward.Benefit.AMOUNT_OFF and not data.get("amount_off"):
             self.add_error("amount_off", "Say how much an amount-off reward takes off.")
         start, end = data.get("active_from"), data.get("active_until")
         if start and end and end < start:
@@ -365,8 +389,6 @@ class PoliciesForm(forms.ModelForm):
     """The program's settings beside its earning rule: spent points on refund, adjustments needing approval."""
 
     class Meta:
-        from .models import Program
-
         model = Program
         fields = ["negative_balance_policy", "adjustment_approval_threshold", "tier_window", "tier_downgrade"]
         labels = {
@@ -384,7 +406,7 @@ class PoliciesForm(forms.ModelForm):
 class ExpiryPolicyForm(forms.Form):
     """A change of the expiry rule, from the start of a future month. Earlier points keep their month's rule."""
 
-    kind = forms.ChoiceField(label="Expiry", choices=[])
+    kind = forms.ChoiceField(label="Expiry", choices=ExpiryPolicy.Kind.choices)
     months = forms.IntegerField(label="N months", min_value=0, max_value=240, initial=12)
     effective_month = forms.DateField(
         label="From the first day of",
@@ -392,23 +414,15 @@ class ExpiryPolicyForm(forms.Form):
         help_text="The first day of a month, next month at the earliest.",
     )
 
-    def __init__(self, *args, **kwargs):
-        from .models import ExpiryPolicy
-
-        super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = ExpiryPolicy.Kind.choices
-
     def clean(self):
         data = super().clean()
-        if data.get("kind") and data["kind"] != "never" and not data.get("months"):
+        if data.get("kind") and data["kind"] != ExpiryPolicy.Kind.NEVER and not data.get("months"):
             self.add_error("months", "Say after how many months.")
         return data
 
 
 class TierForm(forms.ModelForm):
     class Meta:
-        from .models import Tier
-
         model = Tier
         fields = ["name", "rank", "threshold", "multiplier"]
         labels = {"threshold": "Points earned to reach it", "multiplier": "Earning multiplier"}

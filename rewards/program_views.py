@@ -18,11 +18,27 @@ from django.views.decorators.http import require_POST
 from loyalty_site.access import can_manage_program, managers_only
 
 from . import simulation
+from .calendar import add_months
 from .controls import ControlWeakeningRefused
-from .models import ProgramDraft, Recalculation, RuleVersion
-from .program_forms import PublishForm, RecalculationForm, RuleForms, SimulateForm, rule_summary
+from .local_time import current_month
+from .models import ExpiryPolicy, ProgramDraft, Recalculation, Reward, RuleVersion, Tier
+from .program_forms import (
+    ExpiryPolicyForm,
+    PoliciesForm,
+    PublishForm,
+    RecalculationForm,
+    RewardForm,
+    RuleForms,
+    SimulateForm,
+    TierForm,
+    rule_summary,
+)
 from .selectors import default_program, rule_version_at
-from .services import NothingToRecalculate, PublishRefused, publish_draft, recalculate, save_draft
+from .services.expiry import PolicyRefused, set_expiry_policy
+from .services.program import PublishRefused, publish_draft, save_draft, save_program_policies
+from .services.recalculation import NothingToRecalculate, recalculate
+from .services.redemption import save_reward
+from .services.tiers import save_tier
 
 NOT_ALLOWED = "Changing the program's rules needs the 'manage program' permission."
 ROWS_SHOWN = 200
@@ -44,7 +60,7 @@ def _settings_page(request: HttpRequest, *, program, rule_forms=None, publish_fo
     latest = max(versions, key=lambda v: v.effective_from) if versions else None
     in_force = rule_version_at(now, program) if versions else None
     if rule_forms is None:
-        rule_forms = RuleForms(rule=draft.rule if draft else (latest.rule if latest else {}))
+        rule_forms = RuleForms(rule=draft.rule if draft else (latest.rule if latest else {}), program=program)
     rows = [
         {
             "version": version,
@@ -77,7 +93,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _settings_page(request, program=program)
     _require_manage(request)
-    rule_forms = RuleForms(request.POST)
+    rule_forms = RuleForms(request.POST, program=program)
     if not rule_forms.is_valid():
         messages.error(request, "The draft was not saved: see the messages beside the fields.")
         return _settings_page(request, program=program, rule_forms=rule_forms, status=400)
@@ -132,13 +148,13 @@ def simulate(request: HttpRequest) -> HttpResponse:
     draft = _draft(program)
     first, months = simulation.default_period()
     form = SimulateForm(
-        request.GET or {"first_month": first.strftime("%Y-%m"), "months": months, "point_value": program.point_value}
+        request.GET or {"point_value": program.point_value}, default_start=first, default_months=months
     )
     comparison = None
     if draft is not None and form.is_valid():
         comparison = simulation.compare(
             rule=draft.engine_rule(),
-            first_month=form.cleaned_data["first_month"],
+            first_month=form.cleaned_data["start"],
             months=form.cleaned_data["months"],
             point_value=form.cleaned_data["point_value"] if form.cleaned_data["point_value"] is not None else None,
             program=program,
@@ -165,12 +181,10 @@ def recalculate_page(request: HttpRequest) -> HttpResponse:
     program = default_program()
     first, months = simulation.default_period()
     data = request.POST if request.method == "POST" else request.GET
-    form = RecalculationForm(data or None, program=program)
+    period = {"program": program, "default_start": first, "default_months": months}
+    form = RecalculationForm(data or None, **period)
     if not data:
-        form = RecalculationForm(
-            initial={"first_month": first, "months": months, "version": rule_version_at(timezone.now(), program)},
-            program=program,
-        )
+        form = RecalculationForm(initial={"version": rule_version_at(timezone.now(), program)}, **period)
     if request.method == "POST":
         _require_manage(request)
         if form.is_valid():
@@ -178,7 +192,7 @@ def recalculate_page(request: HttpRequest) -> HttpResponse:
                 done = recalculate(
                     program=program,
                     version=form.cleaned_data["version"],
-                    first_month=form.cleaned_data["first_month"],
+                    first_month=form.cleaned_data["start"],
                     months=form.cleaned_data["months"],
                     author=request.user,
                 )
@@ -195,7 +209,7 @@ def recalculate_page(request: HttpRequest) -> HttpResponse:
     if form.is_bound and form.is_valid():
         comparison = simulation.compare(
             rule=form.cleaned_data["version"].engine_rule(),
-            first_month=form.cleaned_data["first_month"],
+            first_month=form.cleaned_data["start"],
             months=form.cleaned_data["months"],
             program=program,
         )
@@ -220,10 +234,6 @@ def recalculate_page(request: HttpRequest) -> HttpResponse:
 @managers_only
 def rewards_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     """The catalog with a form to add a reward, or to edit the one chosen (?edit=<pk> or /rewards/<pk>/)."""
-    from .models import Reward
-    from .program_forms import RewardForm
-    from .services import save_reward
-
     instance = get_object_or_404(Reward, pk=pk) if pk else None
     if request.method == "POST":
         _require_manage(request)
@@ -244,14 +254,10 @@ def rewards_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def policies_page(request: HttpRequest) -> HttpResponse:
     """The program's policies: spent points on refunds, the size of adjustment that needs approval, and
     the history of expiry rules with a form to schedule the next."""
-    from .models import ExpiryPolicy
-    from .program_forms import ExpiryPolicyForm, PoliciesForm
-    from .selectors import add_months, current_month
-    from .services import PolicyRefused, save_program_policies, set_expiry_policy
-
     program = default_program()
     form = PoliciesForm(instance=program)
-    expiry_form = ExpiryPolicyForm(initial={"effective_month": add_months(current_month(), 1), "kind": "never"})
+    next_month = add_months(current_month(), 1)
+    expiry_form = ExpiryPolicyForm(initial={"effective_month": next_month, "kind": ExpiryPolicy.Kind.NEVER})
     status = 200
     if request.method == "POST":
         _require_manage(request)
@@ -297,10 +303,6 @@ def policies_page(request: HttpRequest) -> HttpResponse:
 @managers_only
 def tiers_page(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     """The program's tiers, with a form to add one or edit the one chosen."""
-    from .models import Tier
-    from .program_forms import TierForm
-    from .services import save_tier
-
     program = default_program()
     instance = get_object_or_404(Tier, pk=pk, program=program) if pk else None
     form = TierForm(request.POST or None, instance=instance)

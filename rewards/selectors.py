@@ -5,16 +5,29 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from django.db.models import Count, DateField, F, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from customers.models import Customer
 
-from .models import CustomerMonthPoints, PointsEntry, Program, RuleVersion
+from . import engine
+from .calendar import add_months, month_start, months_from
+from .local_time import local_midnight, month_of
+from .models import (
+    CustomerMonthPoints,
+    CustomerTier,
+    ExpiryPolicy,
+    PointsEntry,
+    Program,
+    Redemption,
+    Reward,
+    RuleVersion,
+    Tier,
+)
 
 
 def default_program() -> Program:
@@ -57,43 +70,15 @@ def customer_balance(customer_id: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Months are calendar months in the merchant's TIME_ZONE.
-
-
-def month_start(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
-def add_months(month: dt.date, count: int) -> dt.date:
-    index = month.year * 12 + (month.month - 1) + count
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
-def months_from(start: dt.date, count: int) -> list[dt.date]:
-    return [add_months(month_start(start), offset) for offset in range(count)]
-
-
-def local_midnight(day: dt.date) -> dt.datetime:
-    """The aware moment a local calendar day begins in the merchant's time zone."""
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_default_timezone())
-
-
-def month_of(expression: str) -> TruncMonth:
-    """SQL that puts a moment in its calendar month in the merchant's time zone (as a date)."""
-    return TruncMonth(expression, tzinfo=timezone.get_default_timezone(), output_field=DateField())
-
-
-def current_month() -> dt.date:
-    return timezone.localdate().replace(day=1)
-
-
-# ---------------------------------------------------------------------------------------------------
 # The monthly points report: one selector for the command line and the managers' page.
 
 
 # Beside what was earned, the monthly report gives per customer the period's redeemed, expired and adjusted
 # points (signed as in the ledger: redemptions and expiries are negative).
-SPENT_KEYS = ("redeemed", "expired", "adjusted")
+SPENT_KINDS = (PointsEntry.Kind.REDEMPTION, PointsEntry.Kind.EXPIRY, PointsEntry.Kind.ADJUSTMENT)
+SPENT_KEYS = tuple(CustomerMonthPoints.COLUMNS[kind] for kind in SPENT_KINDS)
+# The ledger kinds of what purchases earned (earn entries and the reversals of their refunds).
+EARNED_KINDS = CustomerMonthPoints.kinds_of(CustomerMonthPoints.EARNED)
 
 
 @dataclass(frozen=True)
@@ -166,7 +151,7 @@ def monthly_points(
     first, end = columns[0].month, add_months(columns[-1].month, 1)
     if store_id is None:
         source = CustomerMonthPoints.objects.filter(month__gte=first, month__lt=end)
-        earned = F("earned") + F("reversed")
+        earned = CustomerMonthPoints.sum_of(CustomerMonthPoints.EARNED)
         month_field = "month"
     else:
         source = PointsEntry.objects.filter(
@@ -184,25 +169,21 @@ def monthly_points(
         column.key: Coalesce(
             Sum(
                 earned,
-                filter=Q(**{month_field: column.month})
-                & (Q() if store_id is None else Q(kind__in=[PointsEntry.Kind.EARN, PointsEntry.Kind.REVERSAL])),
+                filter=Q(**{month_field: column.month}) & (Q() if store_id is None else Q(kind__in=EARNED_KINDS)),
             ),
             0,
         )
         for column in columns
     }
-    total_filter = Q() if store_id is None else Q(kind__in=[PointsEntry.Kind.EARN, PointsEntry.Kind.REVERSAL])
+    total_filter = Q() if store_id is None else Q(kind__in=EARNED_KINDS)
     total = Coalesce(Sum(earned, filter=total_filter), 0)
     if store_id is None:
         spent = {key: Coalesce(Sum(key), 0) for key in SPENT_KEYS}
     else:
         # By store: the entries of that store's transactions, which are purchases and refunds only.
-        kinds = {
-            "redeemed": PointsEntry.Kind.REDEMPTION,
-            "expired": PointsEntry.Kind.EXPIRY,
-            "adjusted": PointsEntry.Kind.ADJUSTMENT,
+        spent = {
+            CustomerMonthPoints.COLUMNS[kind]: Coalesce(Sum("points", filter=Q(kind=kind)), 0) for kind in SPENT_KINDS
         }
-        spent = {key: Coalesce(Sum("points", filter=Q(kind=kind)), 0) for key, kind in kinds.items()}
     rows = (
         source.values("customer_id")
         .annotate(
@@ -217,6 +198,53 @@ def monthly_points(
     if min_total is not None:
         return MonthlyPointsReport(months=columns, rows=rows.filter(total__gte=min_total))
     return MonthlyPointsReport(months=columns, rows=rows, ungrouped=source, sums={**per_month, "total": total, **spent})
+
+
+# ---------------------------------------------------------------------------------------------------
+# How a transaction's points were made: the till's confirmation, the transaction's page.
+
+
+@dataclass(frozen=True)
+class Account:
+    """How a transaction's points were made for its customer, as lines that sum to `points`: each band that
+    counted, each promotion step, the tier multiplier, the stamp card's bonus (a refund: its reversal).
+    `explanation` and `parts` are the earn (or reversal) entry's own line and the bands that counted."""
+
+    points: int
+    lines: tuple[engine.Line, ...]
+    explanation: str
+    parts: list[engine.BandPart]
+    rule_version: RuleVersion | None
+
+
+def transaction_account(transaction_id: int) -> Account | None:
+    """The account of a purchase or refund, in one query: its entries for its own customer, with the rule
+    version and the transaction an earn entry's account is rendered from."""
+    entries = list(
+        PointsEntry.objects.filter(transaction_id=transaction_id, kind__in=[*EARNED_KINDS, PointsEntry.Kind.BONUS])
+        .select_related("transaction", "rule_version__program")
+        .order_by("id")
+    )
+    main = next((entry for entry in entries if entry.kind in EARNED_KINDS), None)
+    if main is None:
+        return None
+    parts: list[engine.BandPart] = []
+    if main.kind == PointsEntry.Kind.EARN:
+        earning = main.earning()
+        lines = earning.lines()
+        parts = [part for part in earning.parts if part.units > 0]
+    else:
+        lines = (engine.Line(main.note, main.points),)
+    # The bonuses this transaction gave its own customer (a referral bonus is the referrer's).
+    bonuses = [e for e in entries if e.kind == PointsEntry.Kind.BONUS and e.customer_id == main.customer_id]
+    lines += tuple(engine.Line(entry.reason, entry.points) for entry in bonuses)
+    return Account(
+        points=main.points + sum(entry.points for entry in bonuses),
+        lines=lines,
+        explanation=main.explanation,
+        parts=parts,
+        rule_version=main.rule_version,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -235,6 +263,10 @@ class MonthPoints:
     new_customers: int = 0
 
 
+# The roll-up columns the glance page sums per month: those MonthPoints holds.
+GLANCE_COLUMNS = tuple(f.name for f in fields(MonthPoints) if f.name in CustomerMonthPoints.POINT_COLUMNS)
+
+
 def customer_points_by_month(customer_id: int, *, start: dt.date, months: int) -> list[MonthPoints]:
     """Points a customer earned and had reversed in each month of a period, zeros included (one query).
 
@@ -245,11 +277,11 @@ def customer_points_by_month(customer_id: int, *, start: dt.date, months: int) -
         row["month"]: row
         for row in CustomerMonthPoints.objects.filter(
             customer_id=customer_id, month__gte=wanted[0], month__lte=wanted[-1]
-        ).values("month", "earned", "reversed")
+        ).values("month", *CustomerMonthPoints.EARNED)
     }
-    empty = {"earned": 0, "reversed": 0}
+    empty = dict.fromkeys(CustomerMonthPoints.EARNED, 0)
     return [
-        MonthPoints(month=month, earned=found.get(month, empty)["earned"], reversed=found.get(month, empty)["reversed"])
+        MonthPoints(month=month, **{column: found.get(month, empty)[column] for column in CustomerMonthPoints.EARNED})
         for month in wanted
     ]
 
@@ -277,11 +309,7 @@ def program_by_month(*, start: dt.date, months: int) -> list[MonthPoints]:
         for row in CustomerMonthPoints.objects.filter(month__gte=first, month__lt=end)
         .values("month")
         .annotate(
-            sum_earned=Sum("earned"),
-            sum_reversed=Sum("reversed"),
-            sum_redeemed=Sum("redeemed"),
-            sum_expired=Sum("expired"),
-            sum_adjusted=Sum("adjusted"),
+            **{f"sum_{column}": Sum(column) for column in GLANCE_COLUMNS},
             active=Count("customer_id", filter=Q(entries__gt=0)),
         )
         .order_by()
@@ -300,11 +328,7 @@ def program_by_month(*, start: dt.date, months: int) -> list[MonthPoints]:
         result.append(
             MonthPoints(
                 month=month,
-                earned=row.get("sum_earned") or 0,
-                reversed=row.get("sum_reversed") or 0,
-                redeemed=row.get("sum_redeemed") or 0,
-                expired=row.get("sum_expired") or 0,
-                adjusted=row.get("sum_adjusted") or 0,
+                **{column: row.get(f"sum_{column}") or 0 for column in GLANCE_COLUMNS},
                 active_customers=row.get("active") or 0,
                 new_customers=joined.get(month, 0),
             )
@@ -318,9 +342,8 @@ def points_outstanding() -> int:
     The roll-up holds every ledger entry by kind, so its sum equals the ledger's (check_points_rollup
     proves it) while reading a few rows per customer instead of every entry.
     """
-    kinds = ["earned", "reversed", "bonus", "redeemed", "expired", "adjusted"]
     return CustomerMonthPoints.objects.aggregate(
-        outstanding=Coalesce(Sum(sum((F(kind) for kind in kinds[1:]), F(kinds[0]))), 0)
+        outstanding=Coalesce(Sum(CustomerMonthPoints.sum_of(CustomerMonthPoints.POINT_COLUMNS)), 0)
     )["outstanding"]
 
 
@@ -334,8 +357,6 @@ def affordable_rewards(
     """The rewards a customer can redeem now, cheapest first (one query): active on `day` (local, today by
     default), costing no more than `balance`, in stock, under the per-customer limit (redemptions that were
     undone do not count), and unlocked by the customer's tier (`tier_rank`; None without a tier)."""
-    from .models import Redemption, Reward
-
     day = day or timezone.localdate()
     taken = (
         Redemption.objects.filter(customer_id=customer_id, reward=OuterRef("pk"), undone_at__isnull=True)
@@ -360,8 +381,6 @@ def affordable_rewards(
 def recent_redemptions(customer_id: int, *, limit: int = 5) -> list:
     """A customer's latest redemptions with their reward and who made and undid them (one query,
     redemption_customer_reward_idx)."""
-    from .models import Redemption
-
     return list(
         Redemption.objects.filter(customer_id=customer_id)
         .select_related("reward", "redeemed_by", "undone_by", "store")
@@ -377,21 +396,17 @@ class ExpiryTimeline:
     """The program's expiry rules by month, loaded once (one query)."""
 
     def __init__(self, program: Program | None = None) -> None:
-        from .models import ExpiryPolicy
-
         of_program = {"program": program} if program is not None else {"program__is_default": True}
         self.policies = list(ExpiryPolicy.objects.filter(**of_program).order_by("effective_month"))
         self._starts = [policy.effective_month for policy in self.policies]
 
-    def rule_of(self, month: dt.date):
-        from . import engine
-
+    def rule_of(self, month: dt.date) -> engine.ExpiryRule:
         index = bisect.bisect_right(self._starts, month) - 1
         return self.policies[index].engine_rule() if index >= 0 else engine.ExpiryRule()
 
     @property
     def ever_expires(self) -> bool:
-        return any(policy.kind != "never" for policy in self.policies)
+        return any(policy.kind != ExpiryPolicy.Kind.NEVER for policy in self.policies)
 
 
 def expiry_key(lot: dt.date) -> str:
@@ -402,38 +417,32 @@ def lot_of_key(key: str) -> dt.date:
     return dt.date.fromisoformat(key.removeprefix("expiry:") + "-01")
 
 
-def months_of_points(rows) -> list:
-    """Roll-up rows (dicts) as the engine's MonthOfPoints."""
-    from . import engine
-
+def months_of_points(rows) -> list[engine.MonthOfPoints]:
+    """Roll-up rows (dicts of ROLLUP_FIELDS) as the engine's MonthOfPoints. A month is active when it has an
+    entry other than an expiry."""
+    expired = CustomerMonthPoints.COLUMNS[PointsEntry.Kind.EXPIRY]
+    others = [column for column in CustomerMonthPoints.POINT_COLUMNS if column != expired]
     return [
         engine.MonthOfPoints(
             month=row["month"],
-            earned=row["earned"],
-            reversed=row["reversed"],
-            bonus=row["bonus"],
-            redeemed=row["redeemed"],
-            adjusted=row["adjusted"],
-            active=row["entries"] > 0
-            and (row["expired"] == 0 or any(row[k] for k in ("earned", "reversed", "bonus", "redeemed", "adjusted"))),
+            **{column: row[column] for column in others},
+            active=row["entries"] > 0 and (row[expired] == 0 or any(row[column] for column in others)),
         )
         for row in rows
     ]
 
 
-ROLLUP_FIELDS = ["customer_id", "month", "earned", "reversed", "bonus", "redeemed", "expired", "adjusted", "entries"]
+ROLLUP_FIELDS = ["customer_id", "month", *CustomerMonthPoints.SUMMED]
 
 
 def customer_lapses(customer_id: int, *, until: dt.date, timeline: ExpiryTimeline | None = None) -> list:
     """The lots of one customer that lapse by the start of month `until` and have not yet (two queries:
     the customer's roll-up months, their expiry keys; plus one for the rules unless given)."""
-    from . import engine
-
     timeline = timeline or ExpiryTimeline()
     rows = CustomerMonthPoints.objects.filter(customer_id=customer_id).order_by("month").values(*ROLLUP_FIELDS)
     expired = {
         lot_of_key(key): 1
-        for key in PointsEntry.objects.filter(customer_id=customer_id, kind="expiry")
+        for key in PointsEntry.objects.filter(customer_id=customer_id, kind=PointsEntry.Kind.EXPIRY)
         .exclude(bonus_key="")
         .values_list("bonus_key", flat=True)
     }
@@ -462,9 +471,7 @@ def points_expiring_soon(customer_id: int, *, days: int = 30, today: dt.date | N
 # Tiers: points earned (earn, reversals, bonuses; never reduced by spending) within the program's window.
 
 
-def program_tiers(program: Program | None = None) -> list:
-    from .models import Tier
-
+def program_tiers(program: Program | None = None) -> list[Tier]:
     of_program = {"program": program} if program is not None else {"program__is_default": True}
     return list(Tier.objects.filter(**of_program).select_related("program").order_by("rank"))
 
@@ -488,7 +495,7 @@ def points_earned_in_window(customer_id: int, *, day: dt.date, program: Program 
     program = program or default_program()
     return CustomerMonthPoints.objects.filter(
         customer_id=customer_id, month__gte=window_start(program, day), month__lte=day
-    ).aggregate(earned=Coalesce(Sum(F("earned") + F("reversed") + F("bonus")), 0))["earned"]
+    ).aggregate(earned=Coalesce(Sum(CustomerMonthPoints.sum_of(CustomerMonthPoints.QUALIFYING)), 0))["earned"]
 
 
 @dataclass(frozen=True)
@@ -504,8 +511,6 @@ class TierStatus:
 def customer_tier_status(customer_id: int) -> TierStatus | None:
     """The customer's tier and their progress to the next: one query when the program has no tiers (then
     None), three when it has (its tiers, the customer's tier, their points earned in the window)."""
-    from .models import CustomerTier
-
     tiers = program_tiers()
     if not tiers:
         return None

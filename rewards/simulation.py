@@ -25,16 +25,18 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection, transaction
-from django.db.models import Count, DateField, F, IntegerField, Sum
-from django.db.models.functions import Cast, Floor, TruncDate
+from django.db.models import Count, F, IntegerField, Sum
+from django.db.models.functions import Cast, Floor
 from django.utils import timezone
 
 from customers.models import Customer
 from transactions.models import Store, Transaction
 
 from . import engine
+from .calendar import add_months
+from .local_time import day_of, local_midnight, month_of
 from .models import CustomerMonthPoints, PointsEntry, Program
-from .selectors import add_months, default_program, local_midnight, month_of, rule_version_at
+from .selectors import default_program, rule_version_at
 
 Key = tuple[int, dt.date]  # (customer_id, first day of the month)
 CHUNK = 20_000
@@ -51,10 +53,6 @@ def default_period(today: dt.date | None = None) -> tuple[dt.date, int]:
     """The three full months before the current one (where last quarter's history is)."""
     today = today or timezone.localdate()
     return add_months(today.replace(day=1), -3), 3
-
-
-def _local_day(expression: str) -> TruncDate:
-    return TruncDate(expression, tzinfo=timezone.get_default_timezone(), output_field=DateField())
 
 
 class _Points:
@@ -130,7 +128,7 @@ def replay(
             "amount",
             "refund_of_id",
             "refund_of__amount",
-            _local_day("refund_of__occurred_at"),
+            day_of("refund_of__occurred_at"),
             "refund_of__store_id",
         )
     )
@@ -169,7 +167,7 @@ def _purchases_streamed(purchases, amount, points: _Points, totals: dict[Key, in
     # (day, store) -> {amount key: points}; contexts with the same promotions in force share one table.
     tables: dict[tuple[dt.date, int], dict] = {}
     count = 0
-    rows = purchases.values_list("customer_id", _local_day("occurred_at"), "store_id", amount)
+    rows = purchases.values_list("customer_id", day_of("occurred_at"), "store_id", amount)
     for customer_id, day, store_id, key in rows.iterator(chunk_size=CHUNK):
         table = tables.get((day, store_id))
         if table is None:
@@ -197,7 +195,7 @@ def _purchases_in_sql(
     4. one grouped query joins the purchases to both tables (unnest of arrays) and sums.
     """
     rows = purchases.annotate(
-        local_day=_local_day("occurred_at"), local_month=month_of("occurred_at"), amount_key=amount
+        local_day=day_of("occurred_at"), local_month=month_of("occurred_at"), amount_key=amount
     ).values("customer_id", "local_day", "local_month", "store_id", "amount_key")
     inner, params = rows.query.sql_with_params()
     rule = points.rule
@@ -298,8 +296,8 @@ def recorded(*, first_month: dt.date, months: int) -> dict[Key, int]:
     # Served by cmp_month_customer_idx.
     rollup = (
         CustomerMonthPoints.objects.filter(month__gte=first_month, month__lt=last)
-        .exclude(earned=0, reversed=0)
-        .values_list("customer_id", "month", F("earned") + F("reversed"))
+        .exclude(**dict.fromkeys(CustomerMonthPoints.EARNED, 0))
+        .values_list("customer_id", "month", CustomerMonthPoints.sum_of(CustomerMonthPoints.EARNED))
     )
     for customer_id, month, points in plain_rows(rollup):
         actual[customer_id, month] += points

@@ -10,7 +10,7 @@ from django.db.models import F
 
 from .exports import neutralise_formula
 from .models import PointsEntry
-from .selectors import MonthColumn
+from .selectors import SPENT_KEYS, MonthColumn
 
 NUMERIC = {"th": {"class": "num"}, "td": {"class": "num"}, "tf": {"class": "num"}}
 
@@ -68,10 +68,6 @@ class MonthlyPointsTable(ExportSafeTable):
         sort_key="name", verbose_name="Name", linkify=("reports:statement", {"pk": tables.A("customer_id")})
     )
     total = SortedColumn(sort_key="total", verbose_name="Total", attrs=NUMERIC, footer=_footer("total"))
-    # The period's other movements, beside "earned" (the report's main figure).
-    redeemed = SortedColumn(sort_key="redeemed", verbose_name="Redeemed", attrs=NUMERIC, footer=_footer("redeemed"))
-    expired = SortedColumn(sort_key="expired", verbose_name="Expired", attrs=NUMERIC, footer=_footer("expired"))
-    adjusted = SortedColumn(sort_key="adjusted", verbose_name="Adjusted", attrs=NUMERIC, footer=_footer("adjusted"))
 
     class Meta:
         template_name = "django_tables2/table.html"
@@ -100,24 +96,17 @@ class MonthlyPointsTable(ExportSafeTable):
 
     def __init__(self, data, *, months: Sequence[MonthColumn], totals: dict[str, int] | None = None, **kwargs):
         self.totals = totals
-        month_columns = [
-            (
-                column.key,
-                SortedColumn(
-                    accessor=column.key,
-                    sort_key=column.key,
-                    verbose_name=column.label,
-                    attrs=NUMERIC,
-                    footer=_footer(column.key),
-                ),
-            )
-            for column in months
+        # One column per month of the period, then (after the total) the period's other movements beside
+        # "earned", the report's main figure: the roll-up's spent columns (selectors.SPENT_KEYS).
+        labelled = [(column.key, column.label) for column in months] + [(key, key.capitalize()) for key in SPENT_KEYS]
+        extra = [
+            (key, SortedColumn(accessor=key, sort_key=key, verbose_name=label, attrs=NUMERIC, footer=_footer(key)))
+            for key, label in labelled
         ]
         kwargs.setdefault(
-            "sequence",
-            ["member_number", "name", *[column.key for column in months], "total", "redeemed", "expired", "adjusted"],
+            "sequence", ["member_number", "name", *[column.key for column in months], "total", *SPENT_KEYS]
         )
-        super().__init__(data, extra_columns=month_columns, show_footer=totals is not None, **kwargs)
+        super().__init__(data, extra_columns=extra, show_footer=totals is not None, **kwargs)
 
 
 class LedgerTable(tables.Table):

@@ -17,11 +17,11 @@ from customers.models import Customer
 from loyalty_site.access import managers_only
 
 from . import charts
+from .calendar import add_months
 from .filters import MonthlyPointsFilter
 from .forms import PeriodForm, shifted
+from .local_time import current_month
 from .selectors import (
-    add_months,
-    current_month,
     customer_balance,
     customer_ledger,
     customer_points_by_month,

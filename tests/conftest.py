@@ -1,5 +1,9 @@
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, models, transaction
 
 from tests.factories import ManagerFactory, OwnerFactory, StaffFactory
 
@@ -35,6 +39,32 @@ def owner_client(client, owner):
 def staff_client(client, staff):
     client.force_login(staff)
     return client
+
+
+def constraint_refusal(model: type[models.Model], name: str) -> str:
+    """What the database says when `model`'s constraint `name` refuses a row, as a pattern. PostgreSQL and
+    SQLite's checks name the constraint; SQLite's unique indexes name their columns instead."""
+    constraint = next(c for c in model._meta.constraints if c.name == name)
+    if connection.vendor == "sqlite" and isinstance(constraint, models.UniqueConstraint):
+        table = model._meta.db_table
+        columns = [model._meta.get_field(field).column for field in constraint.fields]
+        return re.escape("UNIQUE constraint failed: " + ", ".join(f"{table}.{column}" for column in columns)) + "$"
+    return rf"\b{re.escape(name)}\b"
+
+
+@pytest.fixture
+def refused_by():
+    """`with refused_by(PointsEntry, "pointsentry_one_earn_per_purchase"): ...` passes only if that constraint,
+    not another, refuses what the block writes (in a savepoint, so the test goes on). Where a row breaks
+    two constraints at once, name both: which one a database reports first is its own business."""
+
+    @contextmanager
+    def refused(model: type[models.Model], *names: str) -> Iterator[None]:
+        pattern = "|".join(f"(?:{constraint_refusal(model, name)})" for name in names)
+        with pytest.raises(IntegrityError, match=pattern), transaction.atomic():
+            yield
+
+    return refused
 
 
 def pytest_collection_modifyitems(config, items):

@@ -9,8 +9,10 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from customers.models import Customer
-from rewards.models import Reward
+from rewards import engine
+from rewards.models import Reward, RuleVersion
 from rewards.selectors import default_program
+from rewards.services.program import publish_rule_version
 from transactions.models import Store
 from transactions.services import record_purchase, record_refund
 
@@ -117,3 +119,17 @@ class RewardFactory(factory.django.DjangoModelFactory):
     points_cost = 50
     benefit = Reward.Benefit.AMOUNT_OFF
     amount_off = Decimal("5.00")
+
+
+CLASSIC = engine.CLASSIC_RULE.to_dict()
+
+
+def publish(rule: dict, effective_from, **kwargs) -> RuleVersion:
+    """Publish a version directly (the service itself allows any moment; the pages refuse the past)."""
+    return publish_rule_version(
+        program=default_program(), rule=engine.Rule.from_dict(rule), effective_from=effective_from, **kwargs
+    )
+
+
+def with_promotion(**promotion) -> dict:
+    return CLASSIC | {"promotions": [{"name": "Tuesday promotion", "multiplier": "2"} | promotion]}

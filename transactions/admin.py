@@ -1,11 +1,14 @@
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from loyalty_site.access import is_manager
+from rewards.services.earning import version_in_force
 
+from .forms import AmountField, add_service_errors
 from .models import Store, TillSettings, Transaction
-from .services import record_purchase, record_refund
+from .services import check_moment, check_refund_of, record_purchase, record_refund
 
 
 @admin.register(Store)
@@ -20,6 +23,11 @@ class StoreAdmin(admin.ModelAdmin):
 
 
 class TransactionAddForm(forms.ModelForm):
+    """Adding a purchase or a refund by hand: judged by the recording service's own checks, so a refusal
+    stands beside its field here as at the till; saving records through the service (save_model)."""
+
+    amount = AmountField(label="Amount")
+
     class Meta:
         model = Transaction
         fields = ["kind", "customer", "store", "amount", "occurred_at", "receipt_number", "refund_of"]
@@ -36,26 +44,27 @@ class TransactionAddForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         kind, purchase, amount = cleaned.get("kind"), cleaned.get("refund_of"), cleaned.get("amount")
-        if kind == Transaction.Kind.REFUND:
-            if purchase is None:
-                self.add_error("refund_of", "Choose the purchase this refund is for.")
-            elif purchase.kind != Transaction.Kind.PURCHASE:
-                self.add_error("refund_of", "Only a purchase can be refunded.")
+        moment = cleaned.get("occurred_at")
+        try:
+            if moment is not None:
+                check_moment(moment, kind=kind or Transaction.Kind.PURCHASE)
+            if kind == Transaction.Kind.REFUND:
+                if purchase is None:
+                    self.add_error("refund_of", "Choose the purchase this refund is for.")
+                elif amount is not None:  # else the amount's own error says what is wrong
+                    customer = cleaned.get("customer") or purchase.customer
+                    check_refund_of(purchase, amount=amount, occurred_at=moment, customer=customer)
+                if purchase is not None:
+                    cleaned["customer"] = self.instance.customer = purchase.customer
             else:
-                if cleaned.get("customer") and cleaned["customer"] != purchase.customer:
-                    self.add_error("customer", "A refund belongs to the purchase's customer.")
-                cleaned["customer"] = self.instance.customer = purchase.customer
-                if amount is not None and amount > purchase.refundable_amount:
-                    self.add_error(
-                        "amount", f"A refund cannot exceed what is left of the purchase ({purchase.refundable_amount})."
-                    )
-                if amount is not None and amount == 0:
-                    self.add_error("amount", "A refund must be more than 0.00.")
-        else:
-            if purchase is not None:
-                self.add_error("refund_of", "Only a refund points at a purchase.")
-            if cleaned.get("customer") is None:
-                self.add_error("customer", "Choose the customer.")
+                if purchase is not None:
+                    self.add_error("refund_of", "Only a refund points at a purchase.")
+                if cleaned.get("customer") is None:
+                    self.add_error("customer", "Choose the customer.")
+                if moment is not None:
+                    version_in_force(moment)
+        except ValidationError as error:
+            add_service_errors(self, error)
         return cleaned
 
 

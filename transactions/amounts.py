@@ -1,12 +1,13 @@
-"""Parsing money typed by people or read from files. Never through float."""
+"""Parsing money typed by people or read from files. Never through float, and ASCII digits only."""
 
 import re
 from decimal import Decimal
 
 from django.conf import settings
 
-# Digits, optionally a dot and one or two decimals. No sign, no exponent, no thousands separator.
-_PLAIN_AMOUNT = re.compile(r"\d{1,10}(?:\.\d{1,2})?")
+# ASCII digits, optionally a dot and one or two decimals. No sign, no exponent, no thousands separator, and
+# no other script's digits ('１２', '١٢'), which Decimal() and Python's \d would take for 12.
+_PLAIN_AMOUNT = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
 
 
 class AmountError(ValueError):
@@ -18,7 +19,7 @@ def max_amount() -> Decimal:
 
 
 def parse_amount(text: str) -> Decimal:
-    """'12.50' -> Decimal('12.50'). Refuses '12,50', '-5', 'abc', 'NaN', '1e3', '10.005' and absurd sizes."""
+    """'12.50' -> Decimal('12.50'). Refuses '12,50', '-5', 'abc', 'NaN', '1e3', '10.005', '１２' and absurd sizes."""
     cleaned = (text or "").strip()
     if not cleaned:
         raise AmountError("Amount is missing")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
-from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from customers.models import Customer
 
@@ -15,6 +14,15 @@ from .models import Store
 
 _EXPIRED = "This form has expired: check the values and submit again."
 EXPIRED_KEY = {"required": _EXPIRED, "invalid": _EXPIRED}
+
+
+def add_service_errors(form: forms.Form, error: ValidationError) -> None:
+    """Put a service's ValidationError beside the form's fields it names; the rest above the form."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields and field != NON_FIELD_ERRORS else None, errors)
+    else:
+        form.add_error(None, error)
 
 
 class AmountField(forms.CharField):
@@ -106,11 +114,6 @@ class PurchaseForm(forms.Form):
             raise ValidationError("Amount must be more than 0.00.", code="zero")
         return amount
 
-    def clean_occurred_at(self):
-        moment = self.cleaned_data.get("occurred_at")
-        if moment is not None and moment > timezone.now():
-            raise ValidationError("A purchase cannot be in the future.", code="future")
-        return moment
 
 
 class EnrolForm(forms.Form):

@@ -9,11 +9,13 @@ Writing as we go (rather than validating first, then writing) is what lets a ref
 receipt find the purchase it refers to by a look-up in the database, whether that purchase was stored
 before or earlier in this file: memory stays flat however long the file is.
 
-Points are the foundation's: a purchase earns what `rewards.services.earn_entry` puts on its entry
-(engine.earn under the rule version in force at its moment, the one `record_purchase` would use;
-computed once per distinct amount), and a refund is reversed by `rewards.services.reversal_entry`
-itself. The ledger entries of the whole import are folded into the monthly roll-up once, at the end,
-in the same transaction (`rewards.services.fold_into_rollup`).
+Rows are judged by the recording service's own checks (transactions.services: a moment in the future, the
+refund rules). Points are the rewards app's: a purchase's earn entry is `rewards.services.earning.earn_fields`
+under the rule version in force at its moment (the one `record_purchase` would use; computed once per
+distinct amount, context and tier multiplier), a refund's reversal is `rewards.services.earning.reversal_entry`
+itself, and a customer it enrols gets the program's enrolment bonus
+(`rewards.services.bonuses.enrolment_bonus_entries`). The ledger entries of the whole import are folded into
+the monthly roll-up once, at the end, in the same transaction (`rewards.services.ledger.fold_into_rollup`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F, JSONField, Lookup
 from django.utils import timezone
@@ -40,10 +43,13 @@ from customers.models import Customer
 from rewards import engine
 from rewards.models import CustomerTier, PointsEntry, RuleVersion
 from rewards.selectors import RuleTimeline
-from rewards.services import context_arguments, fold_into_rollup, promotion_context, reversal_entry
+from rewards.services.bonuses import enrolment_bonus_entries
+from rewards.services.earning import earn_fields, purchase_context, reversal_entry
+from rewards.services.ledger import fold_into_rollup
 
 from .amounts import AmountError, parse_amount
 from .models import Store, Transaction
+from .services import check_moment, check_refund
 
 REQUIRED_COLUMNS = ("customer_id", "transaction_id", "amount", "occurred_at")
 OPTIONAL_COLUMNS = ("customer_name", "store", "kind", "refund_of")
@@ -63,7 +69,13 @@ _MAX_NAME = Customer._meta.get_field("name").max_length
 _MAX_RECEIPT = Transaction._meta.get_field("receipt_number").max_length
 PURCHASE, REFUND = Transaction.Kind.PURCHASE.value, Transaction.Kind.REFUND.value
 IMPORT = Transaction.Source.IMPORT.value
-EARN, REVERSAL = PointsEntry.Kind.EARN.value, PointsEntry.Kind.REVERSAL.value
+EARN, REVERSAL, BONUS = PointsEntry.Kind.EARN.value, PointsEntry.Kind.REVERSAL.value, PointsEntry.Kind.BONUS.value
+# The refund rules' refusals (transactions.services.check_refund) as a line of the file says them: the
+# purchase by its receipt, the customers by member number. Others say the service's message.
+REFUND_WORDING = {
+    "exceeds_purchase": "refund of {amount} exceeds what is left of purchase {refund_of} ({left})",
+    "other_customer": "refund_of {refund_of} is a purchase of customer {purchase_customer}, not {customer}",
+}
 
 
 class InList(Lookup):
@@ -115,6 +127,7 @@ class ImportResult:
     customers_enrolled: int = 0
     points_earned: int = 0
     points_reversed: int = 0  # <= 0
+    points_bonus: int = 0  # the enrolment bonuses of the customers it enrolled
     error_count: int = 0
     errors: list[LineMessage] = field(default_factory=list)
     warning_count: int = 0
@@ -131,7 +144,7 @@ class ImportResult:
 
     @property
     def points_awarded(self) -> int:
-        return self.points_earned + self.points_reversed
+        return self.points_earned + self.points_reversed + self.points_bonus
 
     def add_error(self, line: int, reason: str) -> None:
         self.error_count += 1
@@ -266,11 +279,12 @@ class _Purchase:
     """A purchase the batch refers to: new in this file or stored (for refunds and repeated receipts)."""
 
     __slots__ = (
-        "amount", "customer", "earn_detail", "earn_pk", "moment", "pk", "receipt", "refunded", "stored", "version_pk"
+        "amount", "customer", "earn_facts", "earn_pk", "earned", "moment", "pk", "receipt", "refunded", "stored",
+        "version_pk",
     )  # fmt: skip
 
     def __init__(
-        self, *, pk, customer, amount, refunded, moment, receipt, earn_pk, version_pk, stored, earn_detail=None
+        self, *, pk, customer, amount, refunded, moment, receipt, earn_pk, version_pk, stored, earn_facts=None
     ) -> None:
         self.pk = pk
         self.customer: _CustomerRef = customer
@@ -281,8 +295,10 @@ class _Purchase:
         self.earn_pk: int | None = earn_pk
         self.version_pk: int = version_pk
         self.stored: bool = stored
-        # The earn entry's detail: its promotion context is what the purchase's refunds reverse under.
-        self.earn_detail: dict = earn_detail or {}
+        # The earn entry's facts: its context and tier multiplier are what the purchase's refunds reverse under.
+        self.earn_facts: dict = earn_facts or {}
+        # A new purchase's earn entry (points, facts, stamped), computed when the row is checked.
+        self.earned: tuple[int, dict, bool] | None = None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -361,7 +377,7 @@ class _Importer:
         self.default_store = next((s for s in self.stores_by_code.values() if s.is_default), None)
         self.customers: dict[str, _CustomerRef] = {}
         self.new_customers: list[_CustomerRef] = []  # to enrol with the batch being checked
-        self.earnings: dict[tuple[int, Decimal, Decimal], tuple[int, str, Any]] = {}
+        self.earnings: dict[tuple, tuple[int, dict, bool]] = {}
         # Imported purchases earn at the tier each customer holds when the import starts (one query). An
         # import does not move customers up as it goes: the daily review_tiers command catches up on it.
         self.tier_multipliers: dict[int, Decimal] = dict(
@@ -535,6 +551,11 @@ class _Importer:
         new_purchases: dict[tuple[int, str], _Purchase] = {}
         refunds: list[tuple[_Row, _Purchase, Decimal]] = []  # row, purchase, refunded before
         for row in batch:
+            try:
+                check_moment(row.moment, kind=row.kind)
+            except ValidationError as refusal:
+                self.result.add_error(row.line, f"occurred_at {row.moment.isoformat()}: {_said(refusal)}")
+                continue
             key = row.key
             earlier = seen.get(key)
             if earlier is not None or key in stored:
@@ -562,6 +583,12 @@ class _Importer:
                     pk=None, customer=customer, amount=row.amount, refunded=Decimal("0.00"), moment=row.moment,
                     receipt=row.receipt, earn_pk=None, version_pk=version.pk, stored=False,
                 )  # fmt: skip
+                multiplier = self.tier_multipliers.get(customer.pk, Decimal(1))
+                try:
+                    purchase.earned = self.earning(row, version.pk, multiplier)
+                except engine.TooManyPoints as refusal:
+                    self.result.add_error(row.line, refusal.message)
+                    continue
                 purchases.append((row, purchase))
                 new_purchases[key] = purchase
             else:
@@ -590,22 +617,26 @@ class _Importer:
         return None
 
     def refund_problem(self, row: _Row, purchase: _Purchase | None, customer: _CustomerRef) -> str | None:
+        """Why a refund row cannot be recorded (the service's refund rules, said for a line), or None."""
         if purchase is None:
             return (
                 f"refund_of {row.refund_of}: no such purchase at store {row.store.code} "
                 "(stored, or earlier in this file)"
             )
-        if purchase.customer is not customer and purchase.customer.member != customer.member:
-            return f"refund_of {row.refund_of} is a purchase of customer {purchase.customer.member}, not {row.member}"
-        if row.amount <= 0:
-            return "a refund must be more than 0.00"
         if purchase.stored and purchase.earn_pk is None:
             return f"refund_of {row.refund_of}: the purchase has no earn entry to reverse"
-        if row.moment < purchase.moment:
-            return f"a refund cannot happen before its purchase ({purchase.moment.isoformat()})"
-        left = purchase.amount - purchase.refunded
-        if row.amount > left:
-            return f"refund of {row.amount} exceeds what is left of purchase {row.refund_of} ({left})"
+        try:
+            check_refund(
+                purchase_kind=PURCHASE,
+                purchase_moment=purchase.moment,
+                left=purchase.amount - purchase.refunded,
+                amount=row.amount,
+                occurred_at=row.moment,
+                customer=customer.member,
+                purchase_customer=purchase.customer.member,
+            )
+        except ValidationError as refusal:
+            return "; ".join(_said(error, refund_of=row.refund_of) for error in _each(refusal))
         return None
 
     # -- look-ups ----------------------------------------------------------------------------------
@@ -649,14 +680,14 @@ class _Importer:
                 purchase_pk: (entry_pk, version_pk, detail)
                 for purchase_pk, entry_pk, version_pk, detail in PointsEntry.objects.filter(
                     InList(F("transaction_id"), [r[0] for r in rows]), kind=PointsEntry.Kind.EARN
-                ).values_list("transaction_id", "pk", "rule_version_id", "detail")
+                ).values_list("transaction_id", "pk", "rule_version_id", "facts")
             }
             for pk, receipt, customer_pk, member, amount, refunded, moment in rows:
                 ref = self.customers.get(member) or _CustomerRef(member, "", customer_pk)
-                earn_pk, version_pk, earn_detail = earns.get(pk, (None, None, None))
+                earn_pk, version_pk, earn_facts = earns.get(pk, (None, None, None))
                 found[(store_pk, receipt)] = _Purchase(
                     pk=pk, customer=ref, amount=amount, refunded=refunded, moment=moment, receipt=receipt,
-                    earn_pk=earn_pk, version_pk=version_pk, stored=True, earn_detail=earn_detail,
+                    earn_pk=earn_pk, version_pk=version_pk, stored=True, earn_facts=earn_facts,
                 )  # fmt: skip
         return found
 
@@ -685,24 +716,19 @@ class _Importer:
             )
         return ref
 
-    def earning(self, row: _Row, version_pk: int, multiplier: Decimal = Decimal(1)) -> tuple[int, str, Any, bool]:
-        """Points, explanation, detail and stamp of a purchase under a rule version and the customer's tier
-        multiplier: what `earn_entry` puts on its entry (the engine in the purchase's promotion context; a
-        test holds the two equal), remembered per amount, context and multiplier: a million purchases have
-        far fewer distinct ones."""
+    def earning(self, row: _Row, version_pk: int, multiplier: Decimal = Decimal(1)) -> tuple[int, dict, bool]:
+        """Points, facts and stamp of a purchase's earn entry under a rule version and the customer's tier
+        multiplier: `earn_fields`, the till's own, in the purchase's promotion context, remembered per amount,
+        context and multiplier (a million purchases have far fewer distinct ones)."""
         rule = self.timeline.rule_of(self.versions[version_pk])
-        context = promotion_context(occurred_at=row.moment, store_code=self.store_codes[row.key[0]], rule=rule)
-        key = (version_pk, row.amount, context.get("on"), context.get("store"), multiplier)
+        context = purchase_context(rule, occurred_at=row.moment, store_code=self.store_codes[row.key[0]])
+        key = (version_pk, row.amount, context, multiplier)
         known = self.earnings.get(key)
         if known is None:
             if len(self.earnings) > 100_000:
                 self.earnings.clear()
-            earning = engine.earn(row.amount, rule, tier_multiplier=multiplier, **context_arguments(context))
-            detail = earning.as_dict()
-            if context:
-                detail["context"] = context
-            stamped = rule.stamp_card is not None and rule.stamp_card.qualifies(row.amount)
-            known = self.earnings[key] = (earning.points, earning.explain(), detail, stamped)
+            fields = earn_fields(amount=row.amount, rule=rule, context=context, tier_multiplier=multiplier)
+            known = self.earnings[key] = (fields.points, fields.facts, fields.stamped)
         return known
 
     # -- writing -------------------------------------------------------------------------------------
@@ -715,21 +741,24 @@ class _Importer:
             for ref, pk in zip(enrol, ids, strict=True):
                 ref.pk = pk
             self.result.customers_enrolled += len(enrol)
+            # The program's enrolment bonus, as enrolling at the till gives it (joined at the import's moment).
+            bonuses = enrolment_bonus_entries(ids, moment=self.stamp)
+            self.note_entries(insert(PointsEntry, [self.bonus_row(entry) for entry in bonuses]))
+            self.result.points_bonus += sum(entry.points for entry in bonuses)
 
         ids = insert(Transaction, [self.transaction_row(row, purchase) for row, purchase in purchases])
         for (_row, purchase), pk in zip(purchases, ids, strict=True):
             purchase.pk = pk
         earn_rows = []
         for row, purchase in purchases:
-            multiplier = self.tier_multipliers.get(purchase.customer.pk, Decimal(1))
-            points, explanation, detail, stamped = self.earning(row, purchase.version_pk, multiplier)
-            purchase.earn_detail = detail
+            points, facts, stamped = purchase.earned
+            purchase.earn_facts = facts
             self.result.points_earned += points
             earn_rows.append(
                 self.entry_row(
                     customer=purchase.customer.pk, kind=EARN, points=points, moment=row.moment,
-                    transaction=purchase.pk, version=purchase.version_pk, corrects=None,
-                    explanation=explanation, detail=detail, stamped=stamped,
+                    transaction=purchase.pk, version=purchase.version_pk, corrects=None, note="", facts=facts,
+                    stamped=stamped,
                 )
             )  # fmt: skip
         ids = insert(PointsEntry, earn_rows)
@@ -781,15 +810,19 @@ class _Importer:
             "recorded_at": self.stamp,
         }
 
-    def entry_row(
-        self, *, customer, kind, points, moment, transaction, version, corrects, explanation, detail, stamped=False
-    ):
+    def entry_row(self, *, customer, kind, points, moment, transaction, version, corrects, note, facts, stamped=False):
         return {
             "customer_id": customer, "kind": kind, "points": points, "effective_at": moment,
             "created_at": self.stamp, "transaction_id": transaction, "rule_version_id": version,
-            "created_by_id": None, "corrects_id": corrects, "reason": "", "explanation": explanation,
-            "detail": detail, "stamped": stamped,
+            "created_by_id": None, "corrects_id": corrects, "reason": "", "note": note,
+            "facts": facts, "stamped": stamped,
         }  # fmt: skip
+
+    def bonus_row(self, entry: PointsEntry) -> dict[str, Any]:
+        return self.entry_row(
+            customer=entry.customer_id, kind=BONUS, points=entry.points, moment=entry.effective_at, transaction=None,
+            version=entry.rule_version_id, corrects=None, note="", facts={},
+        ) | {"reason": entry.reason, "bonus_key": entry.bonus_key}  # fmt: skip
 
     def reversal(self, row: _Row, purchase: _Purchase, refunded_before: Decimal, refund_pk: int) -> dict[str, Any]:
         """reversal_entry's own entry for the refund, on unsaved stand-ins of the rows it reads."""
@@ -798,13 +831,32 @@ class _Importer:
         stand_in = Transaction(
             pk=purchase.pk, customer_id=purchase.customer.pk, amount=purchase.amount, receipt_number=purchase.receipt
         )
-        earned = PointsEntry(pk=purchase.earn_pk, rule_version=version, detail=purchase.earn_detail)
+        earned = PointsEntry(pk=purchase.earn_pk, rule_version=version, facts=purchase.earn_facts)
         entry = reversal_entry(refund=refund, purchase=stand_in, refunded_before=refunded_before, earned=earned)
         return self.entry_row(
             customer=purchase.customer.pk, kind=REVERSAL, points=entry.points, moment=row.moment,
             transaction=refund_pk, version=version.pk, corrects=purchase.earn_pk,
-            explanation=entry.explanation, detail=entry.detail,
+            note=entry.note, facts=entry.facts,
         )  # fmt: skip
+
+
+def _each(error: ValidationError) -> list[ValidationError]:
+    """The single refusals of a (field-keyed) ValidationError."""
+    if hasattr(error, "error_dict"):
+        return [single for errors in error.error_dict.values() for single in errors]
+    return list(error.error_list)
+
+
+def _said(error: ValidationError, **context: str) -> str:
+    """A refusal as a line of the import says it: the import's own wording of its code, else the service's
+    message in lower case without its full stop."""
+    single = _each(error)[0] if hasattr(error, "error_dict") or len(error.error_list) > 1 else error
+    params = {**(single.params or {}), **context}
+    wording = REFUND_WORDING.get(single.code)
+    if wording:
+        return wording.format(**params)
+    message = single.message % params if single.params else single.message
+    return message[:1].lower() + message[1:].rstrip(".")
 
 
 def import_transactions(

@@ -23,17 +23,22 @@ class Store(models.Model):
         return self.name
 
 
+class TransactionKind(models.TextChoices):
+    PURCHASE = "purchase", "Purchase"
+    REFUND = "refund", "Refund"
+
+
+class TransactionSource(models.TextChoices):
+    TILL = "till", "Till"
+    ADMIN = "admin", "Admin"
+    IMPORT = "import", "Import"
+
+
 class Transaction(models.Model):
     """A purchase or a refund at the till. Amounts are never negative: the kind says which way money went."""
 
-    class Kind(models.TextChoices):
-        PURCHASE = "purchase", "Purchase"
-        REFUND = "refund", "Refund"
-
-    class Source(models.TextChoices):
-        TILL = "till", "Till"
-        ADMIN = "admin", "Admin"
-        IMPORT = "import", "Import"
+    Kind = TransactionKind
+    Source = TransactionSource
 
     # Indexes are chosen, not one per foreign key: each costs every imported row a write. customer is served
     # by txn_customer_recent_idx and store by the receipt constraint; refund_of and the idempotency key are
@@ -70,14 +75,12 @@ class Transaction(models.Model):
                 name="transaction_refunds_within_purchase",
             ),
             models.CheckConstraint(
-                condition=(Q(kind="purchase") & Q(refund_of__isnull=True))
-                | (Q(kind="refund") & Q(refund_of__isnull=False) & Q(refunded_amount=0)),
+                condition=(Q(kind=TransactionKind.PURCHASE) & Q(refund_of__isnull=True))
+                | (Q(kind=TransactionKind.REFUND) & Q(refund_of__isnull=False) & Q(refunded_amount=0)),
                 name="transaction_refund_points_at_purchase",
             ),
-            models.CheckConstraint(condition=Q(kind__in=["purchase", "refund"]), name="transaction_kind_valid"),
-            models.CheckConstraint(
-                condition=Q(source__in=["till", "admin", "import"]), name="transaction_source_valid"
-            ),
+            models.CheckConstraint(condition=Q(kind__in=TransactionKind.values), name="transaction_kind_valid"),
+            models.CheckConstraint(condition=Q(source__in=TransactionSource.values), name="transaction_source_valid"),
             models.UniqueConstraint(fields=["store", "receipt_number"], name="transaction_receipt_unique_in_store"),
             models.UniqueConstraint(
                 fields=["idempotency_key"],

@@ -21,15 +21,14 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from rewards import engine
+from rewards.calendar import add_months
+from rewards.local_time import current_month, local_midnight
 from rewards.models import PointsEntry
-from rewards.selectors import add_months, current_month, local_midnight
+from rewards.selectors import EARNED_KINDS
 
 from .models import Store, TillSettings, Transaction
 
 RECENT_TRANSACTIONS = 10
-# The ledger kinds a purchase and its refunds write: what "points of a transaction" and "earned" mean.
-PURCHASE_KINDS = [PointsEntry.Kind.EARN, PointsEntry.Kind.REVERSAL]
 
 
 def till_store_for(user) -> Store:
@@ -68,7 +67,7 @@ def customer_points(customer_id: int) -> CustomerPoints:
     in_month = (
         Q(effective_at__gte=local_midnight(month))
         & Q(effective_at__lt=local_midnight(add_months(month, 1)))
-        & Q(kind__in=PURCHASE_KINDS)
+        & Q(kind__in=EARNED_KINDS)
     )
     sums = PointsEntry.objects.filter(customer_id=customer_id).aggregate(
         balance=Coalesce(Sum("points"), 0), this_month=Coalesce(Sum("points", filter=in_month), 0)
@@ -79,7 +78,7 @@ def customer_points(customer_id: int) -> CustomerPoints:
 def _with_points(transactions: QuerySet[Transaction]) -> QuerySet[Transaction]:
     """Annotate each transaction with the points it moved (its earn or reversal entry) and what is left to refund."""
     points = (
-        PointsEntry.objects.filter(transaction=OuterRef("pk"), kind__in=PURCHASE_KINDS)
+        PointsEntry.objects.filter(transaction=OuterRef("pk"), kind__in=EARNED_KINDS)
         .order_by()
         .values("transaction")
         .annotate(total=Sum("points"))
@@ -117,39 +116,3 @@ def transaction_for_page(pk: int, *, kind: str | None = None) -> Transaction | N
     if kind is not None:
         queryset = queryset.filter(kind=kind)
     return _with_points(queryset).first()
-
-
-@dataclass(frozen=True)
-class PointsAccount:
-    """How the points of one transaction were computed, for the confirmation and the transaction page."""
-
-    points: int
-    explanation: str
-    parts: list[engine.BandPart]
-    rule_version: object | None
-
-
-def points_account(transaction_id: int) -> PointsAccount | None:
-    """The earn or reversal entry of a transaction, with the bands' parts of an earning rebuilt from its detail."""
-    entry = (
-        PointsEntry.objects.filter(transaction_id=transaction_id, kind__in=PURCHASE_KINDS)
-        .select_related("rule_version__program")
-        .first()
-    )
-    if entry is None:
-        return None
-    parts = []
-    if entry.kind == PointsEntry.Kind.EARN:
-        parts = [
-            engine.BandPart(
-                lower=part["lower"],
-                upper=part["upper"],
-                units=part["units"],
-                rate=Decimal(part["rate"]),
-                points=part["points"],
-            )
-            for part in entry.detail.get("parts", [])
-        ]
-    return PointsAccount(
-        points=entry.points, explanation=entry.explanation, parts=parts, rule_version=entry.rule_version
-    )

@@ -1,7 +1,8 @@
 """Writes with business meaning at the till: purchases and refunds.
 
-The admin, the till page and the importer all record through these functions, so a purchase earns
-the same points whichever way it arrives.
+The admin, the till page and the importer all record through these functions (the importer calls the
+checks row by row), so a purchase is judged and earns the same whichever way it arrives. What a purchase
+earns is the rewards app's business: one call, `credit_purchase` (and `reverse_refund` for a refund).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -19,20 +21,16 @@ from django.utils import timezone
 
 import audit
 from rewards import engine
-from rewards.models import PointsEntry, Program
-from rewards.selectors import customer_balance, rule_version_at
-from rewards.services import (
-    earn_entry,
-    lock_customer,
-    move_up_if_qualified,
-    post_entries,
-    purchase_bonus_entries,
-    reversal_entry,
-    tier_multiplier_of,
-)
+from rewards.models import PointsEntry
+from rewards.services.earning import credit_purchase, reverse_refund
 
 from .amounts import max_amount
 from .models import Store, TillSettings, Transaction
+
+# A form whose key already recorded something else (another kind, another purchase's refund).
+KEY_REUSED = (
+    "This form has expired or was already used to record something else: check the values and submit again."
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ def generate_receipt_number(moment: dt.datetime | None = None) -> str:
     return f"R{local:%Y%m%d}-" + "".join(secrets.choice(alphabet) for _ in range(6))
 
 
-def _check_amount(amount: Decimal, *, field: str = "amount") -> None:
+def check_amount(amount: Decimal, *, field: str = "amount") -> None:
     if not isinstance(amount, Decimal) or not amount.is_finite():
         raise ValidationError({field: "Amount must be a number like 12.50."}, code="invalid")
     if amount < 0:
@@ -68,9 +66,86 @@ def _check_amount(amount: Decimal, *, field: str = "amount") -> None:
         raise ValidationError({field: f"Amount cannot be more than {max_amount()}."}, code="too_large")
 
 
-def _check_moment(moment: dt.datetime) -> None:
+def check_moment(moment: dt.datetime, *, kind: str = Transaction.Kind.PURCHASE) -> None:
+    """A transaction's moment: aware, and not in the future beyond the clock skew the settings allow
+    (LOYALTY_CLOCK_SKEW_SECONDS). Every path that records inherits this refusal: the till, the admin, the
+    importer (row by row), the API."""
     if timezone.is_naive(moment):
         raise ValueError("transaction moments must be timezone-aware")
+    if moment > timezone.now() + dt.timedelta(seconds=settings.LOYALTY_CLOCK_SKEW_SECONDS):
+        what = Transaction.Kind(kind).label
+        raise ValidationError({"occurred_at": f"A {what.lower()} cannot be in the future."}, code="future")
+
+
+def check_refund(
+    *,
+    purchase_kind: str,
+    purchase_moment: dt.datetime,
+    left: Decimal,
+    amount: Decimal,
+    occurred_at: dt.datetime | None = None,
+    customer=None,
+    purchase_customer=None,
+) -> None:
+    """The refund rules, in one place, on the facts of a refund and its purchase (so the admin's form, the
+    service and the importer's stand-ins are judged alike): only a purchase is refunded, by its own
+    customer, by more than 0.00, not before it happened, and by no more than is left of it (`left`).
+
+    Raises a ValidationError naming the field of each refusal; its code and params let a caller word it
+    for its place (a line of an import file).
+    """
+    errors: dict[str, ValidationError] = {}
+    if purchase_kind != Transaction.Kind.PURCHASE:
+        errors["refund_of"] = ValidationError("Only a purchase can be refunded.", code="not_a_purchase")
+    if customer is not None and customer != purchase_customer:
+        errors["customer"] = ValidationError(
+            "A refund belongs to the purchase's customer.",
+            code="other_customer",
+            params={"customer": customer, "purchase_customer": purchase_customer},
+        )
+    if amount <= 0:
+        errors["amount"] = ValidationError("A refund must be more than 0.00.", code="zero")
+    elif amount > left:
+        errors["amount"] = _exceeds(left, amount)
+    if occurred_at is not None and occurred_at < purchase_moment:
+        errors["occurred_at"] = ValidationError("A refund cannot happen before its purchase.", code="before_purchase")
+    if errors:
+        raise ValidationError(errors)
+
+
+def check_refund_of(purchase: Transaction, *, amount: Decimal, occurred_at: dt.datetime | None, customer=None) -> None:
+    """check_refund on a stored purchase's facts."""
+    check_refund(
+        purchase_kind=purchase.kind,
+        purchase_moment=purchase.occurred_at,
+        left=purchase.refundable_amount,
+        amount=amount,
+        occurred_at=occurred_at,
+        customer=customer,
+        purchase_customer=purchase.customer if customer is not None else None,
+    )
+
+
+def _exceeds(left: Decimal, amount: Decimal) -> ValidationError:
+    return ValidationError(
+        "A refund cannot exceed what is left of the purchase (%(left)s).",
+        code="exceeds_purchase",
+        params={"left": f"{left:.2f}", "amount": f"{amount:.2f}"},
+    )
+
+
+def recorded_with(idempotency_key: uuid.UUID | None, *, kind: str, refund_of: Transaction | None = None):
+    """The transaction a form's idempotency key already recorded (a double click, a refresh, the back
+    button), or None: the repeat-submission check, in one place. A key that recorded something else (the
+    other kind, a refund of another purchase) is refused beside `idempotency_key`."""
+    if idempotency_key is None:
+        return None
+    earlier = Transaction.objects.filter(idempotency_key=idempotency_key).select_related("customer", "store").first()
+    if earlier is None:
+        return None
+    if earlier.kind != kind or (refund_of is not None and earlier.refund_of_id != refund_of.pk):
+        raise ValidationError({"idempotency_key": KEY_REUSED}, code="idempotency_key_reused")
+    return earlier
 
 
 def _receipt_taken(store: Store, receipt_number: str) -> ValidationError:
@@ -79,17 +154,9 @@ def _receipt_taken(store: Store, receipt_number: str) -> ValidationError:
     )
 
 
-def _earlier(idempotency_key: uuid.UUID | None, kind: str) -> Transaction | None:
-    """The transaction an idempotency key already recorded, which must be of the same kind."""
-    if idempotency_key is None:
-        return None
-    earlier = Transaction.objects.filter(idempotency_key=idempotency_key).select_related("customer", "store").first()
-    if earlier is not None and earlier.kind != kind:
-        raise ValidationError(
-            "This form was already used to record something else. Start again from a fresh page.",
-            code="idempotency_key_reused",
-        )
-    return earlier
+def _entry_of(recorded: Transaction) -> PointsEntry:
+    kind = PointsEntry.Kind.EARN if recorded.kind == Transaction.Kind.PURCHASE else PointsEntry.Kind.REVERSAL
+    return recorded.points_entries.get(kind=kind)
 
 
 def record_purchase(
@@ -103,20 +170,19 @@ def record_purchase(
     source: str = Transaction.Source.TILL,
     idempotency_key: uuid.UUID | None = None,
 ) -> RecordedPurchase:
-    """Record a purchase and its earn entry (points of the rule version in force at its moment), atomically,
-    with the bonuses it triggers (the stamp card's, the referrer's) in the same database transaction.
+    """Record a purchase and credit it (rewards.services.earning.credit_purchase: its earn entry, the bonuses
+    it triggers, the customer's tier), atomically.
 
     With an idempotency key, a second call with the same key returns the first purchase unchanged.
     A receipt number already used in the store is refused.
     """
     # A resubmitted form returns what it recorded the first time, before anything else is judged.
-    if earlier := _earlier(idempotency_key, Transaction.Kind.PURCHASE):
-        return RecordedPurchase(earlier, earlier.points_entries.get(kind=PointsEntry.Kind.EARN), None, created=False)
-    _check_amount(amount)
+    if earlier := recorded_with(idempotency_key, kind=Transaction.Kind.PURCHASE):
+        return RecordedPurchase(earlier, _entry_of(earlier), None, created=False)
+    check_amount(amount)
     occurred_at = occurred_at or timezone.now()
-    _check_moment(occurred_at)
+    check_moment(occurred_at)
     receipt_number = (receipt_number or "").strip() or generate_receipt_number(occurred_at)
-    version = rule_version_at(occurred_at)
     try:
         with transaction.atomic():
             purchase = Transaction.objects.create(
@@ -130,26 +196,15 @@ def record_purchase(
                 source=source,
                 idempotency_key=idempotency_key,
             )
-            rule = version.engine_rule()
-            # The purchase earns at the tier held before it; crossing a threshold counts from the next one.
-            entry, earning = earn_entry(
-                purchase=purchase, version=version, rule=rule, tier_multiplier=tier_multiplier_of(customer.pk)
-            )
-            bonuses = []
-            if rule.stamp_card is not None or (customer.referred_by_id and rule.bonuses.referral):
-                # Counting visits and first purchases needs this customer's purchases serialised.
-                lock_customer(customer.pk)
-                bonuses = purchase_bonus_entries(purchase=purchase, version=version, entry=entry, rule=rule)
-            post_entries([entry, *bonuses])
-            move_up_if_qualified(customer_id=customer.pk, moment=occurred_at)
+            credit = credit_purchase(purchase)
     except IntegrityError:
         # Two submissions of one form racing each other: the loser finds the winner's purchase.
-        if earlier := _earlier(idempotency_key, Transaction.Kind.PURCHASE):
-            return RecordedPurchase(earlier, earlier.points_entries.get(kind=PointsEntry.Kind.EARN), None, False)
+        if earlier := recorded_with(idempotency_key, kind=Transaction.Kind.PURCHASE):
+            return RecordedPurchase(earlier, _entry_of(earlier), None, created=False)
         if Transaction.objects.filter(store=store, receipt_number=receipt_number).exists():
             raise _receipt_taken(store, receipt_number) from None
         raise
-    return RecordedPurchase(purchase, entry, earning, created=True)
+    return RecordedPurchase(purchase, credit.entry, credit.earning, created=True)
 
 
 def record_refund(
@@ -163,23 +218,19 @@ def record_refund(
     source: str = Transaction.Source.TILL,
     idempotency_key: uuid.UUID | None = None,
 ) -> RecordedRefund:
-    """Refund all or part of a purchase and reverse the points that part earned.
+    """Refund all or part of a purchase and reverse the points that part earned
+    (rewards.services.earning.reverse_refund).
 
     The customer keeps the points of what was not refunded, under the rule version the purchase
     earned with. A refund larger than what is left of the purchase is refused.
     """
     # A resubmitted form returns what it recorded the first time, before anything else is judged.
-    if earlier := _earlier(idempotency_key, Transaction.Kind.REFUND):
-        return RecordedRefund(earlier, earlier.points_entries.get(kind=PointsEntry.Kind.REVERSAL), created=False)
-    _check_amount(amount)
-    if amount == 0:
-        raise ValidationError({"amount": "A refund must be more than 0.00."}, code="zero")
-    if purchase.kind != Transaction.Kind.PURCHASE:
-        raise ValidationError("Only a purchase can be refunded.", code="not_a_purchase")
+    if earlier := recorded_with(idempotency_key, kind=Transaction.Kind.REFUND, refund_of=purchase):
+        return RecordedRefund(earlier, _entry_of(earlier), created=False)
+    check_amount(amount)
     occurred_at = occurred_at or timezone.now()
-    _check_moment(occurred_at)
-    if occurred_at < purchase.occurred_at:
-        raise ValidationError({"occurred_at": "A refund cannot happen before its purchase."}, code="before_purchase")
+    check_moment(occurred_at, kind=Transaction.Kind.REFUND)
+    check_refund_of(purchase, amount=amount, occurred_at=occurred_at)
     store = store or purchase.store
     receipt_number = (receipt_number or "").strip() or generate_receipt_number(occurred_at)
     try:
@@ -189,14 +240,10 @@ def record_refund(
             claimed = Transaction.objects.filter(
                 pk=purchase.pk, kind=Transaction.Kind.PURCHASE, refunded_amount__lte=F("amount") - amount
             ).update(refunded_amount=F("refunded_amount") + amount)
-            if not claimed:
-                purchase.refresh_from_db(fields=["refunded_amount"])
-                left = purchase.refundable_amount
-                raise ValidationError(
-                    {"amount": f"A refund cannot exceed what is left of the purchase ({left:.2f})."},
-                    code="exceeds_purchase",
-                )
             purchase.refresh_from_db(fields=["refunded_amount"])
+            if not claimed:
+                # Another till refunded part of it meanwhile: what is left now is less than the amount.
+                raise ValidationError({"amount": _exceeds(purchase.refundable_amount, amount)})
             refund = Transaction.objects.create(
                 customer_id=purchase.customer_id,
                 store=store,
@@ -209,14 +256,7 @@ def record_refund(
                 source=source,
                 idempotency_key=idempotency_key,
             )
-            earned = PointsEntry.objects.select_related("rule_version").get(
-                transaction=purchase, kind=PointsEntry.Kind.EARN
-            )
-            entry = reversal_entry(
-                refund=refund, purchase=purchase, refunded_before=purchase.refunded_amount - amount, earned=earned
-            )
-            _apply_negative_balance_policy(entry, program_id=earned.rule_version.program_id)
-            post_entries([entry])
+            entry = reverse_refund(refund, refunded_before=purchase.refunded_amount - amount)
             audit.record(
                 audit.Event.REFUND,
                 actor=recorded_by,
@@ -229,34 +269,12 @@ def record_refund(
                 },
             )
     except IntegrityError:
-        if earlier := _earlier(idempotency_key, Transaction.Kind.REFUND):
-            return RecordedRefund(earlier, earlier.points_entries.get(kind=PointsEntry.Kind.REVERSAL), created=False)
+        if earlier := recorded_with(idempotency_key, kind=Transaction.Kind.REFUND, refund_of=purchase):
+            return RecordedRefund(earlier, _entry_of(earlier), created=False)
         if Transaction.objects.filter(store=store, receipt_number=receipt_number).exists():
             raise _receipt_taken(store, receipt_number) from None
         raise
     return RecordedRefund(refund, entry, created=True)
-
-
-def _apply_negative_balance_policy(entry: PointsEntry, *, program_id: int) -> None:
-    """Under "take what remains", cap a reversal at the customer's balance (points already spent cannot be
-    taken back) and record the shortfall on the entry; under "allow", leave the full reversal.
-
-    Locks the customer's row first, so a redemption at another till cannot spend the same points meanwhile.
-    """
-    policy = Program.objects.filter(pk=program_id).values_list("negative_balance_policy", flat=True).first()
-    if policy == Program.NegativeBalance.ALLOW or entry.points >= 0:
-        return
-    lock_customer(entry.customer_id)
-    balance = customer_balance(entry.customer_id)
-    taken = max(entry.points, -max(balance, 0))
-    shortfall = taken - entry.points
-    if shortfall:
-        entry.detail = {**entry.detail, "points": taken, "full_reversal": entry.points, "shortfall": shortfall}
-        entry.explanation = (
-            f"{entry.explanation}; only {-taken} of {-entry.points} taken back: the balance was {balance}, "
-            f"shortfall {shortfall} points (the program does not allow a negative balance)"
-        )
-        entry.points = taken
 
 
 def remember_till_store(*, user, store: Store) -> None:

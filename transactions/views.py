@@ -22,16 +22,15 @@ from customers.selectors import find_customers
 from customers.services import enrol_customer
 from loyalty_site.access import is_manager, staff_only
 from rewards.models import Redemption, Reward
-from rewards.selectors import affordable_rewards, customer_tier_status, recent_redemptions
-from rewards.services import RedemptionRefused, UndoRefused, can_undo_redemption, redeem, undo_redemption
+from rewards.selectors import affordable_rewards, customer_tier_status, recent_redemptions, transaction_account
+from rewards.services.redemption import RedemptionRefused, UndoRefused, can_undo_redemption, redeem, undo_redemption
 
 from . import selectors
-from .forms import EnrolForm, PurchaseForm, RefundForm
+from .forms import EnrolForm, PurchaseForm, RefundForm, add_service_errors
 from .models import Transaction
-from .services import record_purchase, record_refund, remember_till_store
+from .services import record_purchase, record_refund, recorded_with, remember_till_store
 
 MATCH_LIMIT = 20
-EXPIRED = "This form has expired or was already used: check the values and submit again."
 # What the enrolment step carries from the purchase form, so nothing typed is lost.
 CARRIED = ["customer", "amount", "receipt_number", "store", "occurred_at", "idempotency_key"]
 
@@ -45,15 +44,6 @@ def _renew_key_if_refused(form) -> None:
     if errors := form.errors.pop("idempotency_key", None):
         form.add_error(None, errors)
         form.data["idempotency_key"] = str(uuid.uuid4())
-
-
-def _add_service_errors(form, error: ValidationError) -> None:
-    """Put a service's ValidationError beside the form's fields it names; the rest above the form."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
 
 
 def _till_url(**params) -> str:
@@ -124,9 +114,9 @@ def _till_page(
         # Each refund form gets its own key: resubmitting one refund never records it twice.
         "recent": [(txn, uuid.uuid4()) for txn in recent],
         "recorded": recorded,
-        "recorded_account": selectors.points_account(recorded.pk) if recorded else None,
+        "recorded_account": transaction_account(recorded.pk) if recorded else None,
         "refunded": refunded,
-        "refunded_account": selectors.points_account(refunded.pk) if refunded else None,
+        "refunded_account": transaction_account(refunded.pk) if refunded else None,
         "matches": (matches or [])[:MATCH_LIMIT],
         "more_matches": len(matches or []) > MATCH_LIMIT,
         "enrol_form": enrol_form,
@@ -182,15 +172,15 @@ def _record_purchase(request: HttpRequest) -> HttpResponse:
     store = selectors.till_store_for(request.user)
     form = PurchaseForm(request.POST.copy(), manager=manager, stores=selectors.till_stores())
     form.is_valid()
-    key = form.cleaned_data.get("idempotency_key")
-    if key and (earlier := Transaction.objects.filter(idempotency_key=key).first()):
-        # A double click, a refresh of an old form, or the back button: the first submission stands.
-        if earlier.kind == Transaction.Kind.PURCHASE:
-            messages.info(
-                request, f"This purchase was already recorded (receipt {earlier.receipt_number}): not recorded again."
-            )
-            return HttpResponseRedirect(_till_url(recorded=earlier.pk))
-        form.add_error("idempotency_key", EXPIRED)
+    # A double click, a refresh of an old form, or the back button: the first submission stands, whatever
+    # was typed or chosen since (the service's own check, asked before the customer is even looked up).
+    try:
+        earlier = recorded_with(form.cleaned_data.get("idempotency_key"), kind=Transaction.Kind.PURCHASE)
+    except ValidationError as error:
+        add_service_errors(form, error)
+    else:
+        if earlier is not None:
+            return _already_recorded(request, earlier)
     _renew_key_if_refused(form)
 
     # Leaving the amount blank (or pressing "Find customer") looks the customer up without recording.
@@ -249,14 +239,12 @@ def _record_purchase(request: HttpRequest) -> HttpResponse:
                 idempotency_key=data["idempotency_key"],
             )
         except ValidationError as error:
-            _add_service_errors(form, error)
-        except LookupError:
-            form.add_error("occurred_at" if manager else None, "No earning rule was in force at that moment.")
+            add_service_errors(form, error)
         else:
+            if not result.created:
+                return _already_recorded(request, result.transaction)
             if manager and record_store != store:
                 remember_till_store(user=request.user, store=record_store)
-            if not result.created:
-                messages.info(request, "This purchase was already recorded: not recorded again.")
             return HttpResponseRedirect(_till_url(recorded=result.transaction.pk))
 
     if matches:
@@ -281,6 +269,12 @@ def _record_purchase(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _already_recorded(request: HttpRequest, earlier: Transaction) -> HttpResponse:
+    receipt = earlier.receipt_number
+    messages.info(request, f"This purchase was already recorded (receipt {receipt}): not recorded again.")
+    return HttpResponseRedirect(_till_url(recorded=earlier.pk))
+
+
 @staff_only
 @require_POST
 def enrol(request: HttpRequest) -> HttpResponse:
@@ -302,7 +296,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
                 home_store=store,
             )
         except ValidationError as error:
-            _add_service_errors(enrol_form, error)
+            add_service_errors(enrol_form, error)
         except IntegrityError:
             enrol_form.add_error("member_number", f"Member number {data['member_number']} is already taken.")
         else:
@@ -344,7 +338,7 @@ def _transaction_page(request: HttpRequest, pk: int, *, refund_form: RefundForm 
         refund_form.fields["amount"].widget.attrs["autofocus"] = True
     context = {
         "txn": txn,
-        "account": selectors.points_account(txn.pk),
+        "account": transaction_account(txn.pk),
         "refunds": selectors.refunds_of(txn) if is_purchase else [],
         "points": selectors.customer_points(txn.customer_id),
         "refund_form": refund_form,
@@ -360,33 +354,26 @@ def refund(request: HttpRequest, pk: int) -> HttpResponse:
     from_till = request.POST.get("next") == "till"
     form = RefundForm(request.POST.copy())
     if form.is_valid():
-        key = form.cleaned_data["idempotency_key"]
-        earlier = Transaction.objects.filter(idempotency_key=key).first()
-        if earlier is not None and earlier.refund_of_id == purchase.pk:
-            messages.info(request, f"This refund was already recorded ({earlier.amount:.2f}): not recorded again.")
-            return _after_refund(request, purchase, earlier, from_till)
-        if earlier is not None:
-            form.add_error("idempotency_key", EXPIRED)
-        else:
-            amount = purchase.refundable_amount if form.cleaned_data["full"] else form.cleaned_data["amount"]
-            try:
-                result = record_refund(
-                    purchase=purchase,
-                    amount=amount,
-                    store=selectors.till_store_for(request.user),
-                    recorded_by=request.user,
-                    source=Transaction.Source.TILL,
-                    idempotency_key=key,
-                )
-            except ValidationError as error:
-                if form.cleaned_data["full"] and amount == 0:
-                    form.add_error("amount", "Nothing is left to refund on this purchase.")
-                else:
-                    _add_service_errors(form, error)
+        amount = purchase.refundable_amount if form.cleaned_data["full"] else form.cleaned_data["amount"]
+        try:
+            result = record_refund(
+                purchase=purchase,
+                amount=amount,
+                store=selectors.till_store_for(request.user),
+                recorded_by=request.user,
+                source=Transaction.Source.TILL,
+                idempotency_key=form.cleaned_data["idempotency_key"],
+            )
+        except ValidationError as error:
+            if form.cleaned_data["full"] and amount == 0 and "idempotency_key" not in getattr(error, "error_dict", {}):
+                form.add_error("amount", "Nothing is left to refund on this purchase.")
             else:
-                if not result.created:
-                    messages.info(request, "This refund was already recorded: not recorded again.")
-                return _after_refund(request, purchase, result.transaction, from_till)
+                add_service_errors(form, error)
+        else:
+            if not result.created:
+                refunded = result.transaction
+                messages.info(request, f"This refund was already recorded ({refunded.amount:.2f}): not recorded again.")
+            return _after_refund(request, purchase, result.transaction, from_till)
     _renew_key_if_refused(form)
     return _transaction_page(request, purchase.pk, refund_form=form)
 

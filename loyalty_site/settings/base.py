@@ -218,3 +218,6 @@ LOGGING = {
 }
 # The largest single transaction amount accepted anywhere (till, admin, import).
 LOYALTY_MAX_AMOUNT = env.str("LOYALTY_MAX_AMOUNT", default="1000000.00")
+# A transaction may be dated this many seconds after the server's clock (a till's clock running ahead);
+# any later moment is refused as in the future.
+LOYALTY_CLOCK_SKEW_SECONDS = env.int("LOYALTY_CLOCK_SKEW_SECONDS", default=120)

@@ -8,7 +8,8 @@ import datetime
 from django.db import migrations
 
 CLASSIC_RULE = {"bands": [{"threshold": 50, "rate": "1"}, {"threshold": 100, "rate": "2"}]}
-BEGINNING = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+# The earliest moment a merchant can have records (it was 2000-01-01 before 0012 moved it back).
+BEGINNING = datetime.datetime(1900, 1, 1, tzinfo=datetime.UTC)
 
 
 def create_default_program(apps, schema_editor):

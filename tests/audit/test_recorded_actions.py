@@ -7,7 +7,9 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from rewards import engine
 from rewards.selectors import default_program
-from rewards.services import decide_adjustment, publish_rule_version, redeem, request_adjustment, undo_redemption
+from rewards.services.adjustments import decide_adjustment, request_adjustment
+from rewards.services.program import publish_rule_version
+from rewards.services.redemption import redeem, undo_redemption
 from tests.factories import CustomerFactory, ManagerFactory, RewardFactory, default_store, purchase, refund
 
 pytestmark = pytest.mark.django_db

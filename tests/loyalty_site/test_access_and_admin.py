@@ -1,13 +1,16 @@
 """Every page needs a sign-in; the admin serves data entry for every model and records through the services."""
 
+import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from customers.models import Customer
 from rewards.models import CustomerMonthPoints, PointsEntry, Program, RuleVersion
-from tests.factories import CustomerFactory, purchase
+from tests.factories import CustomerFactory, at, purchase
 from transactions.models import Store, Transaction
 
 pytestmark = pytest.mark.django_db
@@ -70,13 +73,13 @@ def test_adding_a_purchase_in_the_admin_records_its_points(manager_client, manag
 
 
 def test_adding_a_refund_in_the_admin_reverses_points_and_refuses_too_much(manager_client):
-    recorded = purchase(CustomerFactory(), "120.00")
+    recorded = purchase(CustomerFactory(), "120.00", when=at(2025, 1, 10))
     url = reverse("admin:transactions_transaction_add")
     form = {
         "kind": "refund",
         "store": recorded.transaction.store_id,
         "refund_of": recorded.transaction.pk,
-        "occurred_at_0": "2099-01-01",
+        "occurred_at_0": "2025-01-11",
         "occurred_at_1": "10:00:00",
     }
     too_much = manager_client.post(url, {**form, "amount": "120.01"})
@@ -147,3 +150,48 @@ def test_a_user_without_a_role_gets_the_403_page_with_its_message(client, django
     response = client.get(reverse("customers:search"))
     assert response.status_code == 403
     assert "You cannot open this page" in response.content.decode()
+
+
+def admin_purchase(customer, **changes) -> dict:
+    return {
+        "kind": "purchase",
+        "customer": customer.pk,
+        "store": Store.objects.get(is_default=True).pk,
+        "amount": "120.00",
+        "occurred_at_0": "2025-01-15",
+        "occurred_at_1": "10:00:00",
+        "receipt_number": "",
+    } | changes
+
+
+def admin_error_beside(response, field: str) -> str:
+    """The admin's error list of a field (rendered in the field's row)."""
+    html = response.content.decode()
+    match = re.search(
+        rf'<div class="form-row[^"]*field-{field}[^"]*">\s*<ul class="errorlist[^"]*"[^>]*><li>(.*?)</li>', html
+    )
+    assert match, f"no error beside {field}"
+    return match.group(1)
+
+
+def test_the_admin_refuses_a_purchase_in_the_future_beside_its_moment(manager_client, settings):
+    settings.TIME_ZONE = "UTC"
+    customer = CustomerFactory()
+    tomorrow = timezone.now() + dt.timedelta(days=1)
+    response = manager_client.post(
+        reverse("admin:transactions_transaction_add"),
+        admin_purchase(customer, occurred_at_0=f"{tomorrow:%Y-%m-%d}", occurred_at_1=f"{tomorrow:%H:%M:%S}"),
+    )
+    assert response.status_code == 200
+    assert admin_error_beside(response, "occurred_at") == "A purchase cannot be in the future."
+    assert not Transaction.objects.exists()
+
+
+@pytest.mark.parametrize("amount", ["１２０.00", "١٢٠"])
+def test_the_admin_takes_ascii_digits_only(manager_client, amount):
+    response = manager_client.post(
+        reverse("admin:transactions_transaction_add"), admin_purchase(CustomerFactory(), amount=amount)
+    )
+    assert response.status_code == 200
+    assert admin_error_beside(response, "amount").startswith("Amount must be a number like 12.50")
+    assert not Transaction.objects.exists()

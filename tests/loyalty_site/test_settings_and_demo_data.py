@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from customers.models import Customer
 from loyalty_site.access import is_owner
+from rewards.calendar import add_months
+from rewards.local_time import current_month
 from rewards.models import PointsEntry, Reward
-from rewards.selectors import add_months, current_month
 from transactions.models import Transaction
 
 ROOT = Path(__file__).resolve().parents[2]

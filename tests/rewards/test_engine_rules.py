@@ -11,6 +11,8 @@ from rewards.engine import (
     CLASSIC_RULE,
     Band,
     BonusActions,
+    FixedBonus,
+    Multiplier,
     Promotion,
     Rule,
     RuleError,
@@ -30,7 +32,7 @@ def tuesday_double(**changes) -> Promotion:
         "name": "Tuesday promotion",
         "starts": dt.date(2025, 3, 1),
         "ends": dt.date(2025, 3, 31),
-        "multiplier": Decimal(2),
+        "effect": Multiplier(Decimal(2)),
         "weekdays": (1,),
         "stores": ("elm-street",),
     }
@@ -97,7 +99,7 @@ def test_a_promotion_applies_only_in_its_window_days_and_stores(on, store, point
 
 
 def test_range_is_inclusive_of_both_local_dates():
-    promotion = Promotion(name="Day", starts=WEDNESDAY, ends=WEDNESDAY, multiplier=Decimal(3))
+    promotion = Promotion(name="Day", starts=WEDNESDAY, ends=WEDNESDAY, effect=Multiplier(Decimal(3)))
     assert earn(Decimal("60"), rule(promotions=(promotion,)), on=WEDNESDAY).points == 30
     assert earn(Decimal("60"), rule(promotions=(promotion,)), on=TUESDAY).points == 10
 
@@ -110,15 +112,15 @@ def test_promotion_minimum_amount_compares_the_exact_amount():
 
 
 def test_fixed_bonus_promotion_adds_points():
-    bonus = Promotion(name="Spring bonus", kind="bonus", bonus=25, starts=TUESDAY, ends=TUESDAY)
+    bonus = Promotion(name="Spring bonus", effect=FixedBonus(25), starts=TUESDAY, ends=TUESDAY)
     earning = earn(Decimal("120.00"), rule(promotions=(bonus,)), on=TUESDAY)
     assert earning.points == 115
     assert earning.explain().endswith("= 90; Spring bonus +25 → 115")
 
 
 def test_stacked_promotions_multiply_first_then_add_bonuses():
-    bonus = Promotion(name="Spring bonus", kind="bonus", bonus=25, starts=TUESDAY, ends=TUESDAY)
-    triple = Promotion(name="Triple", starts=TUESDAY, ends=TUESDAY, multiplier=Decimal(3))
+    bonus = Promotion(name="Spring bonus", effect=FixedBonus(25), starts=TUESDAY, ends=TUESDAY)
+    triple = Promotion(name="Triple", starts=TUESDAY, ends=TUESDAY, effect=Multiplier(Decimal(3)))
     stacked = rule(promotions=(bonus, tuesday_double(), triple), promotion_mode="stack")
     earning = earn(Decimal("120.00"), stacked, on=TUESDAY, store="elm-street")
     # 90 x 2 = 180, x 3 = 540, + 25 = 565: the bonus is not multiplied, whatever the order listed.
@@ -127,7 +129,7 @@ def test_stacked_promotions_multiply_first_then_add_bonuses():
 
 
 def test_best_promotion_wins_alone():
-    bonus = Promotion(name="Spring bonus", kind="bonus", bonus=100, starts=TUESDAY, ends=TUESDAY)
+    bonus = Promotion(name="Spring bonus", effect=FixedBonus(100), starts=TUESDAY, ends=TUESDAY)
     best = rule(promotions=(tuesday_double(), bonus), promotion_mode="best")
     assert earn(Decimal("120.00"), best, on=TUESDAY, store="elm-street").points == 190  # 90 + 100 beats 180
     assert earn(Decimal("300.00"), best, on=TUESDAY, store="elm-street").points == 900  # 450 x 2 beats 550
@@ -137,19 +139,19 @@ def test_best_promotion_wins_alone():
 
 
 def test_best_mode_tie_goes_to_the_first_listed():
-    first = Promotion(name="First", kind="bonus", bonus=90, starts=TUESDAY, ends=TUESDAY)
-    second = Promotion(name="Second", starts=TUESDAY, ends=TUESDAY, multiplier=Decimal(2))
+    first = Promotion(name="First", effect=FixedBonus(90), starts=TUESDAY, ends=TUESDAY)
+    second = Promotion(name="Second", starts=TUESDAY, ends=TUESDAY, effect=Multiplier(Decimal(2)))
     earning = earn(Decimal("120.00"), rule(promotions=(first, second), promotion_mode="best"), on=TUESDAY)
     assert [step.name for step in earning.promotions] == ["First"]
 
 
 def test_fractional_multiplier_rounds_down():
-    promotion = Promotion(name="Half again", starts=TUESDAY, ends=TUESDAY, multiplier=Decimal("1.5"))
+    promotion = Promotion(name="Half again", starts=TUESDAY, ends=TUESDAY, effect=Multiplier(Decimal("1.5")))
     assert earn(Decimal("51.00"), rule(promotions=(promotion,)), on=TUESDAY).points == 1  # 1 x 1.5 = 1.5 -> 1
 
 
 def test_minimum_purchase_also_stops_promotions():
-    bonus = Promotion(name="Spring bonus", kind="bonus", bonus=25, starts=TUESDAY, ends=TUESDAY)
+    bonus = Promotion(name="Spring bonus", effect=FixedBonus(25), starts=TUESDAY, ends=TUESDAY)
     assert earn(Decimal("9.99"), rule(minimum_purchase=Decimal(10), promotions=(bonus,)), on=TUESDAY).points == 0
 
 
@@ -173,7 +175,7 @@ def test_partial_refund_below_a_bonus_minimum_takes_the_fixed_bonus_back():
     """The rule chosen: the customer keeps exactly what the remainder would earn as a purchase, so a fixed
     bonus whose minimum the remainder no longer reaches is taken back with the refund."""
     bonus = Promotion(
-        name="Big basket", kind="bonus", bonus=50, starts=TUESDAY, ends=TUESDAY, minimum_amount=Decimal(100)
+        name="Big basket", effect=FixedBonus(50), starts=TUESDAY, ends=TUESDAY, minimum_amount=Decimal(100)
     )
     with_bonus = rule(promotions=(bonus,))
     assert earn(Decimal("120.00"), with_bonus, on=TUESDAY).points == 140
@@ -194,8 +196,8 @@ RICH = Rule(
     minimum_purchase=Decimal("5.00"),
     promotions=(
         tuesday_double(),
-        Promotion(name="Bonus", kind="bonus", bonus=30, starts=TUESDAY, ends=TUESDAY, minimum_amount=Decimal(80)),
-        Promotion(name="Third more", starts=TUESDAY, ends=TUESDAY, multiplier=Decimal("1.33")),
+        Promotion(name="Bonus", effect=FixedBonus(30), starts=TUESDAY, ends=TUESDAY, minimum_amount=Decimal(80)),
+        Promotion(name="Third more", starts=TUESDAY, ends=TUESDAY, effect=Multiplier(Decimal("1.33"))),
     ),
 )
 

@@ -4,10 +4,12 @@ is for owners."""
 import pytest
 
 from audit.models import AuditEvent
+from rewards.calendar import add_months
 from rewards.controls import ControlWeakeningRefused
+from rewards.local_time import current_month
 from rewards.models import Program
 from rewards.selectors import default_program
-from rewards.services import save_program_policies
+from rewards.services.program import save_program_policies
 from tests.pages import text_of
 
 pytestmark = pytest.mark.django_db
@@ -38,8 +40,9 @@ def test_the_policies_page_is_for_managers(staff_client):
 
 
 def test_a_manager_schedules_an_expiry_rule_from_next_month_and_not_before(manager_client):
+    from rewards.calendar import add_months
+    from rewards.local_time import current_month
     from rewards.models import ExpiryPolicy
-    from rewards.selectors import add_months, current_month
 
     refused = manager_client.post(
         "/program/policies/",
@@ -109,8 +112,6 @@ def test_an_owner_loosens_both_controls_and_the_trail_says_so(owner_client, owne
 
 
 def test_scheduling_an_expiry_rule_is_recorded(manager_client, manager):
-    from rewards.selectors import add_months, current_month
-
     next_month = add_months(current_month(), 1)
     manager_client.post(
         "/program/policies/",

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rewards import engine
 from rewards.models import PointsEntry, ProgramDraft, Recalculation, RuleVersion
 from rewards.selectors import default_program, rule_version_at
-from rewards.services import publish_rule_version, save_draft
+from rewards.services.program import publish_rule_version, save_draft
 from tests.factories import CustomerFactory, StoreFactory, at, purchase
 
 pytestmark = pytest.mark.django_db
@@ -162,7 +162,7 @@ def test_simulator_page_shows_totals_and_rows_with_a_fixed_number_of_queries(
         "promotions": [{"name": "Double", "multiplier": "2", "starts": month.isoformat(), "ends": "2099-12-31"}]
     }
     save_draft(program=default_program(), rule=engine.Rule.from_dict(double), author=manager)
-    url = reverse("program:simulate") + f"?first_month={month:%Y-%m}&months=1&point_value=0.10"
+    url = reverse("program:simulate") + f"?start={month:%Y-%m}&months=1&point_value=0.10"
     with django_assert_num_queries(16 if connection.vendor == "postgresql" else 13):
         response = manager_client.get(url)
     html = response.content.decode()
@@ -185,7 +185,7 @@ def test_recalculation_page_previews_then_posts_once(manager_client, manager):
         rule=engine.Rule(bands=(engine.Band(0, engine.Decimal(1)),)),
         effective_from=timezone.now() - dt.timedelta(seconds=5),
     )
-    params = {"first_month": f"{month:%Y-%m}", "months": "1", "version": str(flat.pk)}
+    params = {"start": f"{month:%Y-%m}", "months": "1", "version": str(flat.pk)}
     preview = manager_client.get(reverse("program:recalculate"), params)
     assert 'data-total="difference">30<' in preview.content.decode()
     assert not PointsEntry.objects.filter(kind="adjustment").exists()

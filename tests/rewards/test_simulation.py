@@ -10,7 +10,8 @@ from django.utils import timezone
 from rewards import engine, simulation
 from rewards.models import PointsEntry, Recalculation
 from rewards.selectors import customer_balance, default_program, rule_version_at
-from rewards.services import NothingToRecalculate, publish_rule_version, recalculate
+from rewards.services.program import publish_rule_version
+from rewards.services.recalculation import NothingToRecalculate, recalculate
 from tests.factories import CustomerFactory, ManagerFactory, StoreFactory, at, purchase, refund
 
 pytestmark = pytest.mark.django_db

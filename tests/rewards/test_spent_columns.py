@@ -7,7 +7,9 @@ import pytest
 
 from rewards.models import ExpiryPolicy, Program
 from rewards.selectors import default_program, monthly_points, program_by_month
-from rewards.services import expire_points, redeem, request_adjustment
+from rewards.services.adjustments import request_adjustment
+from rewards.services.expiry import expire_points
+from rewards.services.redemption import redeem
 from tests.factories import CustomerFactory, RewardFactory, at, default_store, purchase
 
 pytestmark = pytest.mark.django_db

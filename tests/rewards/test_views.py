@@ -25,7 +25,9 @@ from django.core.management import call_command
 from django.db.models import F
 from django.urls import reverse
 
-from rewards.selectors import add_months, current_month, monthly_points
+from rewards.calendar import add_months
+from rewards.local_time import current_month
+from rewards.selectors import monthly_points
 from tests.factories import CustomerFactory, StoreFactory, at, purchase, refund
 
 pytestmark = pytest.mark.django_db

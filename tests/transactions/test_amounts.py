@@ -25,3 +25,21 @@ def test_anything_else_is_refused_with_a_message(text):
 @given(st.decimals(min_value=0, max_value=Decimal("1000000"), places=2))
 def test_every_two_place_amount_round_trips(amount):
     assert parse_amount(f"{amount:.2f}") == amount
+
+
+@pytest.mark.parametrize("text", ["１２", "١٢", "۱۲.۵۰", "१२", "12.５0", "𝟏𝟐"])
+def test_other_scripts_digits_are_refused(text):
+    with pytest.raises(AmountError, match=r"Amount must be a number like 12\.50"):
+        parse_amount(text)
+
+
+NOT_ASCII_DIGITS = st.characters(categories=["Nd"]).filter(lambda char: not "0" <= char <= "9")
+
+
+@given(st.decimals(min_value=0, max_value=Decimal("999999"), places=2), NOT_ASCII_DIGITS, st.data())
+def test_any_amount_with_a_digit_of_another_script_is_refused(amount, digit, data):
+    """Decimal() and Python's \\d take every script's digits for ASCII ones; the parser takes ASCII only."""
+    text = f"{amount:.2f}"
+    where = data.draw(st.sampled_from([index for index, char in enumerate(text) if char.isdigit()]))
+    with pytest.raises(AmountError):
+        parse_amount(text[:where] + digit + text[where + 1 :])

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 
 from customers.models import Customer
 from rewards.models import CustomerMonthPoints, PointsEntry, Program, RuleVersion
-from rewards.services import rollup_differences
+from rewards.services.ledger import rollup_differences
 from tests.factories import CustomerFactory, StoreFactory, at, default_store, purchase, refund
 from transactions.importing import CopyWriter, OrmWriter, import_transactions
 from transactions.models import Transaction
@@ -439,7 +439,8 @@ def test_a_dry_run_of_a_bad_file_fails_like_the_real_import(tmp_path):
 def test_copy_and_the_orm_write_the_same_rows(tmp_path):
     text = GOOD + "C1,Ann Lee,F1,20.00,2025-02-10,,refund,R1\n"
     fields = ["receipt_number", "amount", "refunded_amount", "occurred_at", "kind", "source", "customer__member_number"]
-    entry_fields = ["transaction__receipt_number", "kind", "points", "effective_at", "explanation", "detail"]
+    # What is stored (note, facts), and what is rendered from it (explanation, detail), are the same both ways.
+    entry_fields = ["transaction__receipt_number", "kind", "points", "effective_at", "note", "facts"]
     snapshots = []
     for writer in (CopyWriter(), OrmWriter()):
         # Each writer's import is rolled back after its snapshot: the ledger's rows cannot be deleted
@@ -451,6 +452,12 @@ def test_copy_and_the_orm_write_the_same_rows(tmp_path):
                 (
                     list(Transaction.objects.order_by("receipt_number").values_list(*fields)),
                     list(PointsEntry.objects.order_by("transaction__receipt_number").values_list(*entry_fields)),
+                    [
+                        (entry.explanation, entry.detail)
+                        for entry in PointsEntry.objects.select_related("transaction", "rule_version").order_by(
+                            "transaction__receipt_number"
+                        )
+                    ],
                     list(CustomerMonthPoints.objects.order_by("customer__member_number", "month").values_list(
                         "customer__member_number", "month", "earned", "reversed", "entries"
                     )),
@@ -527,4 +534,48 @@ def test_an_imported_purchase_earns_the_till_s_promotions_and_its_refund_reverse
     later = HEADER + f"IMP1,Imp,IR4,10.00,{wednesday.isoformat()},elm-street,refund,IR0\n"
     assert import_transactions(write(tmp_path, later, name="later.csv")).ok
     assert PointsEntry.objects.get(transaction__receipt_number="IR4", kind="reversal").points == -20
+    assert rollup_differences() == []
+
+
+# --- what the recording service refuses, the import refuses by line ------------------------------------
+
+
+def test_a_row_in_the_future_is_refused_by_its_line(tmp_path):
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(microsecond=0)
+    before = counts()
+    _error, err = run_failing(write(tmp_path, GOOD + f"C3,Cy,R4,10.00,{later.isoformat()},,,\n"))
+    assert f"line 5: occurred_at {later.isoformat()}: a purchase cannot be in the future" in err
+    assert counts() == before
+
+
+@pytest.mark.parametrize("amount", ["１２.00", "١٢", "12.5０"])
+def test_an_amount_in_another_scripts_digits_is_refused_by_its_line(tmp_path, amount):
+    _error, err = run_failing(write(tmp_path, HEADER + f"C1,Ann,R1,{amount},2025-01-31,,,\n"))
+    assert "line 2: Amount must be a number like 12.50" in err
+    assert not Transaction.objects.exists()
+
+
+def test_a_record_from_1997_imports_and_earns_the_classic_rule(tmp_path):
+    text = HEADER + "C1,Ann,R1,120.00,1997-03-04T10:00:00,,,\nC1,Ann,R2,20.00,1997-04-02,,refund,R1\n"
+    result = import_transactions(write(tmp_path, text))
+    assert result.ok, result.errors
+    assert (result.points_earned, result.points_reversed) == (90, -40)
+    months = CustomerMonthPoints.objects.order_by("month").values_list("month", "earned", "reversed")
+    assert list(months) == [(dt.date(1997, 3, 1), 90, 0), (dt.date(1997, 4, 1), 0, -40)]
+    assert rollup_differences() == []
+
+
+def test_customers_it_enrols_get_the_programs_enrolment_bonus(tmp_path):
+    RuleVersion.objects.create(
+        program=Program.objects.get(is_default=True),
+        effective_from=at(2020, 1, 1),
+        rule={"bands": [{"threshold": 50, "rate": "1"}, {"threshold": 100, "rate": "2"}], "bonuses": {"enrolment": 25}},
+    )
+    CustomerFactory(member_number="C1")  # already a member: no bonus
+    out, _err = run(write(tmp_path, GOOD))
+    bonuses = PointsEntry.objects.filter(kind=PointsEntry.Kind.BONUS)
+    assert [(entry.customer.member_number, entry.points, entry.bonus_key) for entry in bonuses] == [
+        ("C2", 25, "enrolment")
+    ]
+    assert "points awarded:              125  (100 earned, 0 reversed by refunds, 25 enrolment bonuses)" in out
     assert rollup_differences() == []

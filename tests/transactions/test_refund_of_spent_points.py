@@ -4,7 +4,7 @@ import pytest
 
 from rewards.models import Program
 from rewards.selectors import customer_balance, default_program
-from rewards.services import redeem
+from rewards.services.redemption import redeem
 from tests.factories import CustomerFactory, RewardFactory, default_store, purchase, refund
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.utils import timezone
 from rewards import engine
 from rewards.models import PointsEntry
 from rewards.selectors import customer_balance, default_program
-from rewards.services import publish_rule_version
+from rewards.services.program import publish_rule_version
 from tests.factories import CustomerFactory, StoreFactory, at, purchase, refund
 from tests.pages import field_error, input_tag, input_value, text_of
 from transactions.models import TillSettings, Transaction

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from rewards.selectors import current_month, local_midnight
+from rewards.local_time import current_month, local_midnight
 from tests.factories import CustomerFactory, StaffFactory, StoreFactory, default_store, purchase, refund
 from transactions import selectors
 from transactions.models import TillSettings
@@ -74,14 +74,3 @@ def test_recent_transactions_are_limited():
     for index in range(4):
         purchase(customer, "10.00", when=timezone.now() - dt.timedelta(minutes=index))
     assert len(selectors.recent_transactions(customer.pk, limit=3)) == 3
-
-
-def test_the_points_account_rebuilds_each_bands_part():
-    recorded = purchase(CustomerFactory(), "120.99")
-    account = selectors.points_account(recorded.transaction.pk)
-    assert account.points == 90
-    assert [part.describe() for part in account.parts] == ["50 × 1 (50–100)", "20 × 2 (over 100)"]
-    assert account.explanation == "120.99: 50 × 1 (50–100) + 20 × 2 (over 100) = 90"
-
-    small = selectors.points_account(purchase(CustomerFactory(), "20.00").transaction.pk)
-    assert (small.points, small.parts, small.explanation) == (0, [], "20.00: below every band = 0")

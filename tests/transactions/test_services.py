@@ -5,13 +5,15 @@ import uuid
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from rewards.engine import Band, Rule
 from rewards.models import CustomerMonthPoints, PointsEntry
 from rewards.selectors import customer_balance, default_program, rule_version_at
-from rewards.services import publish_rule_version, rollup_rows
+from rewards.services.ledger import rollup_rows
+from rewards.services.program import publish_rule_version
 from tests.factories import CustomerFactory, StoreFactory, at, default_store, purchase, refund
 from transactions.models import Transaction
 from transactions.services import record_purchase
@@ -146,13 +148,15 @@ def test_purchases_earn_by_the_version_in_force_at_their_moment_and_refunds_reve
     )
     # A version that starts in the future does not apply yet.
     assert purchase(customer, "10.00").entry.points == 0
-    later = purchase(customer, "10.00", when=timezone.now() + dt.timedelta(hours=2))
-    assert later.entry.rule_version == flat
-    assert later.entry.points == 100
-    # A refund after the change still reverses by the classic rule the purchase earned with.
-    reversed_ = refund(before, "30.00", when=timezone.now() + dt.timedelta(hours=3))
-    assert reversed_.entry.rule_version == before.entry.rule_version
-    assert reversed_.entry.points == -50
+    # Three hours later (a purchase or refund is never in the future):
+    with time_machine.travel(timezone.now() + dt.timedelta(hours=3), tick=False):
+        later = purchase(customer, "10.00", when=timezone.now() - dt.timedelta(hours=1))
+        assert later.entry.rule_version == flat
+        assert later.entry.points == 100
+        # A refund after the change still reverses by the classic rule the purchase earned with.
+        reversed_ = refund(before, "30.00", when=timezone.now())
+        assert reversed_.entry.rule_version == before.entry.rule_version
+        assert reversed_.entry.points == -50
 
 
 def test_roll_up_equals_the_ledger_grouped_by_month_in_the_merchant_time_zone(settings):

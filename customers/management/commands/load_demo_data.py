@@ -17,9 +17,10 @@ from django.db import transaction
 
 from customers.models import Customer
 from customers.services import enrol_customer
+from rewards.calendar import add_months
+from rewards.local_time import current_month, local_midnight
 from rewards.models import Reward
-from rewards.selectors import add_months, current_month, local_midnight
-from rewards.services import save_reward
+from rewards.services.redemption import save_reward
 from transactions.models import Store, Transaction
 from transactions.services import record_purchase, record_refund
 

@@ -5,7 +5,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 
 from rewards.management.arguments import local_day
-from rewards.services import award_birthday_bonuses
+from rewards.services.bonuses import award_birthday_bonuses
 
 
 class Command(BaseCommand):

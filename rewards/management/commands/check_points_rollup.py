@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from customers.models import Customer
-from rewards.services import rebuild_rollup, rollup_differences
+from rewards.services.ledger import rebuild_rollup, rollup_differences
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand
 
 from rewards.management.arguments import local_day
-from rewards.services import expire_points
+from rewards.services.expiry import expire_points
 
 
 class Command(BaseCommand):

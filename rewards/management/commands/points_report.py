@@ -6,9 +6,7 @@ A thin wrapper around rewards.selectors.monthly_points, the one report query (th
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
@@ -17,19 +15,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 import audit
 from audit.services import command_line_user
+from rewards.calendar import parse_month
 from rewards.exports import neutralise_formula
 from rewards.selectors import MonthlyPointsReport, monthly_points
 from transactions.models import Store
 
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
 MAX_MONTHS = 120
-
-
-def parse_month(text: str) -> dt.date:
-    match = _MONTH.fullmatch(text.strip())
-    if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1:
-        raise CommandError(f"--start must be a month like 2025-01, not '{text}'")
-    return dt.date(int(match[1]), int(match[2]), 1)
 
 
 class Command(BaseCommand):
@@ -43,7 +34,10 @@ class Command(BaseCommand):
         parser.add_argument("--store", help="only transactions of the store with this code")
 
     def handle(self, *args, start: str, months: int, output_format: str, output: str | None, store, **options):
-        first = parse_month(start)
+        try:
+            first = parse_month(start)
+        except ValueError:
+            raise CommandError(f"--start must be a month like 2025-01, not '{start}'") from None
         if not 1 <= months <= MAX_MONTHS:
             raise CommandError(f"--months must be between 1 and {MAX_MONTHS}")
         store_id = None

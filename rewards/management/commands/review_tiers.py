@@ -5,7 +5,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand
 
 from rewards.management.arguments import local_day
-from rewards.services import review_tiers
+from rewards.services.tiers import review_tiers
 
 
 class Command(BaseCommand):

@@ -110,7 +110,8 @@ class Command(BaseCommand):
         ]
         lines = ["Dry run: nothing was written. The import would give:" if result.dry_run else "Import complete:"]
         lines += [f"  {label + ':':<20}{value:>12,}" for label, value in figures]
-        lines[-1] += f"  ({result.points_earned:,} earned, {result.points_reversed:,} reversed by refunds)"
+        lines[-1] += f"  ({result.points_earned:,} earned, {result.points_reversed:,} reversed by refunds"
+        lines[-1] += f", {result.points_bonus:,} enrolment bonuses)" if result.points_bonus else ")"
         if result.warning_count:
             lines.append(f"  {'warnings:':<20}{result.warning_count:>12,}")
         return "\n".join(lines)

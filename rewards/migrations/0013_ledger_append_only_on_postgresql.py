@@ -7,6 +7,6 @@ from loyalty_site.append_only import append_only
 
 
 class Migration(migrations.Migration):
-    dependencies = [("rewards", "0009_tiers_customer_tiers_and_reward_min_tier")]
+    dependencies = [("rewards", "0012_default_program_in_force_since_1900")]
 
     operations = [append_only("rewards_pointsentry")]

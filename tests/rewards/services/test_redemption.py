@@ -1,22 +1,17 @@
 """Rewards at the till: redeeming, undoing, the limits of a reward, and a balance that never goes below zero."""
 
 import datetime as dt
-import threading
 import uuid
 
 import pytest
 from django.db import connection
+from django.test import Client
 
 from rewards.models import PointsEntry, Redemption, Reward
 from rewards.selectors import affordable_rewards, customer_balance, program_by_month
-from rewards.services import (
-    RedemptionRefused,
-    UndoRefused,
-    post_entries,
-    redeem,
-    rollup_differences,
-    undo_redemption,
-)
+from rewards.services.ledger import post_entries, rollup_differences
+from rewards.services.redemption import RedemptionRefused, UndoRefused, redeem, undo_redemption
+from tests.concurrency import at_once
 from tests.factories import (
     CustomerFactory,
     ManagerFactory,
@@ -140,10 +135,45 @@ def test_a_resubmitted_redemption_form_redeems_once(rich, staff):
     assert customer_balance(rich.pk) == 80
 
 
-def test_an_undo_entry_without_the_entry_it_corrects_is_refused_by_the_database(rich, staff):
-    from django.db import IntegrityError, transaction
+def test_a_resubmitted_reward_form_answers_the_same_confirmation_and_redeems_once(rich, staff_client):
+    reward = RewardFactory(name="Free coffee", points_cost=30)
+    form = {"customer": rich.pk, "reward": reward.pk, "idempotency_key": str(uuid.uuid4())}
+    first = staff_client.post("/till/redeem/", form)
+    again = staff_client.post("/till/redeem/", form)  # a double click, the back button
+    redemption = Redemption.objects.get()
+    assert first.headers["Location"] == again.headers["Location"] == f"/till/?redeemed={redemption.pk}"
+    assert customer_balance(rich.pk) == 60
 
-    with pytest.raises(IntegrityError), transaction.atomic():
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_submissions_of_one_reward_form_racing_each_other_redeem_once_and_answer_alike():
+    """Two connections with the same key at the same moment: the second waits on the customer's row, finds
+    the first redemption and answers with its confirmation (never the unique key's error, a 500)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers, so the two requests cannot race")
+    restore_migration_rows()  # a transactional test may follow one that emptied the database
+    staff = StaffFactory()
+    customer = CustomerFactory()
+    purchase(customer, "120.00")  # 90 points
+    reward = RewardFactory(points_cost=30)
+    form = {"customer": customer.pk, "reward": reward.pk, "idempotency_key": str(uuid.uuid4())}
+
+    def submit():
+        client = Client()  # one each: a browser tab each, on a connection each
+        client.force_login(staff)
+        response = client.post("/till/redeem/", form)
+        return response.status_code, response.headers.get("Location")
+
+    answers = at_once(2, submit)
+    redemption = Redemption.objects.get()
+    assert answers == [(302, f"/till/?redeemed={redemption.pk}")] * 2
+    assert customer_balance(customer.pk) == 60
+    assert rollup_differences() == []
+
+
+def test_an_undo_entry_without_the_entry_it_corrects_is_refused_by_the_database(rich, staff, refused_by):
+    with refused_by(PointsEntry, "pointsentry_redemption_has_author"):
         PointsEntry.objects.create(
             customer=rich, kind="redemption", points=5, effective_at=at(2025, 3, 3), created_by=staff
         )
@@ -247,26 +277,15 @@ def test_twenty_simultaneous_redemptions_against_a_balance_for_five_let_exactly_
     )
     assert customer_balance(customer.pk) == 50
     reward = RewardFactory(points_cost=10)
-    barrier = threading.Barrier(20)
-    outcomes = []
 
     def till():
         try:
-            barrier.wait()
-            try:
-                redeem(customer=customer, reward=reward, store=default_store(), redeemed_by=staff)
-                outcomes.append("redeemed")
-            except RedemptionRefused:
-                outcomes.append("refused")
-        finally:
-            connection.close()
+            redeem(customer=customer, reward=reward, store=default_store(), redeemed_by=staff)
+        except RedemptionRefused:
+            return "refused"
+        return "redeemed"
 
-    threads = [threading.Thread(target=till) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    outcomes = at_once(20, till)
     assert sorted(outcomes) == ["redeemed"] * 5 + ["refused"] * 15
     assert customer_balance(customer.pk) == 0
     assert Redemption.objects.count() == 5

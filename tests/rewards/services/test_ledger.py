@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from rewards.models import CustomerMonthPoints
-from rewards.services import rollup_differences
+from rewards.services.ledger import rollup_differences
 from tests.factories import CustomerFactory, at, purchase, refund
 
 pytestmark = pytest.mark.django_db

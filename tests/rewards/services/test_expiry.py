@@ -7,9 +7,13 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from rewards import engine
+from rewards.calendar import add_months
+from rewards.local_time import local_midnight
 from rewards.models import ExpiryPolicy, PointsEntry
-from rewards.selectors import add_months, customer_balance, default_program, local_midnight, points_expiring_soon
-from rewards.services import PolicyRefused, expire_points, redeem, rollup_differences, set_expiry_policy
+from rewards.selectors import customer_balance, default_program, points_expiring_soon
+from rewards.services.expiry import PolicyRefused, expire_points, set_expiry_policy
+from rewards.services.ledger import rollup_differences
+from rewards.services.redemption import redeem
 from tests.factories import CustomerFactory, RewardFactory, at, default_store, purchase
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,8 @@ from django.core.management import call_command
 
 from rewards.models import CustomerTier, PointsEntry, Program, Tier
 from rewards.selectors import affordable_rewards, customer_balance, customer_tier_status, default_program
-from rewards.services import RedemptionRefused, redeem, review_tiers
+from rewards.services.redemption import RedemptionRefused, redeem
+from rewards.services.tiers import review_tiers
 from tests.factories import CustomerFactory, RewardFactory, at, default_store, purchase, refund
 from transactions.importing import import_transactions
 
@@ -168,7 +169,7 @@ def test_managers_define_tiers(manager_client):
 
 def test_a_recalculation_refuses_a_period_with_tier_earnings_rather_than_take_them_back(tiers, manager):
     from rewards.selectors import rule_version_at
-    from rewards.services import RecalculationRefused, recalculate
+    from rewards.services.recalculation import RecalculationRefused, recalculate
 
     customer = CustomerFactory()
     for day in (1, 2, 3):

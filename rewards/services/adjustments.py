@@ -1,0 +1,113 @@
+"""Manual adjustments: within the program's threshold they post at once; above it a second manager approves."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+from django.utils import timezone
+
+import audit
+
+from ..models import AdjustmentRequest, PointsEntry, Program
+from ..selectors import default_program
+from .ledger import balance_to_take_from, post_entries
+
+
+class AdjustmentRefused(ValueError):
+    """An adjustment that cannot be requested or approved (no reason, own request, would go below zero...)."""
+
+
+def _adjustment_entry(request: AdjustmentRequest, *, posted_by, moment: dt.datetime) -> PointsEntry:
+    approved = request.decided_by is not None
+    return PointsEntry(
+        customer_id=request.customer_id,
+        kind=PointsEntry.Kind.ADJUSTMENT,
+        points=request.points,
+        effective_at=moment,
+        created_by=posted_by,
+        reason=request.reason,
+        note=f"requested by {request.requested_by.get_username()}"
+        + (f", approved by {request.decided_by.get_username()}" if approved else ""),
+        facts={
+            "adjustment_request": request.pk,
+            "requested_by": request.requested_by_id,
+            "approved_by": request.decided_by_id,
+        },
+    )
+
+
+def _check_not_below_zero(customer_id: int, points: int, program: Program) -> None:
+    """A deduction may not take a balance below zero unless the program allows a negative balance."""
+    if points >= 0:
+        return
+    balance = balance_to_take_from(customer_id, program)
+    if balance is not None and balance + points < 0:
+        raise AdjustmentRefused(f"Deducting {-points} points would take the balance of {balance} below zero.")
+
+
+def request_adjustment(
+    *, customer, points: int, reason: str, requested_by, moment: dt.datetime | None = None
+) -> AdjustmentRequest:
+    """Add (points > 0) or deduct (points < 0) points by hand, with a reason. Within the program's approval
+    threshold the adjustment entry posts at once; above it the request waits for a second manager."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise AdjustmentRefused("Say why: an adjustment needs a reason.")
+    if not points:
+        raise AdjustmentRefused("An adjustment moves at least one point.")
+    moment = moment or timezone.now()
+    program = default_program()
+    needs_approval = abs(points) > program.adjustment_approval_threshold
+    with transaction.atomic():
+        if not needs_approval:
+            _check_not_below_zero(customer.pk, points, program)
+        request = AdjustmentRequest.objects.create(
+            customer_id=customer.pk, points=points, reason=reason[:200], requested_by=requested_by, requested_at=moment
+        )
+        if not needs_approval:
+            [entry] = post_entries([_adjustment_entry(request, posted_by=requested_by, moment=moment)])
+            request.status, request.entry = AdjustmentRequest.Status.POSTED, entry
+            request.save(update_fields=["status", "entry"])
+        audit.record(
+            audit.Event.ADJUSTMENT_REQUESTED,
+            actor=requested_by,
+            target=customer,
+            detail={"request": request.pk, "points": points, "reason": request.reason, "status": request.status},
+        )
+    return request
+
+
+def decide_adjustment(
+    *, request: AdjustmentRequest, decided_by, approve: bool, moment: dt.datetime | None = None
+) -> AdjustmentRequest:
+    """A second manager approves (posting the adjustment entry, in their name) or rejects a pending request.
+    The requester cannot decide their own; a request is decided once (a conditional UPDATE claims it)."""
+    if request.requested_by_id == decided_by.pk:
+        raise AdjustmentRefused("Another manager must approve an adjustment you asked for.")
+    moment = moment or timezone.now()
+    with transaction.atomic():
+        changes = {"status": AdjustmentRequest.Status.REJECTED, "decided_by": decided_by, "decided_at": moment}
+        if approve:
+            _check_not_below_zero(request.customer_id, request.points, default_program())
+            request.decided_by = decided_by
+            [entry] = post_entries([_adjustment_entry(request, posted_by=decided_by, moment=moment)])
+            changes.update(status=AdjustmentRequest.Status.POSTED, entry=entry)
+        claimed = AdjustmentRequest.objects.filter(pk=request.pk, status=AdjustmentRequest.Status.PENDING).update(
+            **changes
+        )
+        if not claimed:
+            raise AdjustmentRefused("This request was already decided.")  # and the entry rolls back
+        audit.record(
+            audit.Event.ADJUSTMENT_APPROVED if approve else audit.Event.ADJUSTMENT_REJECTED,
+            actor=decided_by,
+            target=request.customer,
+            detail={
+                "request": request.pk,
+                "points": request.points,
+                "reason": request.reason,
+                "requested_by": request.requested_by.get_username(),
+            },
+        )
+    request.refresh_from_db()
+    return request

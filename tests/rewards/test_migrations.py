@@ -1,0 +1,66 @@
+"""The data migrations of this app run both ways on real rows."""
+
+import datetime as dt
+import importlib
+from decimal import Decimal
+
+import pytest
+from django.apps import apps
+from django.db import connection
+
+from rewards.calendar import EARLIEST_MOMENT
+from rewards.models import CustomerTier, PointsEntry, RuleVersion, Tier
+from rewards.selectors import default_program
+from tests.factories import CustomerFactory, StoreFactory, at, purchase
+
+pytestmark = pytest.mark.django_db
+
+facts_migration = importlib.import_module("rewards.migrations.0010_ledger_keeps_facts_and_renders_earn_explanations")
+earliest_migration = importlib.import_module("rewards.migrations.0012_default_program_in_force_since_1900")
+
+
+class Editor:
+    """What the migrations' functions use of a schema editor, inside the test's transaction."""
+
+    connection = connection
+
+    def quote_name(self, name: str) -> str:
+        return connection.ops.quote_name(name)
+
+    def execute(self, sql: str, params=()) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
+def test_earn_entries_keep_their_facts_and_their_explanations_come_back_when_migrated_backwards():
+    StoreFactory(code="elm-street", name="Elm Street")
+    RuleVersion.objects.create(
+        program=default_program(),
+        effective_from=at(2025, 3, 1),
+        rule={
+            "bands": [{"threshold": 50, "rate": "1"}, {"threshold": 100, "rate": "2"}],
+            "promotions": [{"name": "Double", "multiplier": "2", "starts": "2025-03-01", "ends": "2025-03-31"}],
+        },
+    )
+    customer = CustomerFactory()
+    gold = Tier.objects.create(program=default_program(), name="Gold", rank=1, threshold=0, multiplier=Decimal("1.5"))
+    CustomerTier.objects.create(customer=customer, tier=gold, since=at(2025, 1, 1))
+    recorded = purchase(customer, "120.00", when=at(2025, 3, 4), store=StoreFactory(code="elm-street"))
+    entry = PointsEntry.objects.select_related("transaction", "rule_version").get(pk=recorded.entry.pk)
+    explanation, detail, facts = entry.explanation, entry.detail, entry.facts
+    assert explanation == "120.00: 50 × 1 (50–100) + 20 × 2 (over 100) = 90; Double ×2 → 180; tier ×1.5 → 270"
+    assert facts == {"context": {"on": "2025-03-04", "store": "elm-street"}, "tier_multiplier": "1.50"}
+
+    facts_migration.render_explanations(apps, Editor())  # backwards: as the ledger stored them before
+    assert PointsEntry.objects.values_list("note", "facts").get(pk=entry.pk) == (explanation, detail)
+    facts_migration.keep_only_facts(apps, Editor())  # forwards: only what history needs
+    assert PointsEntry.objects.values_list("note", "facts").get(pk=entry.pk) == ("", facts)
+
+
+def test_the_first_version_moves_back_to_1900_and_forward_again():
+    first = RuleVersion.objects.filter(program=default_program()).order_by("effective_from")
+    first.update(effective_from=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))  # as an installation before 1900 was chosen
+    earliest_migration.move_back(apps, Editor())
+    assert first.first().effective_from == EARLIEST_MOMENT
+    earliest_migration.move_forward(apps, Editor())
+    assert first.first().effective_from == dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
