@@ -1,7 +1,9 @@
-"""Who may open which page. Roles are the groups made by a migration; checks go through permissions.
+"""Who may open which page. Roles are the groups made by migrations; checks go through permissions.
 
-Store staff hold `transactions.use_till`; managers hold every permission of the loyalty apps,
-including `rewards.view_reports` and `rewards.manage_program`.
+Store staff hold `transactions.use_till`; managers hold every permission of the loyalty apps, including
+`rewards.view_reports` and `rewards.manage_program`, and `accounts.manage_staff` (store staff accounts
+only); owners hold every permission, and alone `accounts.manage_accounts` (every account, group and
+permission, the controls that protect the books, unlocking sign-ins). A superuser counts as an owner.
 """
 
 from collections.abc import Callable
@@ -11,6 +13,12 @@ from django.core.exceptions import PermissionDenied
 
 MANAGERS_ONLY = "This page is for managers. Ask a manager if you need these figures."
 STAFF_ONLY = "This page is for store staff and managers."
+OWNERS_ONLY = "This page is for owners."
+MANAGES_STAFF_ONLY = "This page is for managers and owners."
+
+
+def is_owner(user) -> bool:
+    return user.is_authenticated and user.has_perm("accounts.manage_accounts")
 
 
 def is_manager(user) -> bool:
@@ -19,6 +27,15 @@ def is_manager(user) -> bool:
 
 def is_store_staff(user) -> bool:
     return user.is_authenticated and user.has_perm("transactions.use_till")
+
+
+def can_manage_staff(user) -> bool:
+    return user.is_authenticated and user.has_perm("accounts.manage_staff")
+
+
+def can_use_admin(user) -> bool:
+    """The admin serves managers' and owners' data entry; store staff's tool is the till."""
+    return user.is_active and user.is_staff and (is_manager(user) or is_owner(user))
 
 
 def _requires(check: Callable, message: str):
@@ -37,6 +54,8 @@ def _requires(check: Callable, message: str):
 # Sign-in itself is enforced for every page by LoginRequiredMiddleware; these add the role.
 managers_only = _requires(is_manager, MANAGERS_ONLY)
 staff_only = _requires(is_store_staff, STAFF_ONLY)
+owners_only = _requires(is_owner, OWNERS_ONLY)
+staff_managers_only = _requires(can_manage_staff, MANAGES_STAFF_ONLY)
 
 
 def can_manage_program(user) -> bool:

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
-from .access import can_manage_program, is_manager, is_store_staff
+from .access import can_manage_program, can_manage_staff, can_use_admin, is_manager, is_store_staff
 
 
 def _can_find_customers(user) -> bool:
     return user.has_perm("customers.view_customer")
 
 
-def _is_admin_user(user) -> bool:
-    return user.is_staff
+def _can_read_audit(user) -> bool:
+    return user.has_perm("audit.view_auditevent")
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,14 @@ NAVIGATION: tuple[Section, ...] = (
             Link("Policies", "program:policies", can_manage_program, "Expiry, refunds of spent points, approvals"),
         ),
     ),
-    Section("Admin", (Link("Admin", "admin:index", _is_admin_user, "Data entry for every record"),)),
+    Section(
+        "People",
+        (
+            Link("Staff accounts", "accounts:staff", can_manage_staff, "Till accounts: create, till store, password"),
+            Link("Audit log", "audit:log", _can_read_audit, "Who did what, when and from where"),
+        ),
+    ),
+    Section("Admin", (Link("Admin", "admin:index", can_use_admin, "Data entry for every record"),)),
 )
 
 

@@ -1,13 +1,18 @@
 from django.contrib import admin
 from django.urls import include, path
 
-admin.site.site_header = "Loyalty admin"
-admin.site.site_title = "Loyalty admin"
-admin.site.index_title = "Data entry"
+from accounts.views import PasswordResetView
+
+from .health import healthz
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # Before Django's own: password reset says so where no mail can be sent.
+    path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("accounts.urls")),
+    path("audit/", include("audit.urls")),
     path("reports/", include("rewards.urls")),
     path("program/", include("rewards.program_urls")),
     path("", include("customers.urls")),

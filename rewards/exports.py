@@ -1,7 +1,8 @@
 """What every file we hand to a spreadsheet must respect, wherever it is written (page export, command)."""
 
-# A spreadsheet runs a cell that begins with one of these as a formula (OWASP "CSV injection").
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell that begins with one of these as a formula (OWASP "CSV injection"), the
+# full-width forms included: spreadsheets with East Asian input read "＝1+2" as "=1+2".
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 
 
 def neutralise_formula(value):

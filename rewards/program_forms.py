@@ -397,6 +397,10 @@ class PoliciesForm(forms.ModelForm):
             "tier_window": "Tiers qualify by points earned within",
             "tier_downgrade": "Customers move down a tier",
         }
+        help_texts = {
+            "negative_balance_policy": "Only an owner allows a negative balance; a manager may switch it back.",
+            "adjustment_approval_threshold": "Only an owner raises it; a manager may lower it.",
+        }
 
 
 class ExpiryPolicyForm(forms.Form):

@@ -19,6 +19,7 @@ from loyalty_site.access import can_manage_program, managers_only
 
 from . import simulation
 from .calendar import add_months
+from .controls import ControlWeakeningRefused
 from .local_time import current_month
 from .models import ExpiryPolicy, ProgramDraft, Recalculation, Reward, RuleVersion, Tier
 from .program_forms import (
@@ -280,11 +281,15 @@ def policies_page(request: HttpRequest) -> HttpResponse:
         else:
             form = PoliciesForm(request.POST, instance=program)
             if form.is_valid():
-                save_program_policies(
-                    program=program, changed_by=request.user, **{f: form.cleaned_data[f] for f in form.fields}
-                )
-                messages.success(request, "Policies saved.")
-                return redirect("program:policies")
+                try:
+                    save_program_policies(
+                        program=program, changed_by=request.user, **{f: form.cleaned_data[f] for f in form.fields}
+                    )
+                except ControlWeakeningRefused as refusal:
+                    form.add_error(refusal.field, str(refusal))
+                else:
+                    messages.success(request, "Policies saved.")
+                    return redirect("program:policies")
         status = 400
     context = {
         "form": form,

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django_tables2 import RequestConfig
 from django_tables2.export import TableExport
 
+import audit
 from customers.models import Customer
 from loyalty_site.access import managers_only
 
@@ -66,7 +67,13 @@ def monthly_points_report(request: HttpRequest) -> HttpResponse:
         table = MonthlyPointsTable(report.rows, months=report.months)
         RequestConfig(request, paginate=False).configure(table)
         exporter = TableExport(export_format, table, dataset_kwargs={"title": f"Points {start:%Y-%m} {months}m"})
-        return exporter.response(filename=f"monthly-points-{start:%Y-%m}-{months}m.{export_format}")
+        filename = f"monthly-points-{start:%Y-%m}-{months}m.{export_format}"
+        audit.record(
+            audit.Event.EXPORT,
+            request=request,
+            detail={"report": "monthly points", "file": filename, "filters": _query_with(request, _export=None)},
+        )
+        return exporter.response(filename=filename)
 
     row_count, totals = report.count_and_totals()
     table = MonthlyPointsTable(report.rows, months=report.months, totals=totals)

@@ -5,12 +5,17 @@ from contextlib import contextmanager
 import pytest
 from django.db import IntegrityError, connection, models, transaction
 
-from tests.factories import ManagerFactory, StaffFactory
+from tests.factories import ManagerFactory, OwnerFactory, StaffFactory
 
 
 @pytest.fixture
 def manager(db):
     return ManagerFactory()
+
+
+@pytest.fixture
+def owner(db):
+    return OwnerFactory()
 
 
 @pytest.fixture
@@ -21,6 +26,12 @@ def staff(db):
 @pytest.fixture
 def manager_client(client, manager):
     client.force_login(manager)
+    return client
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    client.force_login(owner)
     return client
 
 

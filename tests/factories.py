@@ -16,6 +16,7 @@ from rewards.services.program import publish_rule_version
 from transactions.models import Store
 from transactions.services import record_purchase, record_refund
 
+OWNERS = "Owners"
 MANAGERS = "Managers"
 STORE_STAFF = "Store staff"
 
@@ -44,6 +45,15 @@ class ManagerFactory(UserFactory):
     def role(self, create, extracted, **kwargs):
         if create:
             self.groups.add(Group.objects.get(name=extracted or MANAGERS))
+
+
+class OwnerFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"owner{n}")
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        if create:
+            self.groups.add(Group.objects.get(name=extracted or OWNERS))
 
 
 class StaffFactory(UserFactory):

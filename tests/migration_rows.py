@@ -15,10 +15,13 @@ from django.contrib.auth.models import Group, Permission
 
 
 def restore_migration_rows() -> None:
-    """Idempotent: creates what is missing, using the migrations' own functions and lists."""
+    """Idempotent: creates what is missing, using the migrations' own functions and lists, in their order."""
     default_store = importlib.import_module("transactions.migrations.0002_default_store")
     default_program = importlib.import_module("rewards.migrations.0002_default_program_classic_rule")
     roles = importlib.import_module("rewards.migrations.0003_roles_store_staff_and_managers")
+    narrower_roles = importlib.import_module(
+        "accounts.migrations.0002_owners_role_and_narrower_manager_and_staff_rights"
+    )
     default_store.create_default_store(apps, None)
     default_program.create_default_program(apps, None)
 
@@ -32,3 +35,4 @@ def restore_migration_rows() -> None:
         list(Permission.objects.filter(content_type__app_label__in=roles.MANAGER_APPS))
         + [permission(app, code) for app, code in roles.MANAGER_EXTRA]
     )
+    narrower_roles.define_roles(apps)

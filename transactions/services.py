@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+import audit
 from events import payloads
 from events.models import EventType
 from events.services import publish
@@ -270,6 +271,17 @@ def record_refund(
             publish(
                 EventType.REFUND_RECORDED,
                 payloads.refund_recorded(refund, member_number=purchase.customer.member_number, points=entry.points),
+            )
+            audit.record(
+                audit.Event.REFUND,
+                actor=recorded_by,
+                target=refund,
+                detail={
+                    "purchase": purchase.receipt_number,
+                    "amount": amount,
+                    "points": entry.points,
+                    "source": source,
+                },
             )
     except IntegrityError:
         if earlier := recorded_with(idempotency_key, kind=Transaction.Kind.REFUND, refund_of=purchase):

@@ -1,8 +1,10 @@
 """Settings shared by every environment. Every knob is read from the environment here."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -19,7 +21,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 DEMO_DATA_ALLOWED = False
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "loyalty_site.admin_site.LoyaltyAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -33,22 +35,46 @@ INSTALLED_APPS = [
     # The background worker: tasks.py modules of the apps, consumed by `manage.py run_huey`.
     "huey.contrib.djhuey",
     "events",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "auditlog",
     "customers",
     "transactions",
     "rewards",
+    # After auditlog: the audit trail is auditlog's log entry model, and its admin replaces auditlog's.
+    "audit",
+    "accounts",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session entered a two-factor code.
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    # Signs a session out after LOYALTY_SESSION_IDLE_MINUTES without a request (shared till terminals).
+    "accounts.middleware.IdleTimeoutMiddleware",
+    # Owners and managers: the two-factor code after the password, and enrolment first where required.
+    "accounts.middleware.TwoFactorMiddleware",
     # Every page needs a sign-in unless its view is marked with @login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Who and from which address, on every audit event written during the request.
+    "audit.middleware.AuditMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the sign-in page with the lockout message.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out username or address before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "loyalty_site.urls"
@@ -96,6 +122,78 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "customers:home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Sign-in protection (django-axes): after LOYALTY_SIGN_IN_FAILURE_LIMIT failures, a username is locked
+# (from any address) and so is an address (for any username), for LOYALTY_SIGN_IN_LOCKOUT_MINUTES; each
+# further failure while locked starts the cool-off again. Owners unlock on the accounts page.
+AXES_FAILURE_LIMIT = env.int("LOYALTY_SIGN_IN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOYALTY_SIGN_IN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+# Successful sign-ins are in the audit trail. Never reset failures on a success: an attacker with an
+# account of their own would wipe their address's count by signing in to it.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_RESET_ON_SUCCESS = False
+AXES_VERBOSE = False
+# Behind N trusted proxies (LOYALTY_PROXY_COUNT), the client is the address the outermost of ours saw: the
+# right-most entries of X-Forwarded-For are the proxies' own; anything to their left the client can forge.
+LOYALTY_PROXY_COUNT = env.int("LOYALTY_PROXY_COUNT", default=0)
+AXES_IPWARE_PROXY_COUNT = LOYALTY_PROXY_COUNT or None
+AXES_IPWARE_PROXY_ORDER = "right-most"
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if LOYALTY_PROXY_COUNT else ("REMOTE_ADDR",)
+
+# Two-factor sign-in (django-otp, time-based codes) for owners and managers. Anyone enrolled enters a code
+# at every sign-in; with LOYALTY_REQUIRE_2FA on, owners and managers must enrol before anything else.
+LOYALTY_REQUIRE_2FA = env.bool("LOYALTY_REQUIRE_2FA", default=False)
+OTP_TOTP_ISSUER = env("LOYALTY_TWO_FACTOR_ISSUER", default="Loyalty")
+
+# Shared till terminals: a session ends after this many minutes without a request (0: never) and, by
+# default, when the browser closes. The stored session outlives the idle limit by a few minutes only.
+LOYALTY_SESSION_IDLE_MINUTES = env.int("LOYALTY_SESSION_IDLE_MINUTES", default=30)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("DJANGO_SESSION_EXPIRE_AT_BROWSER_CLOSE", default=True)
+SESSION_COOKIE_AGE = (LOYALTY_SESSION_IDLE_MINUTES + 5) * 60 if LOYALTY_SESSION_IDLE_MINUTES else 60 * 60 * 24 * 14
+
+
+def mail_settings(url: str) -> dict:
+    """Mail from EMAIL_URL (smtp+tls://user:password@host:587, consolemail://...). Without one, nothing can
+    be sent: the password reset page says so instead of pretending."""
+    if not url:
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+            "LOYALTY_PASSWORD_RESET_BY_MAIL": False,
+        }
+    return {**env.email_url_config(url), "LOYALTY_PASSWORD_RESET_BY_MAIL": True}
+
+
+EMAIL_URL = env.str("EMAIL_URL", default="")
+globals().update(mail_settings(EMAIL_URL))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# The audit trail is django-auditlog's log entry model, extended (audit.models.AuditEvent); changes are
+# stored as JSON values (a number stays a number), the actor and address come from audit.middleware.
+AUDITLOG_LOGENTRY_MODEL = "audit.AuditEvent"
+AUDITLOG_STORE_JSON_CHANGES = True
+# auditlog's own migrations only create its default log entry table, which ours replaces: without them no
+# unused table (with a foreign key to users that PostgreSQL's TRUNCATE between tests would trip on).
+MIGRATION_MODULES = {"auditlog": None}
+
+# Content-Security-Policy (django-csp): scripts and styles from our own files only, never inline; no
+# framing, no plugins, forms post to us only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
+
 LANGUAGE_CODE = env("DJANGO_LANGUAGE_CODE", default="en-us")
 # The merchant's time zone: it decides which calendar month a purchase belongs to.
 TIME_ZONE = env("TIME_ZONE", default="UTC")
@@ -120,8 +218,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
-    # The worker's own lines once (run_huey adds a handler of its own only to a logger without one).
-    "loggers": {"huey": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    "loggers": {
+        # The worker's own lines once (run_huey adds a handler of its own only to a logger without one).
+        "huey": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # django-axes logs every sign-in at INFO; failures and lockouts (WARNING) are what an operator needs.
+        "axes": {"level": "WARNING"},
+    },
 }
 # The largest single transaction amount accepted anywhere (till, admin, import).
 LOYALTY_MAX_AMOUNT = env.str("LOYALTY_MAX_AMOUNT", default="1000000.00")

@@ -1,7 +1,7 @@
 """Local development: `make run`. Debug on, demo data allowed, no configuration needed."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import env, mail_settings
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 # A key for local use only; production refuses to start without DJANGO_SECRET_KEY.
@@ -11,3 +11,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Mail is printed in the console unless EMAIL_URL says otherwise, so a password reset works locally.
+EMAIL_URL = env.str("EMAIL_URL", default="consolemail://")
+globals().update(mail_settings(EMAIL_URL))

@@ -20,3 +20,8 @@ STATIC_ROOT = None
 # Background tasks run at once, in the test's process (huey's immediate mode, in memory): a test sees what a
 # task did without a worker. Tests of the worker itself start real consumers on a real queue.
 HUEY = {"name": "loyalty-test", "huey_class": "huey.MemoryHuey", "immediate": True, "utc": False, "results": False}
+# pytest-django sends mail to its test outbox (locmem): password reset by mail works in tests.
+LOYALTY_PASSWORD_RESET_BY_MAIL = True
+# Fixed for the tests whatever the environment says.
+LOYALTY_REQUIRE_2FA = False
+AXES_FAILURE_LIMIT = 5

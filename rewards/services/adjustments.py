@@ -7,6 +7,7 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
+import audit
 from events import payloads
 from events.models import EventType
 from events.services import publish
@@ -76,6 +77,12 @@ def request_adjustment(
                 payloads.adjustment_posted(request, entry, member_number=customer.member_number),
                 moment=moment,
             )
+        audit.record(
+            audit.Event.ADJUSTMENT_REQUESTED,
+            actor=requested_by,
+            target=customer,
+            detail={"request": request.pk, "points": points, "reason": request.reason, "status": request.status},
+        )
     return request
 
 
@@ -105,5 +112,16 @@ def decide_adjustment(
                 payloads.adjustment_posted(request, entry, member_number=request.customer.member_number),
                 moment=moment,
             )
+        audit.record(
+            audit.Event.ADJUSTMENT_APPROVED if approve else audit.Event.ADJUSTMENT_REJECTED,
+            actor=decided_by,
+            target=request.customer,
+            detail={
+                "request": request.pk,
+                "points": request.points,
+                "reason": request.reason,
+                "requested_by": request.requested_by.get_username(),
+            },
+        )
     request.refresh_from_db()
     return request

@@ -7,6 +7,7 @@ import datetime as dt
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+import audit
 from customers.models import Customer
 from events import payloads
 from events.models import EventType
@@ -46,6 +47,12 @@ def set_expiry_policy(
             "changed_by": changed_by,
             "changed_at": timezone.now(),
         },
+    )
+    audit.record(
+        audit.Event.POLICY_CHANGED,
+        actor=changed_by,
+        target=program,
+        changes={f"expiry from {effective_month:%Y-%m}": (None, policy.engine_rule().describe())},
     )
     return policy
 

@@ -12,9 +12,11 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
+import audit
 from transactions.amounts import max_amount
 
 from .. import engine
+from ..controls import policy_changes
 from ..models import Program, ProgramDraft, RuleVersion
 from .tiers import highest_tier_multiplier
 
@@ -39,9 +41,16 @@ def publish_rule_version(
     """Publish a new rule version from `effective_from`. Earlier versions are never edited. Refused with
     engine.RuleError when the rule could earn more than one ledger entry holds."""
     check_rule_capacity(rule, program)
-    return RuleVersion.objects.create(
+    version = RuleVersion.objects.create(
         program=program, effective_from=effective_from, rule=rule.to_dict(), note=note, published_by=published_by
     )
+    audit.record(
+        audit.Event.RULE_PUBLISHED,
+        actor=published_by,
+        target=version,
+        detail={"effective_from": effective_from, "rule": version.rule, "note": note},
+    )
+    return version
 
 
 def save_draft(*, program: Program, rule: engine.Rule, author) -> ProgramDraft:
@@ -78,9 +87,13 @@ def publish_draft(
 
 
 def save_program_policies(*, program: Program, changed_by, **settings) -> Program:
-    """Change the program's policies (see PoliciesForm's fields). Only the named fields are written."""
+    """Change the program's policies (see PoliciesForm's fields). Only the named fields are written.
+    Loosening a control is for owners (rewards.controls: ControlWeakeningRefused); each change is recorded."""
+    changes = policy_changes(program=program, changed_by=changed_by, settings=settings)
     for name, value in settings.items():
         setattr(program, name, value)
     program.full_clean()
     program.save(update_fields=list(settings))
+    if changes:
+        audit.record(audit.Event.POLICY_CHANGED, actor=changed_by, target=program, changes=changes)
     return program

@@ -7,6 +7,7 @@ import datetime as dt
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+import audit
 from events import payloads
 from events.models import EventType
 from events.services import publish
@@ -185,5 +186,16 @@ def undo_redemption(*, redemption: Redemption, undone_by, moment: dt.datetime | 
             EventType.REDEMPTION_RECORDED,
             payloads.redemption_recorded(redemption, member_number=redemption.customer.member_number, undone=True),
             moment=moment,
+        )
+        audit.record(
+            audit.Event.REDEMPTION_UNDONE,
+            actor=undone_by,
+            target=redemption.customer,
+            detail={
+                "redemption": redemption.pk,
+                "reward": redemption.reward.name,
+                "points": redemption.points,
+                "redeemed_at": redemption.redeemed_at,
+            },
         )
     return redemption

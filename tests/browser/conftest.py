@@ -59,8 +59,16 @@ def page(chromium_browser, live_server, transactional_db):
     context = chromium_browser.new_context(base_url=live_server.url, viewport={"width": 1024, "height": 768})
     context.set_default_timeout(10_000)
     page = context.new_page()
+    # Every browser test also proves its pages work under the Content-Security-Policy: Chromium reports
+    # each refused script, style or frame on the console.
+    violations = page.csp_violations = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     yield page
     context.close()
+    assert violations == [], "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 @pytest.fixture

@@ -131,10 +131,12 @@ def test_a_rule_version_cannot_start_in_the_past(manager_client):
     assert RuleVersion.objects.count() == 1
 
 
-def test_store_staff_cannot_open_user_management_and_get_a_403_page(staff_client):
+def test_store_staff_cannot_open_the_admin_at_all_and_get_a_403_page(staff_client):
     response = staff_client.get(reverse("admin:auth_user_changelist"))
     assert response.status_code == 403
-    assert staff_client.get(reverse("admin:customers_customer_changelist")).status_code == 200
+    assert "The admin is for managers and owners" in response.content.decode()
+    assert staff_client.get(reverse("admin:customers_customer_changelist")).status_code == 403
+    assert staff_client.get(reverse("admin:index")).status_code == 403
 
 
 def test_customer_search_page(staff_client):

@@ -2,12 +2,14 @@
 
 import datetime as dt
 import importlib
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
 from django.apps import apps
 from django.db import connection
 
+from loyalty_site.append_only import create_sql, drop_sql
 from rewards.calendar import EARLIEST_MOMENT
 from rewards.models import CustomerTier, PointsEntry, RuleVersion, Tier
 from rewards.selectors import default_program
@@ -32,6 +34,17 @@ class Editor:
             cursor.execute(sql, params)
 
 
+@contextmanager
+def ledger_rows_writable():
+    """As when migrating: rewards 0010 runs before 0013 puts the ledger's append-only trigger on PostgreSQL
+    (the DDL is undone with the test's transaction anyway)."""
+    for statement in drop_sql("rewards_pointsentry") if connection.vendor == "postgresql" else []:
+        Editor().execute(statement, None)
+    yield
+    for statement in create_sql("rewards_pointsentry") if connection.vendor == "postgresql" else []:
+        Editor().execute(statement, None)
+
+
 def test_earn_entries_keep_their_facts_and_their_explanations_come_back_when_migrated_backwards():
     StoreFactory(code="elm-street", name="Elm Street")
     RuleVersion.objects.create(
@@ -51,10 +64,11 @@ def test_earn_entries_keep_their_facts_and_their_explanations_come_back_when_mig
     assert explanation == "120.00: 50 × 1 (50–100) + 20 × 2 (over 100) = 90; Double ×2 → 180; tier ×1.5 → 270"
     assert facts == {"context": {"on": "2025-03-04", "store": "elm-street"}, "tier_multiplier": "1.50"}
 
-    facts_migration.render_explanations(apps, Editor())  # backwards: as the ledger stored them before
-    assert PointsEntry.objects.values_list("note", "facts").get(pk=entry.pk) == (explanation, detail)
-    facts_migration.keep_only_facts(apps, Editor())  # forwards: only what history needs
-    assert PointsEntry.objects.values_list("note", "facts").get(pk=entry.pk) == ("", facts)
+    with ledger_rows_writable():
+        facts_migration.render_explanations(apps, Editor())  # backwards: as the ledger stored them before
+        assert PointsEntry.objects.values_list("note", "facts").get(pk=entry.pk) == (explanation, detail)
+        facts_migration.keep_only_facts(apps, Editor())  # forwards: only what history needs
+        assert PointsEntry.objects.values_list("note", "facts").get(pk=entry.pk) == ("", facts)
 
 
 def test_the_first_version_moves_back_to_1900_and_forward_again():

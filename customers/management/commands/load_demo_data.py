@@ -1,5 +1,5 @@
 """Load the demo data set on an empty database: stores, a few hundred customers, three full months of
-purchases ending with last month, and one demo manager and one demo store-staff account.
+purchases ending with last month, and a demo owner, a demo manager and a demo store-staff account.
 
 Refused wherever settings.DEMO_DATA_ALLOWED is off, which the production settings force.
 """
@@ -77,7 +77,7 @@ STORES = [("elm-street", "Elm Street"), ("harbour", "Harbour Road")]
 
 
 class Command(BaseCommand):
-    help = "Load demo stores, customers, three months of purchases and two demo accounts (local use only)."
+    help = "Load demo stores, customers, three months of purchases and three demo accounts (local use only)."
 
     def add_arguments(self, parser):
         parser.add_argument("--if-empty", action="store_true", help="Do nothing when customers already exist.")
@@ -189,6 +189,7 @@ class Command(BaseCommand):
         User = get_user_model()
         passwords = {}
         for username, group, first_name in [
+            ("demo-owner", "Owners", "Olivia"),
             ("demo-manager", "Managers", "Morgan"),
             ("demo-staff", "Store staff", "Sam"),
         ]:
@@ -199,7 +200,8 @@ class Command(BaseCommand):
                 username=username,
                 password=password,
                 first_name=first_name,
-                is_staff=True,
+                # The admin is for owners and managers; store staff work at the till.
+                is_staff=group != "Store staff",
                 email=f"{username}@example.com",
             )
             user.groups.add(Group.objects.get(name=group))

@@ -13,6 +13,8 @@ from typing import IO
 
 from django.core.management.base import BaseCommand, CommandError
 
+import audit
+from audit.services import command_line_user
 from rewards.calendar import parse_month
 from rewards.exports import neutralise_formula
 from rewards.selectors import MonthlyPointsReport, monthly_points
@@ -48,6 +50,19 @@ class Command(BaseCommand):
         writer = {"csv": write_csv, "json": write_json, "table": write_table}[output_format]
         with self.destination(output) as stream:
             writer(report, stream)
+        audit.record(
+            audit.Event.EXPORT,
+            username=command_line_user(),
+            detail={
+                "report": "monthly points",
+                "command": "points_report",
+                "start": f"{first:%Y-%m}",
+                "months": months,
+                "format": output_format,
+                "store": store or "",
+                "output": output or "standard output",
+            },
+        )
 
     @contextmanager
     def destination(self, output: str | None) -> Iterator[IO[str]]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
+import audit
+from audit.services import command_line_user
 from transactions.importing import ImportProgress, ImportResult, import_transactions
 
 # The progress line appears only once an import has run this long (short files print just the summary).
@@ -38,6 +42,7 @@ class Command(BaseCommand):
             raise CommandError(f"{path} is a directory, not a file") from None
         except IntegrityError as exc:
             # Someone else wrote the same receipt or member number while the import ran: all was rolled back.
+            self.record(path, outcome="failed: the database changed while importing; nothing written")
             raise CommandError(
                 f"the database changed while importing ({exc}); nothing was written: run the import again"
             ) from None
@@ -48,6 +53,7 @@ class Command(BaseCommand):
             self.stderr.write(f"warning: {warning}")
         if result.warning_count > WARNINGS_SHOWN:
             self.stderr.write(f"… and {result.warning_count - WARNINGS_SHOWN} more warnings")
+        self.record(path, result)
         if not result.ok:
             for error in result.errors:
                 self.stderr.write(str(error))
@@ -59,6 +65,26 @@ class Command(BaseCommand):
                 returncode=1,
             )
         self.stdout.write(self.summary(result))
+
+    @staticmethod
+    def record(path: str, result: ImportResult | None = None, *, outcome: str = "") -> None:
+        """The import in the audit trail: which file, how many rows, and what came of it."""
+        detail = {"file": os.path.abspath(path), "outcome": outcome}
+        if result is not None:
+            detail["outcome"] = (
+                f"refused: {result.error_count} bad row{'s' if result.error_count != 1 else ''}, nothing written"
+                if not result.ok
+                else ("dry run: nothing written" if result.dry_run else "imported")
+            )
+            detail.update(
+                rows_read=result.rows_read,
+                purchases_written=result.purchases_written,
+                refunds_written=result.refunds_written,
+                duplicates_skipped=result.duplicates_skipped,
+                customers_enrolled=result.customers_enrolled,
+                points_awarded=result.points_awarded,
+            )
+        audit.record(audit.Event.IMPORT, username=command_line_user(), detail=detail)
 
     def progress(self, update: ImportProgress) -> None:
         if update.elapsed < PROGRESS_AFTER_SECONDS:

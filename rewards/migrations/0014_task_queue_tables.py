@@ -16,6 +16,6 @@ def create_queue_tables(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("rewards", "0012_default_program_in_force_since_1900")]
+    dependencies = [("rewards", "0013_ledger_append_only_on_postgresql")]
 
     operations = [migrations.RunPython(create_queue_tables, migrations.RunPython.noop, elidable=True)]
