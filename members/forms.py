@@ -87,7 +87,10 @@ class FeedbackForm(forms.Form):
     score = forms.TypedChoiceField(
         label="How likely are you to recommend us to a friend?",
         choices=SCORES, coerce=int, widget=forms.RadioSelect,
-        error_messages={"required": "Choose a score from 0 (not at all likely) to 10 (extremely likely)."},
+        error_messages={
+            "required": "Choose a score from 0 (not at all likely) to 10 (extremely likely).",
+            "invalid_choice": "Choose a score from 0 (not at all likely) to 10 (extremely likely).",
+        },
     )  # fmt: skip
     comment = forms.CharField(
         label="Anything you would like to tell us? (optional)", required=False, max_length=1000,
