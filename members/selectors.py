@@ -244,6 +244,14 @@ class Score:
             return None
         return round(100 * (self.promoters - self.detractors) / self.answers)
 
+    @property
+    def shown(self) -> str:
+        """The score as a manager reads it: +25, 0, −100; a dash without answers."""
+        nps = self.nps
+        if nps is None:
+            return "—"
+        return f"+{nps}" if nps > 0 else (f"−{-nps}" if nps < 0 else "0")
+
     def add(self, other: Score) -> None:
         self.answers += other.answers
         self.promoters += other.promoters

@@ -78,7 +78,8 @@ def test_erasing_wipes_the_person_keeps_the_ledger_and_the_books_still_add_up(cl
     response = client.post(f"/members/customers/{member.pk}/erase/", {"reason": "request by email", "confirm": "x"})
     assert Customer.objects.get().name == "Nadia Novak", "the member number must be typed to confirm"
     response = client.post(
-        f"/members/customers/{member.pk}/erase/", {"reason": "request by email 2026-03-04", "confirm": member.member_number}
+        f"/members/customers/{member.pk}/erase/",
+        {"reason": "request by email 2026-03-04", "confirm": member.member_number},
     )
     assert response.status_code == 302
 
@@ -112,7 +113,9 @@ def test_erasing_wipes_the_person_keeps_the_ledger_and_the_books_still_add_up(cl
 
 def test_only_managers_erase(staff_client):
     member = CustomerFactory()
-    response = staff_client.post(f"/members/customers/{member.pk}/erase/", {"reason": "x", "confirm": member.member_number})
+    response = staff_client.post(
+        f"/members/customers/{member.pk}/erase/", {"reason": "x", "confirm": member.member_number}
+    )
     assert response.status_code == 403
     assert Customer.objects.get().name == member.name
 

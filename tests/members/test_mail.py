@@ -50,7 +50,10 @@ def test_points_after_a_purchase_only_for_members_who_opted_in(member):
     purchase(member, "120.00")
     [message] = mails_to(member)
     assert message.subject == "Rewards: you earned 90 points"
-    assert "You earned 90 points on your purchase of $120.00.\n  50 × 1 (50–100): 50\n  20 × 2 (over 100): 40" in message.body
+    assert (
+        "You earned 90 points on your purchase of $120.00.\n  50 × 1 (50–100): 50\n  20 × 2 (over 100): 40"
+        in message.body
+    )
     assert "Your balance is now 180 points." in message.body
     html = message.alternatives[0][0]
     assert "<strong>90 points</strong>" in html
@@ -158,7 +161,10 @@ def test_points_expiring_in_30_days_are_mailed_once_per_lapse_date(member, manag
     subscribe(member, MailKind.POINTS_EXPIRING)
     with time_machine.travel(at(2025, 1, 10)):
         set_expiry_policy(
-            program=default_program(), kind="after_months", months=2, effective_month=dt.date(2025, 2, 1),
+            program=default_program(),
+            kind="after_months",
+            months=2,
+            effective_month=dt.date(2025, 2, 1),
             changed_by=manager,
         )
     with time_machine.travel(at(2025, 2, 10)):
