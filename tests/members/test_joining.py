@@ -1,19 +1,19 @@
 """Joining at /join/: the form, the confirmation link, consent recorded, a known address kept secret, referrals."""
 
+import pytest
 import time_machine
 from django.core import mail
 from django.utils import timezone
 
 from customers.models import Customer
 from members.models import JoinRequest, MailChoice, MailKind, Membership
+from members.services.access import issue_card_key
 from members.services.mail import NEWS_WORDING
 from members.services.settings import save_member_settings
 from rewards.models import PointsEntry
 from tests.factories import CLASSIC, CustomerFactory, at, publish, purchase
 from tests.members.conftest import JOIN, last_mail_to, links_in
 from tests.pages import text_of
-
-import pytest
 
 pytestmark = pytest.mark.django_db
 
@@ -131,8 +131,6 @@ def test_a_referral_from_the_link_to_the_referrers_bonus_on_the_first_purchase(c
     publish(CLASSIC | {"bonuses": {"referral": 150}}, at(2020, 1, 1))
     referrer = CustomerFactory(name="Rita Referrer")
     # The referrer's card shows their invitation link.
-    from members.services.access import issue_card_key
-
     client.get(f"/card/open/{issue_card_key(referrer)}/")
     card = text_of(client.get("/card/"))
     code = Membership.objects.get(customer=referrer).referral_code

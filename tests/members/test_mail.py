@@ -20,7 +20,7 @@ from rewards.selectors import default_program
 from rewards.services.expiry import set_expiry_policy
 from rewards.services.redemption import redeem
 from tests.factories import CustomerFactory, RewardFactory, at, purchase, refund
-from tests.members.conftest import last_mail_to, links_in
+from tests.members.conftest import links_in
 from tests.pages import text_of
 
 pytestmark = pytest.mark.django_db
