@@ -28,6 +28,7 @@ from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear
 from django.utils import timezone
 
 from customers.models import Customer
+from loyalty_site.formatting import money
 from rewards.calendar import add_months, months_from
 from rewards.local_time import current_month, local_midnight, merchant_zone, month_of
 from rewards.models import PointsEntry, Redemption, Reward
@@ -53,9 +54,9 @@ class Activity:
 def _title(entry: PointsEntry) -> str:
     txn = entry.transaction
     if entry.kind == PointsEntry.Kind.EARN:
-        return f"Purchase {txn.amount:.2f} at {txn.store.name}"
+        return f"Purchase {money(txn.amount)} at {txn.store.name}"
     if entry.kind == PointsEntry.Kind.REVERSAL:
-        return f"Refund {txn.amount:.2f} at {txn.store.name}"
+        return f"Refund {money(txn.amount)} at {txn.store.name}"
     if entry.kind == PointsEntry.Kind.BONUS and entry.bonus_key.startswith("referral:"):
         # The ledger's reason names the friend's member number: the card never shows another member's data.
         return "Referral bonus: a friend you referred made a first purchase"

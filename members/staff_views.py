@@ -39,7 +39,7 @@ def poster(request: HttpRequest) -> HttpResponse:
         "members/staff/poster.html",
         {
             "join_url": join_url,
-            "qr": mark_safe(qr.svg_inline(scale=10, border=4, title="QR code of the join page")),  # noqa: S308
+            "qr": mark_safe(qr.svg_inline(scale=10, border=4, omitsize=True, title="QR code of the join page")),  # noqa: S308
             "program": default_program(),
             "join_open": member_settings().join_open,
         },

@@ -88,7 +88,7 @@ def _links_blocked(request: HttpRequest) -> HttpResponse | None:
 def member_qr(member_number: str) -> str:
     """The member number as a QR code (SVG, drawn on the server): what a till's scanner types, then Enter."""
     qr = segno.make(member_number, error="m")
-    return mark_safe(qr.svg_inline(scale=6, border=4, title=f"QR code of member number {member_number}"))  # noqa: S308
+    return mark_safe(qr.svg_inline(scale=6, border=4, omitsize=True, title=f"QR code of member number {member_number}"))  # noqa: S308
 
 
 # --- joining -----------------------------------------------------------------------------------------------

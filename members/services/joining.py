@@ -116,12 +116,7 @@ def confirm_join(token: str) -> Customer | None:
     link. The welcome email follows the enrolment event (members.subscribers)."""
     now = timezone.now()
     with transaction.atomic():
-        join = (
-            JoinRequest.objects.select_for_update()
-            .filter(token_hash=token_hash(token), expires_at__gt=now)
-            .select_related("referred_by")
-            .first()
-        )
+        join = JoinRequest.objects.select_for_update().filter(token_hash=token_hash(token), expires_at__gt=now).first()
         if join is None:
             return None
         known = known_members(join.email)

@@ -3,10 +3,11 @@ switched per member by signed one-click unsubscribe links (also in List-Unsubscr
 sent twice for the same occasion."""
 
 import datetime as dt
+import json
 
 import pytest
 import time_machine
-from django.core import mail
+from django.core import mail, signing
 
 from events.models import Event, EventType
 from events.services import dispatch
@@ -104,8 +105,11 @@ def test_a_forged_unsubscribe_link_changes_nothing(client, member):
     subscribe(member, MailKind.POINTS_EARNED)
     token = unsubscribe_token(member.pk, MailKind.POINTS_EARNED)
     assert client.post(f"/unsubscribe/{token[:-2]}xx/").status_code == 404
+    # Another member's id in the payload, under this member's signature.
     other = CustomerFactory()
-    forged = token.replace(str(member.pk), str(other.pk), 1)
+    payload = signing.b64_encode(json.dumps([other.pk, MailKind.POINTS_EARNED]).encode()).decode()
+    forged = payload + ":" + token.split(":", 1)[1]
+    assert forged != token
     assert client.post(f"/unsubscribe/{forged}/").status_code == 404
     assert not MailChoice.objects.filter(subscribed=False).exists()
 
