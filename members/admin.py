@@ -2,18 +2,9 @@
 
 from django.contrib import admin
 
+from rewards.admin import ReadOnlyAdmin as ReadOnly
+
 from .models import Feedback, MailChoice, MemberSettings, Membership, SentMail
-
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Membership)
