@@ -34,3 +34,7 @@ class Event(models.TextChoices):
     REFUND = "refund", "Refund recorded"
     IMPORT = "import", "Transactions imported"
     EXPORT = "export", "Report exported"
+    MEMBER_SETTINGS_CHANGED = "member_settings_changed", "Member settings changed"
+    MEMBER_CARD_LINK_ISSUED = "member_card_link_issued", "Member card link issued"
+    MEMBER_CARD_LINK_REVOKED = "member_card_link_revoked", "Member card link revoked"
+    MEMBER_ERASED = "member_erased", "Member erased"
