@@ -1,5 +1,7 @@
 """Settings for the test suite (pytest-django). DATABASE_URL picks SQLite or PostgreSQL."""
 
+from ops.setup import configure_structlog
+
 from .base import *  # noqa: F403
 
 DEBUG = False
@@ -25,3 +27,5 @@ LOYALTY_PASSWORD_RESET_BY_MAIL = True
 # Fixed for the tests whatever the environment says.
 LOYALTY_REQUIRE_2FA = False
 AXES_FAILURE_LIMIT = 5
+# Tests capture log events (structlog.testing.capture_logs): loggers are built anew at each use.
+configure_structlog(cache_loggers=False)
