@@ -59,9 +59,9 @@ def on_task_signal(signal: str, task: Task, exc: BaseException | None = None, *a
         structlog.contextvars.unbind_contextvars("task", "task_id")
     if signal == S.SIGNAL_ERROR and exc is not None:
         fields["error"] = f"{type(exc).__name__}: {exc}"
-        fields["retries_left"] = task.retries
+        fields["will_retry"] = task.retries > 0
     elif signal == S.SIGNAL_RETRYING:
-        fields["retries_left"] = task.retries
+        fields["retries_left"] = task.retries - 1  # after the retry now queued
     if signal != S.SIGNAL_EXECUTING:
         metrics.TASKS.labels(name, signal).inc()
     getattr(logger, _LEVELS.get(signal, "warning"))(event, **fields)

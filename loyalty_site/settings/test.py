@@ -29,3 +29,5 @@ LOYALTY_REQUIRE_2FA = False
 AXES_FAILURE_LIMIT = 5
 # Tests capture log events (structlog.testing.capture_logs): loggers are built anew at each use.
 configure_structlog(cache_loggers=False)
+# A task that records each job it runs, for the tests of real workers (tests/ops/test_many_workers.py).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.worker_app"]  # noqa: F405
