@@ -180,7 +180,13 @@ SHARED_CACHE_BACKENDS = (
 
 
 def cache_settings(url: str) -> dict:
-    return {"default": env.cache_url_config(url)}
+    config = env.cache_url_config(url)
+    # django-environ lower-cases ?timeout= and ?key_prefix= for Django's own Redis backend, which reads them
+    # upper-case only (they would be ignored).
+    for name in ("timeout", "key_prefix", "version"):
+        if name in config:
+            config[name.upper()] = config.pop(name)
+    return {"default": config}
 
 
 def session_engine(store: str) -> str:
