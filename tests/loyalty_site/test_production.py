@@ -12,7 +12,6 @@ from django.db import DatabaseError
 from django.db.migrations.executor import MigrationExecutor
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCTION = {"DJANGO_SECRET_KEY": "x" * 60 + "-production-like-key", "DJANGO_ALLOWED_HOSTS": "loyalty.example.com"}
 
 
 @pytest.mark.django_db
