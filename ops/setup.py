@@ -10,6 +10,7 @@ import structlog
 import structlog.tracebacks
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.huey import HueyIntegration
+from sentry_sdk.integrations.logging import ignore_logger
 
 LOG_FORMATS = ("console", "json")
 
@@ -109,4 +110,8 @@ def init_error_reporting(
         max_request_body_size="always" if send_pii else "never",
         traces_sample_rate=traces_sample_rate,
     )
+    # The integrations report a failed request or task with its exception; these loggers' error lines about
+    # the same failure would be a second event each.
+    for logger_name in ("django_structlog.middlewares.request", "ops.worker", "huey"):
+        ignore_logger(logger_name)
     return True
