@@ -1,6 +1,7 @@
 """Settings shared by every environment. Every knob is read from the environment here."""
 
 import logging
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from ops.setup import configure_structlog, logging_config
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-# A `.env` file beside manage.py is optional: local use needs no configuration at all.
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# A `.env` file beside manage.py is optional: local use needs no configuration at all. In production the
+# environment file is /etc/loyalty/env, which systemd hands to the site's processes and deploy/manage.sh names
+# here (LOYALTY_ENV_FILE) for commands run by hand. What the environment already holds wins.
+environ.Env.read_env(os.environ.get("LOYALTY_ENV_FILE") or BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=None)

@@ -300,3 +300,37 @@ def _https_answers(url: str, context) -> bool:
     except OSError:
         return False
     return True
+
+
+def test_the_environment_file_template_with_a_secret_passes_check_deploy_through_the_wrapper(tmp_path):
+    """deploy/loyalty.env, given a secret key, is a complete production configuration: deploy/manage.sh runs
+    manage.py with it (and the production settings) as the site's user, and `check --deploy` is clean."""
+    template = (DEPLOY / "loyalty.env").read_text()
+    secret = "k" * 20 + "-a-long-random-secret-for-this-test-only-" + "q" * 10
+    (tmp_path / "env").write_text(template.replace("DJANGO_SECRET_KEY=\n", f"DJANGO_SECRET_KEY={secret}\n"))
+    variables = {"LOYALTY_ENV_FILE": str(tmp_path / "env")}
+    if os.geteuid() == 0:
+        variables["LOYALTY_USER"] = "root"  # no `loyalty` account on a test machine
+    result = subprocess.run(
+        [str(DEPLOY / "manage.sh"), "check", "--deploy", "--fail-level", "WARNING"],
+        env=environment(**variables),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+    shown = subprocess.run(
+        [
+            str(DEPLOY / "manage.sh"),
+            "shell",
+            "-c",
+            "from django.conf import settings as s; "
+            "print(s.TIME_ZONE, s.LOYALTY_PROXY_COUNT, s.CACHES['default']['LOCATION'])",
+        ],
+        env=environment(**variables),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.stdout.split("\n")[-2] == "America/New_York 1 loyalty_cache", shown.stderr
