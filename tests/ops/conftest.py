@@ -55,9 +55,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def fetch(url: str, headers: dict | None = None, timeout: float = 5) -> tuple[int, dict, bytes]:
-    """(status, headers, body) of a GET on loopback; an HTTP error status is an answer, not an exception."""
-    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (loopback only)
+def fetch(url: str, headers: dict | None = None, timeout: float = 5, method: str = "GET") -> tuple[int, dict, bytes]:
+    """(status, headers, body) of a request on loopback; an HTTP error status is an answer, not an exception."""
+    request = urllib.request.Request(url, headers=headers or {}, method=method)  # noqa: S310 (loopback only)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback only)
             return response.status, dict(response.headers), response.read()
