@@ -10,9 +10,14 @@ worker process writes its request metrics there and `/metrics` adds them up (ops
 
 import multiprocessing
 import os
+import sys
 from pathlib import Path
 
 from prometheus_client import multiprocess
+
+# The project, for its logging configuration (gunicorn reads this file before it loads the application).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ops.setup import logging_config
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
@@ -25,6 +30,15 @@ max_requests_jitter = 200
 accesslog = None
 errorlog = "-"
 proc_name = "loyalty-web"
+# gunicorn's own lines (start, workers booted or timed out) in the site's format: JSON in production.
+_site_logging = logging_config(os.environ.get("DJANGO_LOG_FORMAT", "json"), os.environ.get("DJANGO_LOG_LEVEL", "INFO"))
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": _site_logging["formatters"],
+    "handlers": _site_logging["handlers"],
+    "loggers": {"gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+}
 
 
 def on_starting(server):

@@ -3,6 +3,7 @@
 Nothing here imports a model: settings modules import this file.
 """
 
+import logging
 import sys
 
 import sentry_sdk
@@ -41,6 +42,8 @@ def configure_structlog(*, cache_loggers: bool = True) -> None:
         # Tests capture events (structlog.testing.capture_logs), which needs loggers built anew each time.
         cache_logger_on_first_use=cache_loggers,
     )
+    # Python's warnings (a missing folder, a deprecation) become log lines like the others, not bare text.
+    logging.captureWarnings(True)
 
 
 def logging_config(log_format: str, level: str) -> dict:

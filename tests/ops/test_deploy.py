@@ -85,12 +85,12 @@ def site(tmp_path_factory):
         "WEB_CONCURRENCY": "2",
     }
     port = free_port()
-    variables["GUNICORN_BIND"] = f"127.0.0.1:{port}"
+    static = folder / "static"
+    variables.update(GUNICORN_BIND=f"127.0.0.1:{port}", DJANGO_STATIC_ROOT=str(static))
     for command in (["migrate", "--noinput"], ["createcachetable"]):
         result = manage(*command, timeout=300, **variables)
         assert result.returncode == 0, result.stderr
-    static = folder / "static"
-    collected = manage("collectstatic", "--noinput", "-v0", DJANGO_STATIC_ROOT=str(static), **variables)
+    collected = manage("collectstatic", "--noinput", "-v0", **variables)
     assert collected.returncode == 0, collected.stderr
     log = (folder / "gunicorn.log").open("w")
     server = subprocess.Popen(
@@ -165,6 +165,10 @@ def test_gunicorn_serves_the_site_with_one_json_line_per_request(site):
     assert line["event"] == "request_finished" and line["code"] == 200 and line["request"] == "GET /healthz"
     assert line["level"] == "info" and line["timestamp"].endswith("Z")
     assert not [line for line in log_lines(site["log"]) if line.get("event") == "request_started"]
+    # gunicorn's own lines are JSON too: every line of the log is one object.
+    text = site["log"].read_text()
+    assert len(log_lines(site["log"])) == len(text.splitlines())
+    assert [line for line in log_lines(site["log"]) if line["logger"] == "gunicorn.error"]
 
 
 def test_metrics_add_up_every_gunicorn_process(site):
