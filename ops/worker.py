@@ -31,7 +31,8 @@ _EVENTS = {
     S.SIGNAL_REVOKED: "task_revoked",
     S.SIGNAL_TIMEOUT: "task_timeout",
 }
-_TIMED = {S.SIGNAL_COMPLETE, S.SIGNAL_ERROR, S.SIGNAL_TIMEOUT, S.SIGNAL_INTERRUPTED}
+# Outcomes of a task that ran to the end or failed: their durations go into the histogram.
+_RAN = {S.SIGNAL_COMPLETE, S.SIGNAL_ERROR}
 _LEVELS = {S.SIGNAL_EXECUTING: "info", S.SIGNAL_COMPLETE: "info", S.SIGNAL_ERROR: "error"}
 
 _started: dict[str, float] = {}
@@ -50,12 +51,14 @@ def on_task_signal(signal: str, task: Task, exc: BaseException | None = None, *a
     if signal == S.SIGNAL_EXECUTING:
         _started[task.id] = time.monotonic()
         structlog.contextvars.bind_contextvars(task=name, task_id=task.id)
-    elif signal in _TIMED:
+    else:
+        # Whatever ended the run (or kept it from starting), the task is no longer this thread's.
         started = _started.pop(task.id, None)
         if started is not None:
             seconds = time.monotonic() - started
             fields["duration_ms"] = round(seconds * 1000, 1)
-            metrics.TASK_DURATION.labels(name).observe(seconds)
+            if signal in _RAN:
+                metrics.TASK_DURATION.labels(name).observe(seconds)
         structlog.contextvars.unbind_contextvars("task", "task_id")
     if signal == S.SIGNAL_ERROR and exc is not None:
         fields["error"] = f"{type(exc).__name__}: {exc}"
