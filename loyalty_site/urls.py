@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts.views import PasswordResetView
+from ops.metrics import metrics_view
 
 from .health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     # Before Django's own: password reset says so where no mail can be sent.
     path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),

@@ -1,16 +1,23 @@
 """Settings shared by every environment. Every knob is read from the environment here."""
 
+import logging
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
+
+from ops.setup import configure_structlog, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-# A `.env` file beside manage.py is optional: local use needs no configuration at all.
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# A `.env` file beside manage.py is optional: local use needs no configuration at all. In production the
+# environment file is /etc/loyalty/env, which systemd hands to the site's processes and deploy/manage.sh names
+# here (LOYALTY_ENV_FILE) for commands run by hand. What the environment already holds wins.
+environ.Env.read_env(os.environ.get("LOYALTY_ENV_FILE") or BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=None)
@@ -34,6 +41,8 @@ INSTALLED_APPS = [
     "django_tables2",
     # The background worker: tasks.py modules of the apps, consumed by `manage.py run_huey`.
     "huey.contrib.djhuey",
+    # Logs, metrics and backups (README: "Production"); before the apps whose gauges it serves.
+    "ops",
     "events",
     "axes",
     "django_otp",
@@ -49,6 +58,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Counts and times every request (django-prometheus): first and (nearly) last, around everything else.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # The request's log line and id (ops.request_log): outermost but one, so every line logged carries the id.
+    "ops.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -68,6 +81,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Who and from which address, on every audit event written during the request.
     "audit.middleware.AuditMiddleware",
+    # Labels each request with its view and counts its response's status, after axes has had its say.
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: turns a locked-out sign-in into the sign-in page with the lockout message.
     "axes.middleware.AxesMiddleware",
 ]
@@ -153,6 +168,40 @@ LOYALTY_SESSION_IDLE_MINUTES = env.int("LOYALTY_SESSION_IDLE_MINUTES", default=3
 SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("DJANGO_SESSION_EXPIRE_AT_BROWSER_CLOSE", default=True)
 SESSION_COOKIE_AGE = (LOYALTY_SESSION_IDLE_MINUTES + 5) * 60 if LOYALTY_SESSION_IDLE_MINUTES else 60 * 60 * 24 * 14
 
+# Several web machines behind a load balancer (README: "More machines") share what one process writes and
+# another reads. Sessions: in the database ("db", the default) or "cached_db" (the database, read through
+# the cache). The cache (CACHE_URL, django-environ): where rate limits count (the API's throttling) and
+# cached sessions live, so in production it must be shared: the database (dbcache://TABLE, the default
+# there) or Redis (redis://host:6379/1). Local memory (locmemcache://, the local default) is one process's.
+SESSION_STORES = {
+    "db": "django.contrib.sessions.backends.db",
+    "cached_db": "django.contrib.sessions.backends.cached_db",
+}
+SHARED_CACHE_BACKENDS = (
+    "django.core.cache.backends.db.DatabaseCache",
+    "django.core.cache.backends.redis.RedisCache",
+)
+
+
+def cache_settings(url: str) -> dict:
+    config = env.cache_url_config(url)
+    # django-environ lower-cases ?timeout= and ?key_prefix= for Django's own Redis backend, which reads them
+    # upper-case only (they would be ignored).
+    for name in ("timeout", "key_prefix", "version"):
+        if name in config:
+            config[name.upper()] = config.pop(name)
+    return {"default": config}
+
+
+def session_engine(store: str) -> str:
+    if store not in SESSION_STORES:
+        raise ImproperlyConfigured(f"DJANGO_SESSION_STORE must be one of {', '.join(SESSION_STORES)}, not {store!r}.")
+    return SESSION_STORES[store]
+
+
+CACHES = cache_settings(env.str("CACHE_URL", default="locmemcache://"))
+SESSION_ENGINE = session_engine(env.str("DJANGO_SESSION_STORE", default="db"))
+
 
 def mail_settings(url: str) -> dict:
     """Mail from EMAIL_URL (smtp+tls://user:password@host:587, consolemail://...). Without one, nothing can
@@ -202,7 +251,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` writes the files the proxy serves (deploy/nginx/loyalty.conf) and whitenoise falls back to.
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -214,18 +264,24 @@ DJANGO_TABLES2_TEMPLATE = "django_tables2/semantic.html"
 # The currency the program counts whole units of (display only: amounts are plain decimals).
 LOYALTY_CURRENCY = env("LOYALTY_CURRENCY", default="USD")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {
-        # The worker's own lines once (run_huey adds a handler of its own only to a logger without one).
-        "huey": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        # django-axes logs every sign-in at INFO; failures and lockouts (WARNING) are what an operator needs.
-        "axes": {"level": "WARNING"},
-    },
-}
+# Logs (README: "Logs, metrics and errors"): every line on standard error, one line per request and per task,
+# each carrying the request id (or the task's name and id) and the user; a console line for a person, or one
+# JSON object a line for a log shipper (DJANGO_LOG_FORMAT=json, the production default).
+configure_structlog()
+LOGGING = logging_config(env("DJANGO_LOG_FORMAT", default="console"), env("DJANGO_LOG_LEVEL", default="INFO"))
+# django-structlog: keep a proxy's or client's X-Request-ID (ops.request_log checks its form); the client's
+# address is ours to bind (behind LOYALTY_PROXY_COUNT proxies, as axes counts it); `request_started` goes to
+# DEBUG so that a request is one line, `request_finished`.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
+
+# Metrics (ops.metrics): `/metrics` needs `Authorization: Bearer <METRICS_TOKEN>`; without a token only a
+# direct client on this machine may read it. A worker serves its own on TASK_METRICS_PORT (unset: none).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+TASK_METRICS_PORT = env.int("TASK_METRICS_PORT", default=None)
+TASK_METRICS_ADDRESS = env.str("TASK_METRICS_ADDRESS", default="127.0.0.1")
+
 # The largest single transaction amount accepted anywhere (till, admin, import).
 LOYALTY_MAX_AMOUNT = env.str("LOYALTY_MAX_AMOUNT", default="1000000.00")
 # A transaction may be dated this many seconds after the server's clock (a till's clock running ahead);

@@ -2,8 +2,10 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
+from ops.setup import init_error_reporting, logging_config
+
 from .base import *  # noqa: F403
-from .base import EMAIL_URL, env
+from .base import EMAIL_URL, SHARED_CACHE_BACKENDS, cache_settings, env
 
 DEBUG = False
 # No default: a missing key raises ImproperlyConfigured at start-up, and so does an empty one (Django would
@@ -29,7 +31,29 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)  # noqa: F405
 # The health check answers a load balancer over plain HTTP on the private side of the proxy.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# The metrics likewise, to a scraper on the same machine (ops.metrics decides who may read them).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 # Mail, when configured, goes out from a real address.
 if EMAIL_URL and not env.str("DEFAULT_FROM_EMAIL", default=""):
     raise ImproperlyConfigured("EMAIL_URL is set: set DEFAULT_FROM_EMAIL too (the sender of password reset mail).")
+
+# Logs for a log shipper: one JSON object a line (DJANGO_LOG_FORMAT=console for a person at a terminal).
+LOGGING = logging_config(env("DJANGO_LOG_FORMAT", default="json"), env("DJANGO_LOG_LEVEL", default="INFO"))
+
+# Every web process and machine shares one cache: the database's (after `manage.py createcachetable`) unless
+# CACHE_URL names Redis. A cache of one process would count each rate limit once per process.
+CACHES = cache_settings(env.str("CACHE_URL", default="dbcache://loyalty_cache"))
+if CACHES["default"]["BACKEND"] not in SHARED_CACHE_BACKENDS:
+    raise ImproperlyConfigured(
+        f"CACHE_URL must name a cache every web process shares (dbcache://loyalty_cache or redis://host:6379/1), "
+        f"not {CACHES['default']['BACKEND']}."
+    )
+
+# Errors to Sentry (or a compatible service) when SENTRY_DSN is set; nothing leaves otherwise.
+SENTRY_ENABLED = init_error_reporting(
+    env.str("SENTRY_DSN", default=""),
+    environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+    release=env.str("SENTRY_RELEASE", default="") or None,
+    traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    send_pii=env.bool("SENTRY_SEND_PII", default=False),
+)

@@ -1,5 +1,7 @@
 """Settings for the test suite (pytest-django). DATABASE_URL picks SQLite or PostgreSQL."""
 
+from ops.setup import configure_structlog
+
 from .base import *  # noqa: F403
 
 DEBUG = False
@@ -27,3 +29,7 @@ LOYALTY_REQUIRE_2FA = False
 AXES_FAILURE_LIMIT = 5
 # Member emails link to the test client's host (browser tests set their live server's address).
 LOYALTY_SITE_URL = "http://testserver"
+# Tests capture log events (structlog.testing.capture_logs): loggers are built anew at each use.
+configure_structlog(cache_loggers=False)
+# A task that records each job it runs, for the tests of real workers (tests/ops/test_many_workers.py).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.worker_app"]  # noqa: F405

@@ -1,0 +1,1 @@
+"""Running the site in production: structured logs of requests and tasks, metrics, error reporting, backups."""
