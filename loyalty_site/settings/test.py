@@ -25,3 +25,9 @@ LOYALTY_PASSWORD_RESET_BY_MAIL = True
 # Fixed for the tests whatever the environment says.
 LOYALTY_REQUIRE_2FA = False
 AXES_FAILURE_LIMIT = 5
+# On SQLite the test database is a file, not memory: tests of the real worker start `manage.py run_huey` in
+# another process, which must open the same database. Nothing is synced to disk (a test database need not
+# survive a crash), which keeps the file as fast as memory.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
+    DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"  # noqa: F405
