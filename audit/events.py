@@ -34,3 +34,8 @@ class Event(models.TextChoices):
     REFUND = "refund", "Refund recorded"
     IMPORT = "import", "Transactions imported"
     EXPORT = "export", "Report exported"
+    WEBHOOK_ENDPOINT_ADDED = "webhook_endpoint_added", "Webhook endpoint added"
+    WEBHOOK_ENDPOINT_CHANGED = "webhook_endpoint_changed", "Webhook endpoint changed"
+    WEBHOOK_ENDPOINT_DELETED = "webhook_endpoint_deleted", "Webhook endpoint deleted"
+    WEBHOOK_SECRET_REPLACED = "webhook_secret_replaced", "Webhook signing secret replaced"
+    WEBHOOK_REDELIVERED = "webhook_redelivered", "Webhook event redelivered"
