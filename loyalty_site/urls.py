@@ -15,6 +15,8 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("reports/", include("rewards.urls")),
     path("program/", include("rewards.program_urls")),
+    path("webhooks/", include("webhooks.urls")),
+    path("imports/", include("imports.urls")),
     path("", include("customers.urls")),
     path("", include("transactions.urls")),
 ]

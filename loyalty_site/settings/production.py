@@ -31,3 +31,6 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # Mail, when configured, goes out from a real address.
 if EMAIL_URL and not env.str("DEFAULT_FROM_EMAIL", default=""):
     raise ImproperlyConfigured("EMAIL_URL is set: set DEFAULT_FROM_EMAIL too (the sender of password reset mail).")
+# Webhooks go to public https addresses only, unless the merchant decides otherwise (README, "Webhooks").
+LOYALTY_WEBHOOK_REQUIRE_HTTPS = env.bool("LOYALTY_WEBHOOK_REQUIRE_HTTPS", default=True)
+LOYALTY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("LOYALTY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
