@@ -6,6 +6,7 @@ import pytest
 from django.db import IntegrityError, connection, models, transaction
 
 from tests.factories import ManagerFactory, OwnerFactory, StaffFactory
+from tests.worker import Worker
 
 
 @pytest.fixture
@@ -74,3 +75,11 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "postgres_only" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture
+def worker(transactional_db, tmp_path):
+    """The real background worker (tests/worker.py), not yet started: `worker.start()`; stopped at the end."""
+    running = Worker(tmp_path)
+    yield running
+    running.close()

@@ -225,6 +225,8 @@ LOGGING = {
         "huey": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # django-axes logs every sign-in at INFO; failures and lockouts (WARNING) are what an operator needs.
         "axes": {"level": "WARNING"},
+        # httpx logs every webhook request at INFO; the delivery log keeps each attempt already.
+        "httpx": {"level": "WARNING"},
     },
 }
 # The largest single transaction amount accepted anywhere (till, admin, import).
