@@ -6,6 +6,7 @@ import pytest
 from django.db import IntegrityError, connection, models, transaction
 
 from tests.factories import ManagerFactory, OwnerFactory, StaffFactory
+from tests.migration_rows import restore_migration_rows
 from tests.worker import Worker
 
 
@@ -80,6 +81,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def worker(transactional_db, tmp_path):
     """The real background worker (tests/worker.py), not yet started: `worker.start()`; stopped at the end."""
+    # A transactional test empties the database when it ends: put back the roles, default store and rule.
+    restore_migration_rows()
     running = Worker(tmp_path)
     yield running
     running.close()
