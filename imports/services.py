@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import math
 import tempfile
 import time
 
@@ -52,7 +53,8 @@ UNEXPECTED = (
 
 
 def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):,.1f} MB"
+    # Rounded up: a file over the limit never reads as the limit itself.
+    return f"{math.ceil(size * 10 / (1024 * 1024)) / 10:,.1f} MB"
 
 
 def max_upload_bytes() -> int:
@@ -95,9 +97,9 @@ def check_upload(upload: UploadedFile) -> None:
     except UnicodeDecodeError as error:
         # The sample may end inside a character; a bad byte before that is not UTF-8.
         if error.start < len(head) - 3 or len(head) < SNIFF_BYTES:
+            line = head[: error.start].count(b"\n") + 1
             raise ValidationError(
-                f"{name} is not UTF-8 text (byte {error.start + 1} is not): save it as “CSV UTF-8”, then upload it "
-                "again.",
+                f"{name} is not UTF-8 text (line {line} is not): save it as “CSV UTF-8”, then upload it again.",
                 code="not_csv",
             ) from None
         text = head[: error.start].decode("utf-8-sig")
@@ -131,7 +133,8 @@ def start_import(*, upload: UploadedFile, dry_run: bool, uploaded_by) -> ImportJ
     )
     digest = hashlib.sha256()
     upload.seek(0)
-    for number, data in enumerate(upload.chunks(CHUNK_BYTES)):
+    # Read in chunks of our size (an in-memory upload's chunks() would hand over the whole file at once).
+    for number, data in enumerate(iter(lambda: upload.read(CHUNK_BYTES), b"")):
         digest.update(data)
         ImportFileChunk.objects.create(job=job, number=number, data=data)
     job.file_sha256 = digest.hexdigest()

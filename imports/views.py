@@ -26,7 +26,7 @@ PROBLEMS_PER_PAGE = 100
 
 @managers_only
 def upload(request: HttpRequest) -> HttpResponse:
-    form = UploadForm(request.POST or None, request.FILES or None)
+    form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
     status = 200
     if request.method == "POST":
         if form.is_valid():

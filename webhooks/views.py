@@ -38,7 +38,11 @@ def _secret_page(request: HttpRequest, endpoint: Endpoint, secret: str, *, new: 
 
 @managers_only
 def endpoints(request: HttpRequest) -> HttpResponse:
-    form = EndpointForm(request.POST or None, initial={"event_types": EventType.values})
+    form = (
+        EndpointForm(request.POST)
+        if request.method == "POST"
+        else EndpointForm(initial={"event_types": EventType.values})
+    )
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -80,7 +84,7 @@ def endpoint(request: HttpRequest, pk: int) -> HttpResponse:
 def edit(request: HttpRequest, pk: int) -> HttpResponse:
     endpoint = get_object_or_404(Endpoint, pk=pk)
     initial = {"url": endpoint.url, "description": endpoint.description, "event_types": endpoint.event_types}
-    form = EndpointForm(request.POST or None, initial=initial)
+    form = EndpointForm(request.POST) if request.method == "POST" else EndpointForm(initial=initial)
     status = 200
     if request.method == "POST":
         if form.is_valid():
