@@ -90,7 +90,7 @@ def test_while_waiting_and_running_the_page_shows_progress(manager_client, uploa
     job = uploaded(run=False)
     page = manager_client.get(f"/imports/{job.pk}/")
     assert "Waiting for the worker to start the import…" in text_of(page)
-    assert 'data-status-url="/imports/%d/status/"' % job.pk in page.content.decode()
+    assert f'data-status-url="/imports/{job.pk}/status/"' in page.content.decode()
     assert manager_client.get(f"/imports/{job.pk}/status/").json() == {
         "status": "queued", "finished": False, "label": "Waiting for the worker",
         "text": "Waiting for the worker to start the import…", "fraction": 0.0,
