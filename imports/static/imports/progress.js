@@ -8,6 +8,7 @@
   var url = box.getAttribute("data-status-url");
   var bar = box.querySelector("progress");
   var text = box.querySelector("[data-progress-text]");
+  var label = document.getElementById("job-status");
   var delay = 700;
 
   function show(state) {
@@ -16,6 +17,10 @@
       return false;
     }
     text.textContent = state.text;
+    if (label) {
+      label.textContent = state.label;
+      label.className = "status-label " + state.status;
+    }
     if (state.fraction === null || state.fraction === undefined) {
       bar.removeAttribute("value");  // indeterminate: the importer has not said how far it is yet
     } else {
