@@ -20,9 +20,9 @@ class ImportJob(models.Model):
         QUEUED = "queued", "Waiting for the worker"
         RUNNING = "running", "Importing"
         IMPORTED = "imported", "Imported"
-        CHECKED = "checked", "Checked: nothing written (dry run)"
-        REFUSED = "refused", "Refused: bad lines, nothing written"
-        FAILED = "failed", "Stopped: nothing written"
+        CHECKED = "checked", "Checked (dry run)"
+        REFUSED = "refused", "Refused: bad lines"
+        FAILED = "failed", "Stopped"
 
     FINISHED = (Status.IMPORTED, Status.CHECKED, Status.REFUSED, Status.FAILED)
 

@@ -22,6 +22,8 @@ from .forms import UploadForm
 from .models import ImportJob, ImportProblem
 
 PROBLEMS_PER_PAGE = 100
+# Warnings do not stop an import: the first ones are shown (as the command shows 20), all are in the report.
+WARNINGS_SHOWN = 20
 
 
 @managers_only
@@ -65,7 +67,7 @@ def job(request: HttpRequest, pk: int) -> HttpResponse:
         context["errors"] = Paginator(selectors.problems_of(job, ImportProblem.Kind.ERROR), PROBLEMS_PER_PAGE).get_page(
             request.GET.get("page")
         )
-        context["warnings"] = list(selectors.problems_of(job, ImportProblem.Kind.WARNING)[:PROBLEMS_PER_PAGE])
+        context["warnings"] = list(selectors.problems_of(job, ImportProblem.Kind.WARNING)[:WARNINGS_SHOWN])
         # The importer keeps the first 10,000 messages of each kind; the page shows the first warnings only.
         context["errors_not_listed"] = job.error_count - context["errors"].paginator.count
         context["warnings_not_listed"] = job.warning_count - len(context["warnings"])

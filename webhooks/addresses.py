@@ -93,9 +93,9 @@ def check_endpoint_url(text: str) -> str:
         raise ValidationError("Enter a full URL, like https://shop.example.com/loyalty/webhooks.") from None
     require_https = getattr(settings, "LOYALTY_WEBHOOK_REQUIRE_HTTPS", False)
     if url.scheme not in ("http", "https"):
-        raise ValidationError("Webhooks are sent over HTTPS (or HTTP): the URL must start with https://.")
+        raise ValidationError("Webhooks are sent over HTTPS (or HTTP): start the URL with https://")
     if require_https and url.scheme != "https":
-        raise ValidationError("This site sends webhooks over HTTPS only: the URL must start with https://.")
+        raise ValidationError("This site sends webhooks over HTTPS only: start the URL with https://")
     if not url.host:
         raise ValidationError("The URL needs a host name, like https://shop.example.com/loyalty/webhooks.")
     if url.userinfo:

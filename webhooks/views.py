@@ -6,6 +6,8 @@ POST that made it, and nowhere else, ever.
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -144,7 +146,8 @@ def delivery(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "delivery": delivery,
         "attempts": delivery.attempt_log.order_by("-attempted_at", "-id"),
-        "body": services.message_body(delivery.event).decode(),
+        # Indented to be read; it is sent as compact JSON (services.message_body), which is what is signed.
+        "body": json.dumps(delivery.event.as_message(), indent=2, ensure_ascii=False),
     }
     return render(request, "webhooks/delivery.html", context)
 

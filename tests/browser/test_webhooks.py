@@ -54,6 +54,6 @@ def test_a_manager_registers_an_endpoint_sees_its_deliveries_and_redelivers(page
 
         page.get_by_role("link", name="purchase.recorded").click()
         expect(page.get_by_role("table", name="Attempts")).to_contain_text("HTTP 200")
-        expect(page.locator("pre.body")).to_contain_text('"receipt_number":"R-1"')
+        expect(page.locator("pre.body")).to_contain_text('"receipt_number": "R-1"')
     finally:
         receiver.close()

@@ -30,11 +30,11 @@ def test_public_addresses_are_public(address):
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("ftp://shop.example.com/hooks", "must start with https://"),
-        ("javascript:alert(1)", "must start with https://"),
+        ("ftp://shop.example.com/hooks", "start the URL with https://"),
+        ("javascript:alert(1)", "start the URL with https://"),
         ("https:///hooks", "needs a host name"),
         ("https://user:password@shop.example.com/hooks", "Leave the user name and password out"),
-        ("shop.example.com/hooks", "must start with https://"),
+        ("shop.example.com/hooks", "start the URL with https://"),
         ("https://shop.example.com/hooks#part", "fragment"),
     ],
 )
@@ -47,7 +47,7 @@ def test_urls_that_are_not_plain_http_or_https_are_refused(url, message, setting
 def test_production_refuses_plain_http(settings):
     settings.LOYALTY_WEBHOOK_REQUIRE_HTTPS = True
     settings.LOYALTY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
-    with pytest.raises(ValidationError, match="HTTPS only"):
+    with pytest.raises(ValidationError, match="HTTPS only: start the URL with https://"):
         check_endpoint_url("http://127.0.0.1:8080/hooks")
     assert check_endpoint_url("https://127.0.0.1:8443/hooks") == "https://127.0.0.1:8443/hooks"
 

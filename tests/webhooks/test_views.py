@@ -71,7 +71,7 @@ def test_a_manager_registers_an_endpoint_and_sees_its_secret_once(manager_client
 @pytest.mark.parametrize(
     ("data", "field", "message"),
     [
-        ({"url": "ftp://pos.example.com/x", "event_types": EVERY_TYPE}, "url", "must start with https://"),
+        ({"url": "ftp://pos.example.com/x", "event_types": EVERY_TYPE}, "url", "start the URL with https://"),
         ({"url": "https://pos.example.com/x"}, "event_types", "Choose at least one event."),
         ({"url": "", "event_types": EVERY_TYPE}, "url", "This field is required."),
     ],
@@ -139,15 +139,17 @@ def test_the_delivery_log_shows_attempts_codes_times_and_the_answer(manager_clie
     endpoint, _ = endpoint_at("https://pos.example.com/hooks")
     delivery = delivery_with_attempts(endpoint, (500, "database is down"), (None, ""))
     page = text_of(manager_client.get(f"/webhooks/{endpoint.pk}/"))
-    # Event, its time; status; attempts; the last attempt's time; its answer.
-    assert re.search(r"purchase\.recorded [^·]*? pending 2 [^·]*? no answer no answer within 10 s", page), page
+    # Event and its time; status and the next attempt; attempts; the last answer, its time and why.
+    assert re.search(
+        r"purchase\.recorded [^·]*? pending next attempt [^·]*? 2 no answer [^·]*? no answer within 10 s", page
+    ), page
 
     detail = manager_client.get(f"/webhooks/deliveries/{delivery.pk}/")
     text = text_of(detail)
     assert delivery.event.wire_id in text
     # Newest first: number, time, answer (and why), time taken, the start of the response.
     assert re.search(r"2 [^·]*? no answer no answer within 10 s 0 ms – 1 [^·]*? HTTP 500 0 ms database is down", text)
-    assert "&quot;receipt&quot;:&quot;R-1&quot;" in detail.content.decode()  # the body sent, as sent
+    assert "&quot;receipt&quot;: &quot;R-1&quot;" in detail.content.decode()  # the body sent
 
 
 def test_the_log_can_show_only_failed_deliveries(manager_client, endpoint_at):
