@@ -49,12 +49,8 @@ def endpoints(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
-                endpoint, secret = services.register_endpoint(
-                    url=form.cleaned_data["url"],
-                    event_types=form.cleaned_data["event_types"],
-                    description=form.cleaned_data["description"],
-                    created_by=request.user,
-                )
+                # The form's fields are the service's arguments: url, event_types, description.
+                endpoint, secret = services.register_endpoint(**form.cleaned_data, created_by=request.user)
             except ValidationError as error:
                 _apply_errors(form, error)
             else:
@@ -91,13 +87,7 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
-                services.change_endpoint(
-                    endpoint=endpoint,
-                    url=form.cleaned_data["url"],
-                    event_types=form.cleaned_data["event_types"],
-                    description=form.cleaned_data["description"],
-                    changed_by=request.user,
-                )
+                services.change_endpoint(endpoint=endpoint, **form.cleaned_data, changed_by=request.user)
             except ValidationError as error:
                 _apply_errors(form, error)
             else:
