@@ -195,7 +195,11 @@ def attempt_delivery(delivery_id: int) -> DeliveryAttempt | None:
 
 
 @transaction.atomic
-def _record_attempt(delivery, answer: sending.Answer, *, number: int, attempted_at, lease_until) -> DeliveryAttempt:
+def _record_attempt(
+    delivery, answer: sending.Answer, *, number: int, attempted_at, lease_until
+) -> DeliveryAttempt | None:
+    if not Delivery.objects.select_for_update().filter(pk=delivery.pk).exists():
+        return None  # its endpoint was deleted, with its log, while the request was out: nothing to record
     attempt = DeliveryAttempt.objects.create(
         delivery=delivery, number=number, attempted_at=attempted_at, duration_ms=answer.duration_ms,
         status_code=answer.status_code, error=answer.error, response_excerpt=answer.excerpt,

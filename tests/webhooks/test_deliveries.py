@@ -251,3 +251,20 @@ def test_a_redelivery_asked_for_during_an_attempt_is_not_lost(receiver, endpoint
     assert send_due_deliveries.call_local() == 1
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("delivered", 2)
+
+
+def test_an_endpoint_deleted_while_its_delivery_is_out_leaves_nothing_to_record(
+    receiver, endpoint_at, monkeypatch, recorded, manager
+):
+    endpoint, _ = endpoint_at(receiver.url())
+    real_post = sending.post
+
+    def post_while_the_manager_deletes(url, body, headers):
+        answer = real_post(url, body, headers)
+        services.delete_endpoint(endpoint=endpoint, deleted_by=manager)
+        return answer
+
+    monkeypatch.setattr(sending, "post", post_while_the_manager_deletes)
+    recorded()
+    assert len(receiver.received) == 1
+    assert not Delivery.objects.exists() and not DeliveryAttempt.objects.exists()
