@@ -38,3 +38,8 @@ class Event(models.TextChoices):
     MEMBER_CARD_LINK_ISSUED = "member_card_link_issued", "Member card link issued"
     MEMBER_CARD_LINK_REVOKED = "member_card_link_revoked", "Member card link revoked"
     MEMBER_ERASED = "member_erased", "Member erased"
+    WEBHOOK_ENDPOINT_ADDED = "webhook_endpoint_added", "Webhook endpoint added"
+    WEBHOOK_ENDPOINT_CHANGED = "webhook_endpoint_changed", "Webhook endpoint changed"
+    WEBHOOK_ENDPOINT_DELETED = "webhook_endpoint_deleted", "Webhook endpoint deleted"
+    WEBHOOK_SECRET_REPLACED = "webhook_secret_replaced", "Webhook signing secret replaced"
+    WEBHOOK_REDELIVERED = "webhook_redelivered", "Webhook event redelivered"

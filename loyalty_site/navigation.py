@@ -105,6 +105,13 @@ NAVIGATION: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "Integrations",
+        (
+            Link("Webhooks", "webhooks:endpoints", is_manager, "Tell the shop's other systems what happens here"),
+            Link("Import transactions", "imports:upload", is_manager, "Upload a record of purchases and refunds"),
+        ),
+    ),
+    Section(
         "People",
         (
             Link("Staff accounts", "accounts:staff", can_manage_staff, "Till accounts: create, till store, password"),

@@ -19,6 +19,8 @@ urlpatterns = [
     path("", include("members.urls")),
     path("reports/", include("rewards.urls")),
     path("program/", include("rewards.program_urls")),
+    path("webhooks/", include("webhooks.urls")),
+    path("imports/", include("imports.urls")),
     path("", include("customers.urls")),
     path("", include("transactions.urls")),
 ]

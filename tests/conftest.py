@@ -6,6 +6,8 @@ import pytest
 from django.db import IntegrityError, connection, models, transaction
 
 from tests.factories import ManagerFactory, OwnerFactory, StaffFactory
+from tests.migration_rows import restore_migration_rows
+from tests.worker import Worker
 
 
 @pytest.fixture
@@ -74,3 +76,13 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "postgres_only" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture
+def worker(transactional_db, tmp_path):
+    """The real background worker (tests/worker.py), not yet started: `worker.start()`; stopped at the end."""
+    # A transactional test empties the database when it ends: put back the roles, default store and rule.
+    restore_migration_rows()
+    running = Worker(tmp_path)
+    yield running
+    running.close()

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "transactions",
     "rewards",
     "members",
+    "webhooks",
+    "imports",
     # After auditlog: the audit trail is auditlog's log entry model, and its admin replaces auditlog's.
     "audit",
     "accounts",
@@ -336,3 +338,15 @@ HUEY = {
     "results": False,
     "consumer": {"workers": env.int("TASK_WORKERS", default=2), "worker_type": "thread"},
 }
+
+# Webhooks (README, "Webhooks"). Each step of a delivery (connect, send, answer) waits at most the timeout; a
+# failed delivery is retried with exponential back-off for the retry hours, then marked failed.
+LOYALTY_WEBHOOK_TIMEOUT_SECONDS = env.float("LOYALTY_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+LOYALTY_WEBHOOK_RETRY_HOURS = env.int("LOYALTY_WEBHOOK_RETRY_HOURS", default=24)
+# Endpoint URLs: https only, and whether endpoints may be non-public addresses (loopback, private ranges,
+# link-local). Locally anything goes (a receiver on 127.0.0.1); production refuses both by default.
+LOYALTY_WEBHOOK_REQUIRE_HTTPS = env.bool("LOYALTY_WEBHOOK_REQUIRE_HTTPS", default=False)
+LOYALTY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("LOYALTY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=True)
+
+# Imports from the browser: the largest file accepted at upload, in megabytes (a million rows is about 60).
+LOYALTY_IMPORT_MAX_UPLOAD_MB = env.int("LOYALTY_IMPORT_MAX_UPLOAD_MB", default=100)

@@ -57,3 +57,6 @@ SENTRY_ENABLED = init_error_reporting(
     traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
     send_pii=env.bool("SENTRY_SEND_PII", default=False),
 )
+# Webhooks go to public https addresses only, unless the merchant decides otherwise (README, "Webhooks").
+LOYALTY_WEBHOOK_REQUIRE_HTTPS = env.bool("LOYALTY_WEBHOOK_REQUIRE_HTTPS", default=True)
+LOYALTY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("LOYALTY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)

@@ -33,3 +33,9 @@ LOYALTY_SITE_URL = "http://testserver"
 configure_structlog(cache_loggers=False)
 # A task that records each job it runs, for the tests of real workers (tests/ops/test_many_workers.py).
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.worker_app"]  # noqa: F405
+# On SQLite the test database is a file, not memory: tests of the real worker start `manage.py run_huey` in
+# another process, which must open the same database. Nothing is synced to disk (a test database need not
+# survive a crash), which keeps the file as fast as memory.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
+    DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"  # noqa: F405

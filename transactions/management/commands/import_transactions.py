@@ -9,6 +9,7 @@ from django.db import IntegrityError
 
 import audit
 from audit.services import command_line_user
+from transactions import import_outcome
 from transactions.importing import ImportProgress, ImportResult, import_transactions
 
 # The progress line appears only once an import has run this long (short files print just the summary).
@@ -71,19 +72,7 @@ class Command(BaseCommand):
         """The import in the audit trail: which file, how many rows, and what came of it."""
         detail = {"file": os.path.abspath(path), "outcome": outcome}
         if result is not None:
-            detail["outcome"] = (
-                f"refused: {result.error_count} bad row{'s' if result.error_count != 1 else ''}, nothing written"
-                if not result.ok
-                else ("dry run: nothing written" if result.dry_run else "imported")
-            )
-            detail.update(
-                rows_read=result.rows_read,
-                purchases_written=result.purchases_written,
-                refunds_written=result.refunds_written,
-                duplicates_skipped=result.duplicates_skipped,
-                customers_enrolled=result.customers_enrolled,
-                points_awarded=result.points_awarded,
-            )
+            detail.update(import_outcome.audit_detail(result))
         audit.record(audit.Event.IMPORT, username=command_line_user(), detail=detail)
 
     def progress(self, update: ImportProgress) -> None:
@@ -100,14 +89,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def summary(result: ImportResult) -> str:
-        figures = [
-            ("rows read", result.rows_read),
-            ("purchases written", result.purchases_written),
-            ("refunds written", result.refunds_written),
-            ("duplicates skipped", result.duplicates_skipped),
-            ("customers enrolled", result.customers_enrolled),
-            ("points awarded", result.points_awarded),
-        ]
+        figures = import_outcome.figures(result)
         lines = ["Dry run: nothing was written. The import would give:" if result.dry_run else "Import complete:"]
         lines += [f"  {label + ':':<20}{value:>12,}" for label, value in figures]
         lines[-1] += f"  ({result.points_earned:,} earned, {result.points_reversed:,} reversed by refunds"
