@@ -34,3 +34,7 @@ class Event(models.TextChoices):
     REFUND = "refund", "Refund recorded"
     IMPORT = "import", "Transactions imported"
     EXPORT = "export", "Report exported"
+    MONTH_CLOSED = "month_closed", "Month closed"
+    MONTH_REOPENED = "month_reopened", "Month reopened"
+    POINT_VALUE_SET = "point_value_set", "Point value set"
+    BREAKAGE_ESTIMATE_SET = "breakage_estimate_set", "Breakage estimate set"
