@@ -15,6 +15,7 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("reports/", include("rewards.urls")),
     path("program/", include("rewards.program_urls")),
+    path("accounting/", include("rewards.accounting_urls")),
     path("", include("customers.urls")),
     path("", include("transactions.urls")),
 ]

@@ -241,6 +241,23 @@ class BreakageMonth:
     def revenue(self) -> Decimal:
         return self.redemption_revenue + self.breakage_revenue
 
+    @property
+    def breakage_percent(self) -> Decimal:
+        return percent(self.breakage_rate)
+
+    @property
+    def observed_percent(self) -> Decimal | None:
+        return None if self.observed_rate is None else percent(self.observed_rate)
+
+    @property
+    def sale_share_percent(self) -> Decimal:
+        return percent(self.sale_share)
+
+
+def percent(ratio: Decimal) -> Decimal:
+    """A ratio as a percentage for people, to the hundredth (the figures themselves keep every digit)."""
+    return (ratio * HUNDRED).quantize(CENT, rounding=ROUND_HALF_UP)
+
 
 def _ratio(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
     return Decimal(part) / Decimal(whole) if whole else None

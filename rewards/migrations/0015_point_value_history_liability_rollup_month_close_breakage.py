@@ -14,7 +14,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 from django.db.models import Case, Count, F, IntegerField, Sum, Value, When
-from django.db.models.fields.json import KT
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, TruncMonth
 from django.utils import timezone
 
@@ -61,8 +61,8 @@ def build_liability_rollup(apps, schema_editor):
     store = Coalesce(
         F("transaction__store_id"),
         Case(
-            When(kind="redemption", corrects__isnull=True, then=Cast(KT("facts__store"), IntegerField())),
-            When(kind="redemption", then=Cast(KT("corrects__facts__store"), IntegerField())),
+            When(kind="redemption", corrects__isnull=True, then=Cast(KeyTextTransform("store", "facts"), IntegerField())),
+            When(kind="redemption", then=Cast(KeyTextTransform("store", F("corrects__facts")), IntegerField())),
             default=None,
             output_field=IntegerField(),
         ),

@@ -12,13 +12,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import Case, Count, F, IntegerField, QuerySet, Sum, Value, When
-from django.db.models.fields.json import KT
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
-from ..local_time import month_of
+from .. import accounting
+from ..calendar import months_from
+from ..liability import month_closes, movements, reproduction, roll_forward_of, versions
+from ..local_time import current_month, month_of
 from ..models import LedgerKind, PointsEntry, PointValue, StoreMonthPoints
 from ..selectors import point_value_versions
 
@@ -33,8 +37,8 @@ def store_of_entry() -> Coalesce:
     return Coalesce(
         F("transaction__store_id"),
         Case(
-            When(kind=redemption, corrects__isnull=True, then=Cast(KT("facts__store"), IntegerField())),
-            When(kind=redemption, then=Cast(KT("corrects__facts__store"), IntegerField())),
+            When(kind=redemption, corrects__isnull=True, then=Cast(KeyTextTransform("store", "facts"), IntegerField())),
+            When(kind=redemption, then=Cast(KeyTextTransform("store", F("corrects__facts")), IntegerField())),
             default=None,
             output_field=IntegerField(),
         ),
@@ -123,13 +127,9 @@ def liability_differences() -> list[LiabilityDifference]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for month, store, kind, value, points, count, r_points, r_count, in_ledger, in_rollup in cursor.fetchall():
-            if isinstance(month, str):  # SQLite hands dates back as text
-                month = dt.date.fromisoformat(month[:10])
-            elif isinstance(month, dt.datetime):
-                month = month.date()
             found.append(
                 LiabilityDifference(
-                    month=month,
+                    month=_as_date(month),
                     store_key=store,
                     kind=kind,
                     point_value_id=value,
@@ -138,6 +138,15 @@ def liability_differences() -> list[LiabilityDifference]:
                 )
             )
     return found
+
+
+def _as_date(month) -> dt.date:
+    """A month as the database hands it back from raw SQL: SQLite as text, some drivers as a datetime."""
+    if isinstance(month, str):
+        return dt.date.fromisoformat(month[:10])
+    if isinstance(month, dt.datetime):
+        return month.date()
+    return month
 
 
 def rebuild_liability() -> int:
@@ -150,3 +159,73 @@ def rebuild_liability() -> int:
         StoreMonthPoints.objects.all().delete()
         fold_into_liability(PointsEntry.objects.all())
         return StoreMonthPoints.objects.count()
+
+
+@dataclass(frozen=True)
+class MonthProof:
+    """One month of the proof: the roll-forward's closing balance against the members' balances."""
+
+    month: dt.date
+    closing_points: int  # the roll-forward's, from the liability roll-up
+    balances: int  # the sum of every member's balance at the month's end, from the ledger itself
+    closing_money: Decimal  # the roll-forward's: opening + movements + revaluation
+    money_at_value: Decimal  # closing points x the value a point closes the month at
+
+    @property
+    def ok(self) -> bool:
+        return self.closing_points == self.balances and self.closing_money == self.money_at_value
+
+
+@dataclass(frozen=True)
+class LiabilityProof:
+    differences: list[LiabilityDifference]
+    months: list[MonthProof]
+    closes: list[tuple[dt.date, list[str]]]  # each closed month and where its figures no longer reproduce
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.differences
+            and all(month.ok for month in self.months)
+            and not any(found for _month, found in self.closes)
+        )
+
+
+def prove_liability() -> LiabilityProof:
+    """Prove the liability roll-forward from the ledger, every month from the first to this one:
+
+    - the liability roll-up equals the ledger grouped the same way (by month, store, kind and point value);
+    - each month's closing balance (opening + movements, from the roll-up) equals the sum of all members'
+      balances at the month's end (their ledger entries dated before the next month began, summed per month
+      in one pass over the ledger), and its closing money equals the closing points at the closing value;
+    - every closed month's figures reproduce exactly what was kept when it closed.
+    """
+    differences = liability_differences()
+    per_month = {
+        _as_date(row["entry_month"]): row["points"]
+        for row in PointsEntry.objects.order_by()
+        .annotate(entry_month=month_of("effective_at"))
+        .values("entry_month")
+        .annotate(points=Sum("points"))
+    }
+    proofs = []
+    if per_month:
+        first = min(per_month)
+        last = max(max(per_month), current_month())
+        span = months_from(first, accounting.months_between(first, last) + 1)
+        balances = 0
+        for month in roll_forward_of(movements(last), versions(), span):
+            balances += per_month.get(month.month, 0)
+            proofs.append(
+                MonthProof(
+                    month=month.month,
+                    closing_points=month.closing.points,
+                    balances=balances,
+                    closing_money=month.closing.money,
+                    money_at_value=month.closing_at_value,
+                )
+            )
+    closed = [close for close in month_closes() if close.is_closed]
+    found = reproduction(closed)
+    closes = [(close.month, found[close.pk]) for close in sorted(closed, key=lambda close: close.month)]
+    return LiabilityProof(differences=differences, months=proofs, closes=closes)
