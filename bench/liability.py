@@ -41,10 +41,13 @@ GOAL_RATIO = 1.0
 PERIOD = ("2025-01", 3)
 
 
-def manage(env: dict[str, str], *args: str, capture: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(  # noqa: S603
-        [sys.executable, str(ROOT / "manage.py"), *args], env=env, check=True, capture_output=capture, text=True
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, str(ROOT / "manage.py"), *args], env=env, capture_output=True, text=True
     )
+    if result.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{(result.stdout + result.stderr)[-4000:]}")
+    return result
 
 
 def prepare(env: dict[str, str], url: str, rows: int, customers: int) -> None:
@@ -108,7 +111,7 @@ def measure(repeats: int) -> None:
         verdict = "proved"
     except SystemExit as exit_:  # CommandError with returncode, through call_command
         verdict = f"FAILED ({exit_.code})"
-    except Exception as error:  # noqa: BLE001 - a failed proof is reported, not raised
+    except Exception as error:  # a failed proof is reported, not raised
         verdict = f"FAILED: {error}"
     print(f"prove      check_liability over {PointsEntry.objects.count():,} ledger entries: {verdict} "
           f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
@@ -145,7 +148,8 @@ def measure(repeats: int) -> None:
         page_times, scan_times = timed_alternately(page(view, path, marker), scan, repeats)
         scan_times_all += scan_times
         ratio = statistics.median(page_times) / statistics.median(scan_times)
-        goal = f" ({'meets' if ratio <= GOAL_RATIO else 'MISSES'} the goal of <= {GOAL_RATIO})" if name == "page" else ""
+        verdict = "meets" if ratio <= GOAL_RATIO else "MISSES"
+        goal = f" ({verdict} the goal of <= {GOAL_RATIO})" if name == "page" else ""
         print(
             f"{name:<10} {path}: {statistics.median(page_times) * 1000:9.1f} ms (median of {repeats}; "
             f"fastest {min(page_times) * 1000:.1f} ms)\n"
