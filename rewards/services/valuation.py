@@ -97,6 +97,7 @@ def set_breakage_estimate(*, rate: Decimal | None, reason: str, set_by, effectiv
         errors["effective_month"] = "An estimate starts on the first day of a month."
     if errors:
         raise ValidationError(errors)
+    rate = None if rate is None else rate.quantize(Decimal("0.01"))
     with transaction.atomic():
         hold_books()  # a month cannot close meanwhile
         books = closed_books()
