@@ -3,11 +3,14 @@ month, through each door (the till, the admin, the importer, the services)."""
 
 import datetime as dt
 import io
+import threading
+import time
 import uuid
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.urls import reverse
 
 from audit.models import AuditEvent
@@ -16,13 +19,14 @@ from rewards.local_time import current_month
 from rewards.models import ExpiryPolicy, MonthClose, PointsEntry, Recalculation
 from rewards.selectors import default_program, rule_version_at
 from rewards.services.adjustments import AdjustmentRefused, request_adjustment
-from rewards.services.books import CloseRefused, close_month, closed_books, reopen_month
+from rewards.services.books import CloseRefused, close_month, closed_books, reopen_month, share_books
 from rewards.services.expiry import expire_points
 from rewards.services.ledger import fold_into_rollup, post_entries
 from rewards.services.liability import fold_into_liability, prove_liability
 from rewards.services.recalculation import RecalculationRefused, recalculate
 from rewards.services.valuation import set_breakage_estimate
 from tests.factories import CustomerFactory, ManagerFactory, OwnerFactory, at, purchase, refund
+from tests.migration_rows import restore_migration_rows
 from tests.pages import field_error
 from transactions.importing import import_transactions
 from transactions.models import Transaction
@@ -248,3 +252,44 @@ def test_a_closed_months_figures_reproduce_and_a_tampered_ledger_is_caught(janua
     [(month, differences)] = proof.closes
     assert month == JANUARY
     assert "closing.points: 90 at the close, 97 now" in differences
+
+
+@pytest.mark.postgres_only
+def test_a_close_waits_for_a_write_under_way_and_keeps_it(transactional_db):
+    """A till holding the books open (its purchase's transaction under way) finishes before January closes: the
+    close's figures include that purchase, so they reproduce."""
+    restore_migration_rows()
+    manager, customer = ManagerFactory(), CustomerFactory()
+    purchase(customer, "120.00", when=at(2025, 1, 10))  # 90
+    holding, release = threading.Event(), threading.Event()
+    order = []
+
+    def till():
+        try:
+            with transaction.atomic():
+                share_books()
+                holding.set()
+                release.wait(10)
+                purchase(customer, "75.00", when=at(2025, 1, 20))  # 25
+                order.append("purchase recorded")
+        finally:
+            connection.close()
+
+    def close():
+        try:
+            holding.wait(10)
+            closed = close_month(month=JANUARY, closed_by=manager)
+            order.append(f"closed at {closed.figures['closing']['points']} points")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=till), threading.Thread(target=close)]
+    for thread in threads:
+        thread.start()
+    holding.wait(10)
+    time.sleep(0.5)  # the close is waiting for the till's transaction now
+    release.set()
+    for thread in threads:
+        thread.join(20)
+    assert order == ["purchase recorded", "closed at 115 points"]
+    assert prove_liability().ok
