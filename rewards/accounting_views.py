@@ -151,10 +151,10 @@ def _breakage_page(request, start, months, *, period, form=None, status=200) -> 
     chart = charts.bar_chart(
         report.months,
         [
-            charts.Series("Redemptions, in cents", [_in_cents(month.redemption_revenue) for month in report.breakage]),
-            charts.Series("Breakage, in cents", [_in_cents(month.breakage_revenue) for month in report.breakage]),
+            charts.Series("Redemptions", [_in_cents(month.redemption_revenue) for month in report.breakage]),
+            charts.Series("Breakage", [_in_cents(month.breakage_revenue) for month in report.breakage]),
         ],
-        title=f"Revenue recognised from points, {start:%B %Y} to {add_months(start, months - 1):%B %Y}",
+        title=f"Revenue recognised from points, in cents, {start:%B %Y} to {add_months(start, months - 1):%B %Y}",
         description=(
             "Per month, in cents of the currency: revenue recognised as points were redeemed (solid) and from "
             "expected breakage under the proportional method (hatched). The table below gives the same figures."

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from itertools import groupby
 
-from django.db.models import Min
-
 from transactions.models import Store
 
 from . import accounting, engine
@@ -346,7 +344,3 @@ def ageing(*, as_of: dt.date, lapse_months: int = 12) -> Ageing:
         customers=customers,
         expires=timeline.ever_expires,
     )
-
-
-def first_month_of_points() -> dt.date | None:
-    return StoreMonthPoints.objects.aggregate(first=Min("month"))["first"]

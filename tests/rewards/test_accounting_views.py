@@ -226,7 +226,7 @@ def test_a_manager_sets_a_new_point_value(manager_client):
     assert response.status_code == 302
     assert PointValue.objects.latest("effective_from").value == Decimal("0.0125")
     html = manager_client.get(reverse("accounting:point_value")).content.decode()
-    assert "new catalog" in html and 'id="point-value">$0.01 <span class="muted">(0.0125)' in html
+    assert "new catalog" in html and 'id="point-value">0.0125 USD</dd>' in html
 
 
 def test_a_point_value_that_cannot_be_is_refused_beside_its_field(manager_client):

@@ -99,3 +99,13 @@ def test_an_estimate_that_cannot_be_is_refused_beside_its_field(manager, rate, r
         set_breakage_estimate(rate=rate, reason=reason, set_by=manager, effective_month=dt.date(2025, 3, 1))
     assert field in refused.value.message_dict
     assert not BreakageEstimate.objects.exists()
+
+
+def test_a_program_added_in_the_admin_starts_with_a_point_value(owner, client):
+    owner.is_staff = True
+    owner.save()
+    client.force_login(owner)
+    response = client.post("/admin/rewards/program/add/", {"name": "Second program"})
+    assert response.status_code == 302
+    [version] = PointValue.objects.filter(program__name="Second program")
+    assert (version.effective_from, version.value, version.set_by) == (EARLIEST_MOMENT, Decimal("0.0100"), owner)
