@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -46,6 +46,7 @@ from .services.books import CloseRefused, closable_month, close_month, closed_bo
 from .services.valuation import set_breakage_estimate, set_point_value
 from .views import EXPORT_FORMATS, _query_with
 
+MANAGES_PROGRAM_ONLY = "Only those who manage the program set what a point is worth and the breakage estimate."
 MEDIA = {TableExport.CSV: "text/csv; charset=utf-8", TableExport.XLSX: TableExport.FORMATS[TableExport.XLSX]}
 
 
@@ -189,7 +190,7 @@ def _in_cents(amount) -> int:
 def breakage_estimate(request: HttpRequest) -> HttpResponse:
     """Set (or clear, back to the observed rate) the merchant's breakage estimate from a month on."""
     if not can_manage_program(request.user):
-        return redirect("accounting:breakage")
+        raise PermissionDenied(MANAGES_PROGRAM_ONLY)
     form = BreakageEstimateForm(request.POST)
     if form.is_valid():
         try:
@@ -296,7 +297,7 @@ def reopen_month_view(request: HttpRequest) -> HttpResponse:
                 month=form.cleaned_data["month"], reopened_by=request.user, reason=form.cleaned_data["reason"]
             )
         except CloseRefused as refusal:
-            form.add_error("reason" if "reason" in str(refusal).lower() else None, str(refusal))
+            form.add_error(refusal.field, str(refusal))
         else:
             messages.success(request, f"{close.month:%B %Y} is open again.")
             return redirect("accounting:close")
@@ -307,7 +308,9 @@ def reopen_month_view(request: HttpRequest) -> HttpResponse:
 def point_value(request: HttpRequest) -> HttpResponse:
     """What a point is worth, its history, and (for those who manage the program) a new value from now or later."""
     form = None
-    if request.method == "POST" and can_manage_program(request.user):
+    if request.method == "POST":
+        if not can_manage_program(request.user):
+            raise PermissionDenied(MANAGES_PROGRAM_ONLY)
         form = PointValueForm(request.POST)
         if form.is_valid():
             try:

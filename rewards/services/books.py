@@ -39,7 +39,12 @@ BOOKS_LOCK = 0x6C6F7961
 
 
 class CloseRefused(ValueError):
-    """A close or reopening that cannot be made (not the next month, not over yet, not an owner...)."""
+    """A close or reopening that cannot be made (not the next month, not over yet, not an owner...); `field`
+    names the form field it belongs beside, if any."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def month_name(month: dt.date) -> str:
@@ -176,7 +181,7 @@ def reopen_month(*, month: dt.date, reopened_by, reason: str) -> MonthClose:
     if not is_owner(reopened_by):
         raise CloseRefused("Only an owner can reopen a closed month.")
     if not reason:
-        raise CloseRefused("Say why the month is reopened: a reason is required.")
+        raise CloseRefused("Say why the month is reopened: a reason is required.", field="reason")
     with transaction.atomic():
         hold_books()
         books = closed_books()
