@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.generate import default_path, generate  # noqa: E402
+from bench.report_page import _timed_alternately as timed_alternately  # noqa: E402
 from bench.run import psycopg_connect, recreate_database  # noqa: E402
 
 GOAL_RATIO = 1.0
@@ -78,18 +79,6 @@ def prove_demo(env: dict[str, str], url: str) -> None:
     )
     print(f"demo data  check_liability exit {result.returncode} in {time.perf_counter() - started:.1f} s")
     print("           " + "\n           ".join((result.stdout + result.stderr).strip().splitlines()))
-
-
-def timed_alternately(first, second, repeats: int) -> tuple[list[float], list[float]]:
-    """Each once to warm the caches, then both in turn, so that both see the same load."""
-    first(), second()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for action, bucket in ((first, times[0]), (second, times[1])):
-            started = time.perf_counter()
-            action()
-            bucket.append(time.perf_counter() - started)
-    return times
 
 
 def measure(repeats: int) -> None:

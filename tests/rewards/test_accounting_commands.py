@@ -16,8 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def book(settings):
-    settings.TIME_ZONE = "America/New_York"
+def book(new_york):
     return small_book()
 
 

@@ -25,11 +25,6 @@ SIGNED_IN = 4  # session, user, the user's permissions (own and group)
 
 
 @pytest.fixture
-def new_york(settings):
-    settings.TIME_ZONE = "America/New_York"
-
-
-@pytest.fixture
 def book(new_york):
     return small_book()
 

@@ -20,11 +20,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def new_york(settings):
-    settings.TIME_ZONE = "America/New_York"
-
-
-@pytest.fixture
 def book(new_york):
     return small_book()
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import IO
 
@@ -22,6 +20,7 @@ from rewards.accounting_exports import roll_forward_headers, roll_forward_rows
 from rewards.calendar import parse_month
 from rewards.exports import neutralise_formula
 from rewards.liability import LINES, TOTAL, LiabilityReport, liability_report
+from rewards.management.output import destination
 
 MAX_MONTHS = 120
 
@@ -47,7 +46,7 @@ class Command(BaseCommand):
             raise CommandError(f"--months must be between 1 and {MAX_MONTHS}")
         report = liability_report(start=first, months=months)
         writer = {"csv": write_csv, "json": write_json, "table": write_table}[output_format]
-        with self.destination(output) as stream:
+        with destination(self, output) as stream:
             writer(report, stream)
         audit.record(
             audit.Event.EXPORT,
@@ -61,25 +60,6 @@ class Command(BaseCommand):
                 "output": output or "standard output",
             },
         )
-
-    @contextmanager
-    def destination(self, output: str | None) -> Iterator[IO[str]]:
-        if not output or output == "-":
-            yield _Unterminated(self.stdout)
-            return
-        try:
-            with open(output, "w", encoding="utf-8", newline="") as stream:
-                yield stream
-        except OSError as exc:
-            raise CommandError(f"cannot write {output}: {exc.strerror}") from None
-
-
-class _Unterminated:
-    def __init__(self, wrapper) -> None:
-        self.wrapper = wrapper
-
-    def write(self, text: str) -> None:
-        self.wrapper.write(text, ending="")
 
 
 def write_csv(report: LiabilityReport, stream: IO[str]) -> None:
