@@ -249,3 +249,12 @@ def test_managers_find_the_accounting_section(manager, staff):
     sections = {section.label: [link.label for link in section.links] for section in navigation_for(manager, "/")}
     assert sections["Accounting"] == ["Liability", "Breakage and revenue", "Ageing", "Month close", "Point value"]
     assert "Accounting" not in {section.label for section in navigation_for(staff, "/")}
+
+
+@pytest.mark.parametrize("name", ["liability", "breakage", "ageing", "close", "point_value"])
+def test_every_page_works_before_the_first_point(manager_client, name):
+    response = manager_client.get(reverse(f"accounting:{name}"))
+    assert response.status_code == 200
+    if name == "liability":
+        assert "No points yet." in response.content.decode()
+        assert response.context["rows"][-1].closing.points == 0
