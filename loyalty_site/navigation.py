@@ -68,6 +68,7 @@ NAVIGATION: tuple[Section, ...] = (
                 is_manager,
                 "Large adjustments waiting for a second manager",
             ),
+            Link("Join poster", "members:poster", is_store_staff, "The join page's QR code, to print for the counter"),
         ),
     ),
     Section(
@@ -81,6 +82,7 @@ NAVIGATION: tuple[Section, ...] = (
                 "Points per customer per month",
                 also=("/reports/customers/",),
             ),
+            Link("Feedback", "members:feedback_report", is_manager, "Would members recommend you, and what they spent"),
         ),
     ),
     Section(
@@ -99,6 +101,7 @@ NAVIGATION: tuple[Section, ...] = (
             Link("Rewards", "program:rewards", can_manage_program, "The catalog customers redeem points for"),
             Link("Tiers", "program:tiers", can_manage_program, "Member levels and their earning multipliers"),
             Link("Policies", "program:policies", can_manage_program, "Expiry, refunds of spent points, approvals"),
+            Link("Members", "members:settings", can_manage_program, "Joining online, member emails, feedback"),
         ),
     ),
     Section(

@@ -13,6 +13,8 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("accounts.urls")),
     path("audit/", include("audit.urls")),
+    # Before reports/ and program/: the members' side has a page under each (feedback, member settings).
+    path("", include("members.urls")),
     path("reports/", include("rewards.urls")),
     path("program/", include("rewards.program_urls")),
     path("accounting/", include("rewards.accounting_urls")),

@@ -129,6 +129,8 @@ class BonusAction(ABC):
     key: ClassVar[str]  # the stored name, e.g. "enrolment"
     label: ClassVar[str]  # "Enrolment bonus"
     help: ClassVar[str] = ""
+    # Whether staff may award it by hand from a customer's page (a feedback bonus needs the survey answered).
+    staff_awardable: ClassVar[bool] = True
 
     @property
     def param(self) -> Param:
@@ -136,7 +138,7 @@ class BonusAction(ABC):
         return Param(self.key, WHOLE, self.label, help=self.help, default=0, least=0)
 
     @abstractmethod
-    def ledger_key(self, *, on: dt.date, referred_id: int | None = None) -> str:
+    def ledger_key(self, *, on: dt.date, referred_id: int | None = None, survey_id: int | None = None) -> str:
         """What makes it once-only: the ledger refuses a second bonus with this key for a customer."""
 
     @abstractmethod
@@ -150,7 +152,7 @@ class EnrolmentBonus(BonusAction):
     label = "Enrolment bonus"
     help = "Awarded when the member enrols."
 
-    def ledger_key(self, *, on: dt.date, referred_id: int | None = None) -> str:
+    def ledger_key(self, *, on: dt.date, referred_id: int | None = None, survey_id: int | None = None) -> str:
         return "enrolment"
 
     def reason(self, *, on: dt.date, referred_member: str = "") -> str:
@@ -163,7 +165,7 @@ class BirthdayBonus(BonusAction):
     label = "Birthday bonus"
     help = "Once a year, in the birthday month."
 
-    def ledger_key(self, *, on: dt.date, referred_id: int | None = None) -> str:
+    def ledger_key(self, *, on: dt.date, referred_id: int | None = None, survey_id: int | None = None) -> str:
         return f"birthday:{on.year}"
 
     def reason(self, *, on: dt.date, referred_member: str = "") -> str:
@@ -176,7 +178,7 @@ class ReferralBonus(BonusAction):
     label = "Referral bonus"
     help = "To the referrer, on the new member's first purchase."
 
-    def ledger_key(self, *, on: dt.date, referred_id: int | None = None) -> str:
+    def ledger_key(self, *, on: dt.date, referred_id: int | None = None, survey_id: int | None = None) -> str:
         return f"referral:{referred_id}"
 
     def reason(self, *, on: dt.date, referred_member: str = "") -> str:
@@ -184,6 +186,22 @@ class ReferralBonus(BonusAction):
 
     def first_purchase_reason(self, referred_member: str) -> str:
         return f"referral: {referred_member} made a first purchase"
+
+
+@bonus_action
+class FeedbackBonus(BonusAction):
+    key = "feedback"
+    label = "Feedback bonus"
+    help = "When a member answers the after-purchase survey; once per survey."
+    staff_awardable = False
+
+    def ledger_key(self, *, on: dt.date, referred_id: int | None = None, survey_id: int | None = None) -> str:
+        if survey_id is None:
+            raise ValueError("a feedback bonus is keyed by its survey")
+        return f"feedback:{survey_id}"
+
+    def reason(self, *, on: dt.date, referred_member: str = "") -> str:
+        return "feedback bonus: thank you for answering the survey"
 
 
 class BonusActions:

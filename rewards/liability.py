@@ -35,7 +35,7 @@ from .selectors import ROLLUP_FIELDS, ExpiryTimeline, lot_of_key, months_of_poin
 # The roll-forward's lines: every ledger kind, in the order and with the words declared with the kinds.
 LINES: tuple[tuple[str, str], ...] = tuple((kind, accounting.line) for kind, accounting in KIND_ACCOUNTING.items())
 NO_STORE_LABEL = "No store"
-NO_STORE_NOTE = "enrolment and birthday bonuses, adjustments and expiries, which no store made"
+NO_STORE_NOTE = "enrolment, birthday and feedback bonuses, adjustments and expiries, which no store made"
 
 
 @dataclass(frozen=True)

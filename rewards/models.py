@@ -116,9 +116,9 @@ class KindAccounting:
 # How each ledger kind counts for the accountant, declared once with the kinds (a test checks every kind is
 # here). Sale-linked points are a separate performance obligation of the sale that earned them: part of the
 # sale's price is deferred to them (IFRS 15 B39-B43, ASC 606-10-55-42..45), so an earn entry and the reversal
-# of its refund are sale-linked. Everything else was given without a sale (enrolment, birthday, referral and
-# stamp-card bonuses, goodwill adjustments and recalculations): a marketing cost, not revenue. Redemptions and
-# expiries use up points of either origin. The order is the roll-forward's order of lines.
+# of its refund are sale-linked. Everything else was given without a sale (enrolment, birthday, referral,
+# stamp-card and feedback bonuses, goodwill adjustments and recalculations): a marketing cost, not revenue.
+# Redemptions and expiries use up points of either origin. The order is the roll-forward's order of lines.
 KIND_ACCOUNTING: dict[str, KindAccounting] = {
     LedgerKind.EARN: KindAccounting(sale_linked=True, line="Issued with sales"),
     LedgerKind.BONUS: KindAccounting(sale_linked=False, line="Issued without sales (bonuses)"),
@@ -706,7 +706,7 @@ class StoreMonthPoints(models.Model):
 
     An entry's store (`store_key`, a Store's id; 0 for none) is its transaction's store for earn and reversal
     entries and for the bonuses a purchase triggered (stamp card, referral); a redemption's store for a
-    redemption and its undoing; and none for what no store did (enrolment and birthday bonuses, adjustments,
+    redemption and its undoing; and none for what no store did (enrolment, birthday and feedback bonuses, adjustments,
     expiries). All of it comes from what the ledger keeps for ever, so a closed month's figures by store
     never move. `point_value` is the version in force at the entry's moment.
     """

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "customers",
     "transactions",
     "rewards",
+    "members",
     # After auditlog: the audit trail is auditlog's log entry model, and its admin replaces auditlog's.
     "audit",
     "accounts",
@@ -230,6 +231,19 @@ LOYALTY_MAX_AMOUNT = env.str("LOYALTY_MAX_AMOUNT", default="1000000.00")
 # A transaction may be dated this many seconds after the server's clock (a till's clock running ahead);
 # any later moment is refused as in the future.
 LOYALTY_CLOCK_SKEW_SECONDS = env.int("LOYALTY_CLOCK_SKEW_SECONDS", default=120)
+
+# The members' side (members app). Absolute links in member emails and on the printed join poster start with
+# LOYALTY_SITE_URL (default: this machine's `make run` locally, https://<first allowed host> in production).
+LOYALTY_SITE_URL = env("LOYALTY_SITE_URL", default="")
+# A member stays signed in on a phone this many days (a signed cookie of its own, not the staff session).
+LOYALTY_MEMBER_SESSION_DAYS = env.int("LOYALTY_MEMBER_SESSION_DAYS", default=90)
+# An emailed sign-in link works once, for this many minutes; a join confirmation link for this many hours.
+LOYALTY_MEMBER_SIGN_IN_MINUTES = env.int("LOYALTY_MEMBER_SIGN_IN_MINUTES", default=15)
+LOYALTY_JOIN_CONFIRM_HOURS = env.int("LOYALTY_JOIN_CONFIRM_HOURS", default=48)
+# Throttles of the public members' pages, per hour: join and sign-in requests (and links that do not work)
+# from one client address; emails asked for one email address.
+LOYALTY_MEMBER_ATTEMPTS_PER_HOUR = env.int("LOYALTY_MEMBER_ATTEMPTS_PER_HOUR", default=30)
+LOYALTY_MEMBER_MAILS_PER_HOUR = env.int("LOYALTY_MEMBER_MAILS_PER_HOUR", default=3)
 
 # The background worker's queue (huey; `manage.py run_huey` consumes it). TASK_QUEUE_URL says where it lives:
 # - unset with SQLite: an SQLite file beside manage.py, so `make run` needs no extra service;

@@ -14,3 +14,5 @@ STORAGES = {
 # Mail is printed in the console unless EMAIL_URL says otherwise, so a password reset works locally.
 EMAIL_URL = env.str("EMAIL_URL", default="consolemail://")
 globals().update(mail_settings(EMAIL_URL))
+# Member emails and the join poster link to the site `make run` serves.
+LOYALTY_SITE_URL = env("LOYALTY_SITE_URL", default=f"http://127.0.0.1:{env('PORT', default='8000')}")

@@ -12,6 +12,8 @@ SECRET_KEY = env("DJANGO_SECRET_KEY")
 if not SECRET_KEY.strip():
     raise ImproperlyConfigured("Set the DJANGO_SECRET_KEY environment variable: it is empty.")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+# Member emails and the join poster link here: the first allowed host over HTTPS unless said otherwise.
+LOYALTY_SITE_URL = env("LOYALTY_SITE_URL", default=f"https://{ALLOWED_HOSTS[0].lstrip('.')}" if ALLOWED_HOSTS else "")
 # Demo accounts and data can never be loaded here, whatever the environment says.
 DEMO_DATA_ALLOWED = False
 

@@ -25,3 +25,5 @@ LOYALTY_PASSWORD_RESET_BY_MAIL = True
 # Fixed for the tests whatever the environment says.
 LOYALTY_REQUIRE_2FA = False
 AXES_FAILURE_LIMIT = 5
+# Member emails link to the test client's host (browser tests set their live server's address).
+LOYALTY_SITE_URL = "http://testserver"

@@ -15,7 +15,7 @@ from customers.models import Customer
 from transactions.models import Transaction
 
 from .. import engine
-from ..kinds import BONUS_ACTIONS, BirthdayBonus, EnrolmentBonus, ReferralBonus
+from ..kinds import BONUS_ACTIONS, BirthdayBonus, EnrolmentBonus, FeedbackBonus, ReferralBonus
 from ..local_time import local_midnight
 from ..models import PointsEntry, Program, RuleVersion
 from ..selectors import rule_version_at
@@ -28,8 +28,8 @@ class BonusRefused(ValueError):
 
 
 def bonus_action_choices() -> list[tuple[str, str]]:
-    """The bonus actions, for a form's choice of which to award."""
-    return [(key, action.label) for key, action in BONUS_ACTIONS.items()]
+    """The bonus actions staff may award by hand, for a form's choice of which to award."""
+    return [(key, action.label) for key, action in BONUS_ACTIONS.items() if action.staff_awardable]
 
 
 def _ordinal(number: int) -> str:
@@ -100,7 +100,15 @@ def purchase_bonuses(*, purchase, version: RuleVersion, rule: engine.Rule, entry
 
 
 def _action_entry(
-    action, *, customer_id: int, points: int, version: RuleVersion, moment: dt.datetime, referred=None, awarded_by=None
+    action,
+    *,
+    customer_id: int,
+    points: int,
+    version: RuleVersion,
+    moment: dt.datetime,
+    referred=None,
+    awarded_by=None,
+    survey_id: int | None = None,
 ) -> PointsEntry:
     """The (unsaved) ledger entry of a bonus action for a customer: its points, once-only key and reason."""
     day = timezone.localdate(moment)
@@ -112,7 +120,9 @@ def _action_entry(
         rule_version=version,
         created_by=awarded_by,
         reason=action.reason(on=day, referred_member=referred.member_number if referred is not None else ""),
-        bonus_key=action.ledger_key(on=day, referred_id=referred.pk if referred is not None else None),
+        bonus_key=action.ledger_key(
+            on=day, referred_id=referred.pk if referred is not None else None, survey_id=survey_id
+        ),
     )
 
 
@@ -124,9 +134,11 @@ def award_bonus(
     moment: dt.datetime | None = None,
     referred=None,
     program: Program | None = None,
+    survey_id: int | None = None,
 ) -> PointsEntry:
     """Award a bonus action (a key of kinds.BONUS_ACTIONS) to a customer once: the enrolment bonus, this
-    year's birthday bonus, or the referral bonus for `referred` (a customer they referred). Points come
+    year's birthday bonus, the referral bonus for `referred` (a customer they referred), or the feedback
+    bonus for the survey `survey_id` they answered (members.Feedback; once per survey). Points come
     from the rule version in force at `moment` (now by default). Refused with BonusRefused when the program
     gives no such bonus or the customer already has it (the unique key is the guarantee, also against two
     staff clicking at once).
@@ -139,9 +151,11 @@ def award_bonus(
         raise BonusRefused(f"The program gives no {bonus.label.lower()}.")
     if bonus.key == ReferralBonus.key and (referred is None or referred.referred_by_id != customer.pk):
         raise BonusRefused(f"{customer.name} did not refer that customer.")
+    if bonus.key == FeedbackBonus.key and survey_id is None:
+        raise BonusRefused("A feedback bonus is given when the member answers a survey.")
     entry = _action_entry(
         bonus, customer_id=customer.pk, points=points, version=version, moment=moment, referred=referred,
-        awarded_by=awarded_by,
+        awarded_by=awarded_by, survey_id=survey_id,
     )  # fmt: skip
     # A bonus for a moment in a closed month (a back-dated enrolment) is posted in the first open month.
     entry.effective_at = closed_books().open_moment(entry.effective_at)

@@ -14,14 +14,16 @@ def labels(user, path: str = "/") -> dict[str, list[str]]:
 
 
 def test_store_staff_see_the_till_and_the_customers_only(staff):
-    assert labels(staff) == {"Till": ["Till"], "Customers": ["Find a customer"]}
+    assert labels(staff) == {"Till": ["Till"], "Customers": ["Find a customer", "Join poster"]}
 
 
 def test_managers_see_every_manager_page(manager):
     sections = labels(manager)
-    assert sections["Program"] == ["Earning rule", "What-if simulator", "Recalculate", "Rewards", "Tiers", "Policies"]
-    assert sections["Reports"] == ["At a glance", "Monthly points"]
-    assert sections["Customers"] == ["Find a customer", "Adjustments to approve"]
+    assert sections["Program"] == [
+        "Earning rule", "What-if simulator", "Recalculate", "Rewards", "Tiers", "Policies", "Members",
+    ]  # fmt: skip
+    assert sections["Reports"] == ["At a glance", "Monthly points", "Feedback"]
+    assert sections["Customers"] == ["Find a customer", "Adjustments to approve", "Join poster"]
 
 
 def test_owners_see_the_people_pages_and_the_admin(owner):

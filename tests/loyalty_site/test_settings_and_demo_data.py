@@ -1,6 +1,7 @@
 """Production settings refuse to start without a secret key, pass check --deploy, and never load demo data."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -135,6 +136,7 @@ def test_demo_data_loads_three_months_ending_last_month_and_a_second_run_keeps_i
     assert "demo account 'demo-owner' password: " in out
     assert "demo account 'demo-manager' password: " in out
     assert "demo account 'demo-staff' password: " in out
+    assert re.search(r"demo member .+'s card: http://testserver/card/open/\S+/", out)
     assert set(Reward.objects.values_list("points_cost", flat=True)) == {50, 100, 150}
     customers, transactions, entries = (
         Customer.objects.count(),

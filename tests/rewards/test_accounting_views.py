@@ -67,7 +67,7 @@ def test_one_stores_roll_forward(manager_client, book):
     assert "Roll-forward · Elm Street" in html
     assert cells(html, "roll-forward", "Closing balance") == ["30", "$0.30", "-40", "-$0.80", "-40", "-$0.80"]
     html = manager_client.get(LIABILITY, {**PERIOD, "store": "none"}).content.decode()
-    assert "Points of no store: enrolment and birthday bonuses" in html
+    assert "Points of no store: enrolment, birthday and feedback bonuses" in html
     assert cells(html, "roll-forward", "Expired") == ["0", "$0.00", "0", "$0.00", "−110", "-$2.20"]
 
 

@@ -17,6 +17,7 @@ from django.db import transaction
 
 from customers.models import Customer
 from customers.services import enrol_customer
+from members.services.access import card_link, issue_card_key
 from rewards.calendar import add_months
 from rewards.local_time import current_month, local_midnight
 from rewards.models import Reward
@@ -101,6 +102,8 @@ class Command(BaseCommand):
             passwords = self._accounts(stores[0])
             rewards = self._rewards()
             redeemed = self._redemptions(rng, members, stores, rewards)
+            # A member's card to look at (/card/), as the welcome email would give it.
+            card = card_link(issue_card_key(members[0])) if members else ""
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data: {len(stores)} stores, {len(members)} customers, {counts[0]} purchases, "
@@ -110,6 +113,8 @@ class Command(BaseCommand):
         for username, password in passwords.items():
             self.stdout.write(f"  demo account {username!r} password: {password}")
         self.stdout.write("  (shown once; reset with `.venv/bin/python manage.py changepassword NAME`)")
+        if card:
+            self.stdout.write(f"  demo member {members[0].name}'s card: {card}")
 
     def _stores(self) -> list[Store]:
         stores = [Store.objects.get(is_default=True)]
