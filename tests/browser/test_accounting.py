@@ -2,8 +2,10 @@
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
+from tests.browser import accessibility
 from tests.factories import CustomerFactory, ManagerFactory, at, purchase, refund
 
 
@@ -37,3 +39,24 @@ def test_manager_reads_the_liability_closes_january_and_the_till_refuses_a_janua
     page.get_by_label("When").fill("2025-01-20T12:00")
     page.get_by_role("button", name="Record purchase").click()
     expect(page.locator("#id_occurred_at_error")).to_contain_text("January 2025 is closed")
+
+
+@pytest.fixture
+def axe_violations():
+    """`axe_violations(page)`, as issue 12's fixture in tests/browser/conftest.py is called (see test_members)."""
+    return accessibility.axe_violations
+
+
+def test_the_accounting_pages_pass_the_accessibility_check(page, sign_in, owner, axe_violations):
+    ann = CustomerFactory(member_number="A001", name="Ann Archer")
+    refund(purchase(ann, "120.00", when=at(2025, 1, 10)), "30.00", when=at(2025, 2, 5))
+    sign_in(owner)
+    for path in [
+        "/accounting/?start=2025-01&months=3",
+        "/accounting/breakage/?start=2025-01&months=3",
+        "/accounting/ageing/?as_of=2025-03",
+        "/accounting/close/",
+        "/accounting/point-value/",
+    ]:
+        page.goto(path)
+        assert axe_violations(page) == [], path
