@@ -43,3 +43,7 @@ class Event(models.TextChoices):
     WEBHOOK_ENDPOINT_DELETED = "webhook_endpoint_deleted", "Webhook endpoint deleted"
     WEBHOOK_SECRET_REPLACED = "webhook_secret_replaced", "Webhook signing secret replaced"
     WEBHOOK_REDELIVERED = "webhook_redelivered", "Webhook event redelivered"
+    MONTH_CLOSED = "month_closed", "Month closed"
+    MONTH_REOPENED = "month_reopened", "Month reopened"
+    POINT_VALUE_SET = "point_value_set", "Point value set"
+    BREAKAGE_ESTIMATE_SET = "breakage_estimate_set", "Breakage estimate set"

@@ -105,6 +105,16 @@ NAVIGATION: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "Accounting",
+        (
+            Link("Liability", "accounting:liability", is_manager, "Points owed: the roll-forward by month and store"),
+            Link("Breakage and revenue", "accounting:breakage", is_manager, "Redemption rate, breakage, revenue"),
+            Link("Ageing", "accounting:ageing", is_manager, "Points outstanding by age, and lapses ahead"),
+            Link("Month close", "accounting:close", is_manager, "Close a month's books; reopen (owners)"),
+            Link("Point value", "accounting:point_value", is_manager, "What a point is worth, and its history"),
+        ),
+    ),
+    Section(
         "Integrations",
         (
             Link("Webhooks", "webhooks:endpoints", is_manager, "Tell the shop's other systems what happens here"),

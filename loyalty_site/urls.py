@@ -21,6 +21,7 @@ urlpatterns = [
     path("program/", include("rewards.program_urls")),
     path("webhooks/", include("webhooks.urls")),
     path("imports/", include("imports.urls")),
+    path("accounting/", include("rewards.accounting_urls")),
     path("", include("customers.urls")),
     path("", include("transactions.urls")),
 ]

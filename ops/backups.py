@@ -20,9 +20,11 @@ QUEUE_TABLES = "huey_*"
 
 # What proves a restored database sound: management commands, each exiting non-zero on a fault, run in this
 # order by `manage.py restore_database` once the restore is done (and worth running by hand after any restore).
-# The accountants' liability roll-forward check (issue 15) joins this list.
 CHECKS_AFTER_RESTORE: list[tuple[str, ...]] = [
     ("check_points_rollup",),
+    # The accountants' books: the liability roll-up equals the ledger, each month closes on the members'
+    # balances, and closed months still give the figures they were closed with.
+    ("check_liability",),
 ]
 
 

@@ -5,8 +5,20 @@ from django.contrib import admin
 from django.utils import timezone
 
 from . import engine
-from .models import CustomerMonthPoints, PointsEntry, Program, ProgramDraft, Recalculation, RuleVersion
+from .models import (
+    BreakageEstimate,
+    CustomerMonthPoints,
+    MonthClose,
+    PointsEntry,
+    PointValue,
+    Program,
+    ProgramDraft,
+    Recalculation,
+    RuleVersion,
+    StoreMonthPoints,
+)
 from .services.program import NOW_TOLERANCE, check_rule_capacity, publish_rule_version
+from .services.valuation import start_point_values
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -24,8 +36,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Program)
 class ProgramAdmin(admin.ModelAdmin):
-    list_display = ["name", "point_value", "is_default"]
-    fields = ["name", "point_value"]
+    # What a point is worth has a history: the accounting section's "Point value" page sets it.
+    list_display = ["name", "is_default"]
+    fields = ["name"]
+
+    def save_model(self, request, obj: Program, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            start_point_values(program=obj, set_by=request.user)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -130,3 +148,31 @@ class ProgramDraftAdmin(ReadOnlyAdmin):
 class RecalculationAdmin(ReadOnlyAdmin):
     list_display = ["pk", "program", "first_month", "months", "rule_version", "author", "created_at", "points"]
     list_select_related = ["program", "rule_version__program", "author"]
+
+
+@admin.register(PointValue)
+class PointValueAdmin(ReadOnlyAdmin):
+    """Set on the accounting section's "Point value" page (a new version, never an edit)."""
+
+    list_display = ["program", "effective_from", "value", "note", "set_by", "set_at"]
+    list_select_related = ["program", "set_by"]
+
+
+@admin.register(StoreMonthPoints)
+class StoreMonthPointsAdmin(ReadOnlyAdmin):
+    list_display = ["month", "store_key", "kind", "point_value", "points", "entries"]
+    list_filter = ["month", "kind"]
+
+
+@admin.register(MonthClose)
+class MonthCloseAdmin(ReadOnlyAdmin):
+    """Closed and reopened on the accounting section's "Month close" page."""
+
+    list_display = ["month", "closed_by", "closed_at", "reopened_by", "reopened_at", "reopen_reason"]
+    list_select_related = ["closed_by", "reopened_by"]
+
+
+@admin.register(BreakageEstimate)
+class BreakageEstimateAdmin(ReadOnlyAdmin):
+    list_display = ["effective_month", "rate", "reason", "set_by", "set_at"]
+    list_select_related = ["set_by"]

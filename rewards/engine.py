@@ -736,6 +736,25 @@ def lapses(
     are added as a lot and its spending is taken from the oldest lots still there. So a run after the due
     month (late) finds exactly what an on-time run would have, from the months before the lapse.
     """
+    return _walk_lots(months, rule_of, expired=expired, until=until)[0]
+
+
+def lots_left(
+    months: Sequence[MonthOfPoints], rule_of: Callable[[dt.date], ExpiryRule], *, until: dt.date
+) -> dict[dt.date, int]:
+    """What is left of each lot at the end of month `until` (the same walk as `lapses`: oldest points spent
+    first, lots gone at the start of their due month): the points a customer holds, by the month earned."""
+    lots = _walk_lots(months, rule_of, expired={}, until=until)[1]
+    return {lot: points for lot, points in lots.items() if points > 0}
+
+
+def _walk_lots(
+    months: Sequence[MonthOfPoints],
+    rule_of: Callable[[dt.date], ExpiryRule],
+    *,
+    expired: Mapping[dt.date, int],
+    until: dt.date,
+) -> tuple[list[Lapse], dict[dt.date, int]]:
     by_month = {row.month: row for row in months}
     active = sorted(row.month for row in months if row.active)
     lots: dict[dt.date, int] = {}
@@ -767,4 +786,4 @@ def lapses(
             taken = min(spend, lots[lot])
             lots[lot] -= taken
             spend -= taken
-    return found
+    return found, lots

@@ -1,3 +1,4 @@
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -14,8 +15,7 @@ class Program(models.Model):
     """The merchant's loyalty program. A migration creates the default one with the classic rule."""
 
     name = models.CharField(max_length=120)
-    # What one point is worth in money: the liability on the glance page, the simulator's money column.
-    point_value = models.DecimalField(max_digits=10, decimal_places=4, default="0.0100")
+    # What one point is worth in money has a history of its own: PointValue (rewards.selectors.point_value_at).
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -87,7 +87,8 @@ class RuleVersion(models.Model):
 
 
 class LedgerKind(models.TextChoices):
-    """The kinds of ledger entry, declared once (PointsEntry.Kind); the roll-up's columns follow from them."""
+    """The kinds of ledger entry, declared once (PointsEntry.Kind); the roll-up's columns, and how each kind
+    counts for the accountant (KIND_ACCOUNTING), follow from them."""
 
     EARN = "earn", "Earned"
     REVERSAL = "reversal", "Reversed (refund)"
@@ -95,6 +96,38 @@ class LedgerKind(models.TextChoices):
     REDEMPTION = "redemption", "Redeemed"
     EXPIRY = "expiry", "Expired"
     ADJUSTMENT = "adjustment", "Adjustment"
+
+    @property
+    def sale_linked(self) -> bool:
+        """Whether points of this kind were issued with a sale (see KIND_ACCOUNTING)."""
+        return KIND_ACCOUNTING[self].sale_linked
+
+    @property
+    def roll_forward_line(self) -> str:
+        return KIND_ACCOUNTING[self].line
+
+
+@dataclass(frozen=True)
+class KindAccounting:
+    sale_linked: bool
+    line: str  # its line in the liability roll-forward
+
+
+# How each ledger kind counts for the accountant, declared once with the kinds (a test checks every kind is
+# here). Sale-linked points are a separate performance obligation of the sale that earned them: part of the
+# sale's price is deferred to them (IFRS 15 B39-B43, ASC 606-10-55-42..45), so an earn entry and the reversal
+# of its refund are sale-linked. Everything else was given without a sale (enrolment, birthday, referral,
+# stamp-card and feedback bonuses, goodwill adjustments and recalculations): a marketing cost, not revenue.
+# Redemptions and expiries use up points of either origin. The order is the roll-forward's order of lines.
+KIND_ACCOUNTING: dict[str, KindAccounting] = {
+    LedgerKind.EARN: KindAccounting(sale_linked=True, line="Issued with sales"),
+    LedgerKind.BONUS: KindAccounting(sale_linked=False, line="Issued without sales (bonuses)"),
+    LedgerKind.REVERSAL: KindAccounting(sale_linked=True, line="Reversed by refunds"),
+    LedgerKind.REDEMPTION: KindAccounting(sale_linked=False, line="Redeemed"),
+    LedgerKind.EXPIRY: KindAccounting(sale_linked=False, line="Expired"),
+    LedgerKind.ADJUSTMENT: KindAccounting(sale_linked=False, line="Adjustments"),
+}
+SALE_LINKED_KINDS = tuple(kind for kind, accounting in KIND_ACCOUNTING.items() if accounting.sale_linked)
 
 
 class PointsEntry(models.Model):
@@ -631,3 +664,137 @@ class ExpiryPolicy(models.Model):
 
     def engine_rule(self) -> engine.ExpiryRule:
         return engine.ExpiryRule(kind=self.kind, months=self.months)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The accountant's books: what a point is worth, the liability roll-up, month close, the breakage estimate.
+
+
+class PointValue(models.Model):
+    """What one point is worth in money from `effective_from` until the next version (a liability measure:
+    the money the merchant owes per point outstanding). Versions are never edited and a new one starts now or
+    later (rewards.services.valuation), so every ledger entry keeps the value in force at its moment. The
+    first version starts at the earliest moment a merchant can have records (rewards.calendar)."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="point_values")
+    effective_from = models.DateTimeField()
+    value = models.DecimalField(max_digits=10, decimal_places=4)
+    note = models.CharField(max_length=200, blank=True)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    set_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["program", "effective_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "effective_from"], name="pointvalue_unique_start"),
+            models.CheckConstraint(condition=Q(value__gt=0), name="pointvalue_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.value} from {timezone.localtime(self.effective_from):%Y-%m-%d %H:%M}"
+
+
+class StoreMonthPoints(models.Model):
+    """Ledger sums per calendar month (in the merchant's TIME_ZONE), store, kind and point value: the
+    liability roll-forward reads these few rows instead of the ledger.
+
+    Derived, like CustomerMonthPoints: every ledger write folds its entries in, in the same database
+    transaction (rewards.services.ledger.post_entries -> rewards.services.liability.fold_into_liability), and
+    `manage.py check_liability` proves it equals the ledger (`--repair` rebuilds it).
+
+    An entry's store (`store_key`, a Store's id; 0 for none) is its transaction's store for earn and reversal
+    entries and for the bonuses a purchase triggered (stamp card, referral); a redemption's store for a
+    redemption and its undoing; and none for what no store did (enrolment, birthday and feedback bonuses, adjustments,
+    expiries). All of it comes from what the ledger keeps for ever, so a closed month's figures by store
+    never move. `point_value` is the version in force at the entry's moment.
+    """
+
+    NO_STORE = 0
+
+    month = models.DateField(help_text="First day of the calendar month.")
+    # Not a foreign key: 0 stands for "no store", and a unique key with a nullable column cannot serve an upsert.
+    store_key = models.PositiveIntegerField()
+    kind = models.CharField(max_length=12, choices=LedgerKind.choices)
+    point_value = models.ForeignKey(PointValue, on_delete=models.PROTECT, related_name="+", db_index=False)
+    points = models.BigIntegerField(default=0)
+    entries = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = "store month of points"
+        verbose_name_plural = "store months of points (liability roll-up)"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "store_key", "kind", "point_value"], name="storemonthpoints_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} store {self.store_key or '-'} {self.kind}: {self.points}"
+
+
+class MonthClose(models.Model):
+    """A manager's closing of a month's books: from then on nothing may be dated in it or before it
+    (rewards.services.books). Months close in order, so the books are closed through the latest closed
+    month. `figures` keeps the month's reports as they were at the close, which must reproduce exactly.
+    Reopening (an owner, with a reason) is recorded on the row; a later close is a new row."""
+
+    month = models.DateField(help_text="First day of the closed month.")
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    closed_at = models.DateTimeField(default=timezone.now)
+    figures = models.JSONField(default=dict)
+    reopened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    reopened_at = models.DateTimeField(null=True, blank=True)
+    reopen_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-month", "-closed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month"], condition=Q(reopened_at__isnull=True), name="monthclose_closed_once"
+            ),
+            models.CheckConstraint(
+                condition=(Q(reopened_at__isnull=True) & Q(reopened_by__isnull=True) & Q(reopen_reason=""))
+                | (Q(reopened_at__isnull=False) & Q(reopened_by__isnull=False) & ~Q(reopen_reason="")),
+                name="monthclose_reopened_by_someone_for_a_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} closed" + (" (reopened)" if self.reopened_at else "")
+
+    @property
+    def is_closed(self) -> bool:
+        return self.reopened_at is None
+
+
+class BreakageEstimate(models.Model):
+    """The expected breakage the merchant sets by hand, from a month on (until the next estimate): a rate
+    in percent, or none to go back to the rate observed in the ledger. A month's estimate is the latest whose
+    `effective_month` is not after it, so closed months keep theirs; a change applies from an open month."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="breakage_estimates")
+    effective_month = models.DateField(help_text="First day of the first month the estimate applies to.")
+    rate = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, help_text="Percent of points expected never to be used."
+    )
+    reason = models.CharField(max_length=200)
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
+    set_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["program", "effective_month"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "effective_month"], name="breakageestimate_one_per_month"),
+            models.CheckConstraint(
+                condition=Q(rate__isnull=True) | (Q(rate__gte=0) & Q(rate__lte=99)), name="breakageestimate_rate_range"
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="breakageestimate_has_reason"),
+        ]
+
+    def __str__(self) -> str:
+        shown = "observed" if self.rate is None else f"{self.rate}%"
+        return f"breakage {shown} from {self.effective_month:%Y-%m}"

@@ -33,7 +33,7 @@ from .program_forms import (
     TierForm,
     rule_summary,
 )
-from .selectors import default_program, rule_version_at
+from .selectors import default_program, point_value_at, rule_version_at
 from .services.expiry import PolicyRefused, set_expiry_policy
 from .services.program import PublishRefused, publish_draft, save_draft, save_program_policies
 from .services.recalculation import NothingToRecalculate, recalculate
@@ -148,7 +148,7 @@ def simulate(request: HttpRequest) -> HttpResponse:
     draft = _draft(program)
     first, months = simulation.default_period()
     form = SimulateForm(
-        request.GET or {"point_value": program.point_value}, default_start=first, default_months=months
+        request.GET or {"point_value": point_value_at(program=program)}, default_start=first, default_months=months
     )
     comparison = None
     if draft is not None and form.is_valid():

@@ -6,6 +6,7 @@ import bisect
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
@@ -22,6 +23,7 @@ from .models import (
     CustomerTier,
     ExpiryPolicy,
     PointsEntry,
+    PointValue,
     Program,
     Redemption,
     Reward,
@@ -43,6 +45,28 @@ def rule_version_at(moment: dt.datetime, program: Program | None = None) -> Rule
     if version is None:
         raise LookupError(f"no rule version of {program} is in force at {moment.isoformat()}")
     return version
+
+
+def point_value_versions(program: Program | None = None) -> list[PointValue]:
+    """The history of what a point is worth, oldest first (one query; the default program's unless told)."""
+    of_program = {"program": program} if program is not None else {"program__is_default": True}
+    return list(PointValue.objects.filter(**of_program).order_by("effective_from"))
+
+
+def value_in(versions: Sequence[PointValue], moment: dt.datetime, *, before: bool = False) -> PointValue:
+    """The version in force at `moment` (the latest that started at or before it; with `before`, strictly
+    before it: the value a month's balance closes at is the one in force just before the next month begins).
+    The first version also values anything earlier than it."""
+    starts = [version.effective_from for version in versions]
+    index = (bisect.bisect_left if before else bisect.bisect_right)(starts, moment) - 1
+    if not versions:
+        raise LookupError("the program has no point value")
+    return versions[max(index, 0)]
+
+
+def point_value_at(moment: dt.datetime | None = None, program: Program | None = None) -> Decimal:
+    """What one point is worth at `moment` (now by default): the value every reader uses."""
+    return value_in(point_value_versions(program), moment or timezone.now()).value
 
 
 class RuleTimeline:

@@ -36,7 +36,7 @@ from . import engine
 from .calendar import add_months
 from .local_time import day_of, local_midnight, month_of
 from .models import CustomerMonthPoints, PointsEntry, Program
-from .selectors import default_program, rule_version_at
+from .selectors import point_value_at, rule_version_at
 
 Key = tuple[int, dt.date]  # (customer_id, first day of the month)
 CHUNK = 20_000
@@ -409,7 +409,7 @@ def compare(
     if months < 1:
         raise ValueError("a period is at least one month")
     if point_value is None:
-        point_value = (program or default_program()).point_value
+        point_value = point_value_at(program=program)  # what a point is worth now
     draft, count = replay(rule=rule, first_month=first_month, months=months)
     actual = recorded(first_month=first_month, months=months)
     figures = {key: (actual.get(key, 0), points) for key, points in draft.items()}

@@ -28,6 +28,7 @@ from .selectors import (
     customer_tier_status,
     default_program,
     monthly_points,
+    point_value_at,
     points_expiring_soon,
     points_outstanding,
     program_by_month,
@@ -134,6 +135,7 @@ def program_at_a_glance(request: HttpRequest) -> HttpResponse:
     start, months = period.period()
     by_month = program_by_month(start=start, months=months)
     program = default_program()
+    point_value = point_value_at(program=program)
     outstanding = points_outstanding()
     chart = charts.bar_chart(
         [row.month for row in by_month],
@@ -155,7 +157,8 @@ def program_at_a_glance(request: HttpRequest) -> HttpResponse:
         "chart": chart,
         "program": program,
         "outstanding": outstanding,
-        "liability": outstanding * program.point_value,
+        "point_value": point_value,
+        "liability": outstanding * point_value,
         "previous_query": _query_with(request, start=shifted(start, months, -1), months=str(months)),
         "next_query": _query_with(request, start=shifted(start, months, +1), months=str(months)),
     }

@@ -13,6 +13,9 @@ import importlib
 from django.apps import apps
 from django.contrib.auth.models import Group, Permission
 
+from rewards.models import Program
+from rewards.services.valuation import start_point_values
+
 
 def restore_migration_rows() -> None:
     """Idempotent: creates what is missing, using the migrations' own functions and lists, in their order."""
@@ -24,6 +27,9 @@ def restore_migration_rows() -> None:
     )
     default_store.create_default_store(apps, None)
     default_program.create_default_program(apps, None)
+    # rewards 0015: the program's point value is a history whose first version the migration made.
+    for program in Program.objects.filter(point_values__isnull=True):
+        start_point_values(program=program)
 
     def permission(app_label: str, codename: str) -> Permission:
         return Permission.objects.get(content_type__app_label=app_label, codename=codename)

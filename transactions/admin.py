@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from loyalty_site.access import is_manager
+from rewards.services.books import check_open
 from rewards.services.earning import version_in_force
 
 from .forms import AmountField, add_service_errors
@@ -62,6 +63,7 @@ class TransactionAddForm(forms.ModelForm):
                 if cleaned.get("customer") is None:
                     self.add_error("customer", "Choose the customer.")
                 if moment is not None:
+                    check_open(moment, what="a purchase")
                     version_in_force(moment)
         except ValidationError as error:
             add_service_errors(self, error)

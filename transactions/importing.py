@@ -44,8 +44,10 @@ from rewards import engine
 from rewards.models import CustomerTier, PointsEntry, RuleVersion
 from rewards.selectors import RuleTimeline
 from rewards.services.bonuses import enrolment_bonus_entries
+from rewards.services.books import share_books
 from rewards.services.earning import earn_fields, purchase_context, reversal_entry
 from rewards.services.ledger import fold_into_rollup
+from rewards.services.liability import fold_into_liability
 
 from .amounts import AmountError, parse_amount
 from .models import Store, Transaction
@@ -518,6 +520,8 @@ class _Importer:
     # -- checking and writing a batch ---------------------------------------------------------------
 
     def run(self, binary: IO[bytes]) -> ImportResult:
+        # The books are held open until the import commits: no month closes under it (rewards.services.books).
+        self.books = share_books()
         started = time.monotonic()
         total = _size_of(binary)
         batch: list[_Row] = []
@@ -533,11 +537,11 @@ class _Importer:
         if self.first_entry_pk is not None:
             # The whole import's entries, once: our ids and our stamp (a concurrent till's entry could
             # take an id in the range, never our created_at).
-            fold_into_rollup(
-                PointsEntry.objects.filter(
-                    pk__gte=self.first_entry_pk, pk__lte=self.last_entry_pk, created_at=self.stamp
-                )
+            written = PointsEntry.objects.filter(
+                pk__gte=self.first_entry_pk, pk__lte=self.last_entry_pk, created_at=self.stamp
             )
+            fold_into_rollup(written)
+            fold_into_liability(written)
         return self.result
 
     def process(self, batch: list[_Row]) -> None:
@@ -555,6 +559,10 @@ class _Importer:
                 check_moment(row.moment, kind=row.kind)
             except ValidationError as refusal:
                 self.result.add_error(row.line, f"occurred_at {row.moment.isoformat()}: {_said(refusal)}")
+                continue
+            if self.books.is_closed(row.moment):
+                # "line 12: May 2025 is closed: nothing can be dated in it. ..." (rewards.services.books)
+                self.result.add_error(row.line, self.books.refusal(row.moment, field=None).message)
                 continue
             key = row.key
             earlier = seen.get(key)

@@ -9,4 +9,7 @@
 - adjustments: manual adjustments and their approval
 - expiry: expiry policies and the daily expiry run
 - tiers: moving customers between tiers
+- liability: the liability roll-up (by month, store, kind and point value) kept with the ledger, and its proof
+- books: month close and reopening; the check that nothing is dated in a closed month
+- valuation: the point value's history and the merchant's breakage estimate
 """

@@ -14,6 +14,7 @@ from events.services import publish
 
 from ..models import AdjustmentRequest, PointsEntry, Program
 from ..selectors import default_program
+from .books import closed_books
 from .ledger import balance_to_take_from, post_entries
 
 
@@ -40,6 +41,13 @@ def _adjustment_entry(request: AdjustmentRequest, *, posted_by, moment: dt.datet
     )
 
 
+def _check_open(moment: dt.datetime) -> None:
+    """Nothing is dated in a closed month (rewards.services.books): refused, the message says which month."""
+    books = closed_books()
+    if books.is_closed(moment):
+        raise AdjustmentRefused(books.refusal(moment, field=None, what="an adjustment").message)
+
+
 def _check_not_below_zero(customer_id: int, points: int, program: Program) -> None:
     """A deduction may not take a balance below zero unless the program allows a negative balance."""
     if points >= 0:
@@ -60,6 +68,7 @@ def request_adjustment(
     if not points:
         raise AdjustmentRefused("An adjustment moves at least one point.")
     moment = moment or timezone.now()
+    _check_open(moment)
     program = default_program()
     needs_approval = abs(points) > program.adjustment_approval_threshold
     with transaction.atomic():
@@ -94,6 +103,8 @@ def decide_adjustment(
     if request.requested_by_id == decided_by.pk:
         raise AdjustmentRefused("Another manager must approve an adjustment you asked for.")
     moment = moment or timezone.now()
+    if approve:
+        _check_open(moment)
     with transaction.atomic():
         changes = {"status": AdjustmentRequest.Status.REJECTED, "decided_by": decided_by, "decided_at": moment}
         if approve:

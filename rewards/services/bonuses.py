@@ -19,6 +19,7 @@ from ..kinds import BONUS_ACTIONS, BirthdayBonus, EnrolmentBonus, FeedbackBonus,
 from ..local_time import local_midnight
 from ..models import PointsEntry, Program, RuleVersion
 from ..selectors import rule_version_at
+from .books import closed_books
 from .ledger import lock_customer, post_entries
 
 
@@ -156,6 +157,8 @@ def award_bonus(
         bonus, customer_id=customer.pk, points=points, version=version, moment=moment, referred=referred,
         awarded_by=awarded_by, survey_id=survey_id,
     )  # fmt: skip
+    # A bonus for a moment in a closed month (a back-dated enrolment) is posted in the first open month.
+    entry.effective_at = closed_books().open_moment(entry.effective_at)
     try:
         with transaction.atomic():
             post_entries([entry])
@@ -207,6 +210,8 @@ def award_birthday_bonuses(*, day: dt.date | None = None, program: Program | Non
     if not points:
         return 0
     key = bonus.ledger_key(on=day)
+    # A run for a day of a closed month posts in the first open month; the key keeps the birthday's year.
+    effective_at = closed_books().open_moment(moment)
     for attempt in range(2):
         awarded = PointsEntry.objects.filter(kind=PointsEntry.Kind.BONUS, bonus_key=key).values("customer_id")
         due = Customer.objects.filter(birthday__month=day.month).exclude(pk__in=awarded).values_list("pk", flat=True)
@@ -214,6 +219,8 @@ def award_birthday_bonuses(*, day: dt.date | None = None, program: Program | Non
             _action_entry(bonus, customer_id=customer_id, points=points, version=version, moment=moment)
             for customer_id in due.iterator(chunk_size=2000)
         ]
+        for entry in entries:
+            entry.effective_at = effective_at
         try:
             with transaction.atomic():
                 post_entries(entries)

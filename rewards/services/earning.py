@@ -25,6 +25,7 @@ from ..local_time import local_date
 from ..models import PointsEntry, RuleVersion
 from ..selectors import rule_version_at
 from .bonuses import purchase_bonuses
+from .books import check_open, share_books
 from .ledger import balance_to_take_from, post_entries
 from .tiers import move_up_if_qualified, tier_multiplier_of
 
@@ -89,6 +90,7 @@ def credit_purchase(purchase) -> Credit:
     Refused with a ValidationError beside `occurred_at` when no rule was in force then, or beside `amount`
     when one ledger entry cannot hold its points.
     """
+    check_open(purchase.occurred_at, what="a purchase")
     version = version_in_force(purchase.occurred_at)
     rule = version.engine_rule()
     # The store is read only when the rule has promotions: recording under a rule without them costs no query.
@@ -163,9 +165,22 @@ def reverse_refund(refund, *, refunded_before: Decimal) -> PointsEntry:
         transaction=purchase, kind=PointsEntry.Kind.EARN
     )
     entry = reversal_entry(refund=refund, purchase=purchase, refunded_before=refunded_before, earned=earned)
+    _date_in_open_month(entry)
     _take_what_the_policy_allows(entry, earned.rule_version.program)
     post_entries([entry])
     return entry
+
+
+def _date_in_open_month(entry: PointsEntry) -> None:
+    """A refund dated in a closed month reverses in the first open month: the refund keeps its date, the
+    closed month's books do not move (rewards.services.books). The books are held open from here on."""
+    books = share_books()
+    moved = books.open_moment(entry.effective_at)
+    if moved != entry.effective_at:
+        closed = local_date(entry.effective_at).replace(day=1)
+        entry.facts = {**entry.facts, "refunded_on": local_date(entry.effective_at).isoformat()}
+        entry.note = f"{entry.note}; dated {moved:%Y-%m-%d}: the refund's month, {closed:%B %Y}, is closed"
+        entry.effective_at = moved
 
 
 def _take_what_the_policy_allows(entry: PointsEntry, program) -> None:

@@ -18,6 +18,7 @@ from ..calendar import add_months
 from ..local_time import current_month, local_midnight
 from ..models import CustomerMonthPoints, ExpiryPolicy, PointsEntry, Program
 from ..selectors import ROLLUP_FIELDS, ExpiryTimeline, customer_balance, expiry_key, lot_of_key, months_of_points
+from .books import share_books
 from .ledger import lock_customer, post_entries
 
 CUSTOMERS_PER_PAGE = 2000
@@ -92,6 +93,7 @@ def expire_points(*, day: dt.date | None = None, program: Program | None = None)
             # An expiry never takes a balance below zero, whatever the negative-balance policy (that policy is
             # about refunds of spent points): lapsed points that were spent since are gone already.
             lock_customer(customer_id)
+            books = share_books()
             balance = customer_balance(customer_id)
             entries = []
             for lapse in found:
@@ -102,7 +104,8 @@ def expire_points(*, day: dt.date | None = None, program: Program | None = None)
                         customer_id=customer_id,
                         kind=PointsEntry.Kind.EXPIRY,
                         points=-points,
-                        effective_at=local_midnight(lapse.due),
+                        # When the points lapsed; a late run for a closed month posts in the first open one.
+                        effective_at=books.open_moment(local_midnight(lapse.due)),
                         reason=f"points earned in {lapse.lot:%Y-%m} expired: {lapse.rule.describe()}"[:200],
                         note=f"{lapse.points} left of {lapse.lot:%Y-%m} at {lapse.due:%Y-%m-%d}"
                         + (f", {points} still in the balance" if points != lapse.points else ""),

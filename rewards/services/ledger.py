@@ -18,15 +18,21 @@ from customers.models import Customer
 from ..local_time import month_of
 from ..models import CustomerMonthPoints, PointsEntry, Program
 from ..selectors import customer_balance
+from .books import guard_entries
+from .liability import fold_into_liability
 
 
 def post_entries(entries: Sequence[PointsEntry]) -> list[PointsEntry]:
-    """Append entries to the ledger and fold them into the monthly roll-up, in one database transaction."""
+    """Append entries to the ledger and fold them into the monthly roll-up and the liability roll-up, in one
+    database transaction. Refused (ValidationError) when an entry is dated in a closed month."""
     if not entries:
         return []
     with transaction.atomic():
+        guard_entries(entries)
         created = PointsEntry.objects.bulk_create(entries)
-        fold_into_rollup(PointsEntry.objects.filter(pk__in=[entry.pk for entry in created]))
+        written = PointsEntry.objects.filter(pk__in=[entry.pk for entry in created])
+        fold_into_rollup(written)
+        fold_into_liability(written)
     return created
 
 

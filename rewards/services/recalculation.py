@@ -11,6 +11,7 @@ from ..calendar import add_months
 from ..local_time import local_midnight
 from ..models import PointsEntry, Program, Recalculation, RuleVersion
 from ..simulation import compare
+from .books import closed_books
 from .ledger import post_entries
 
 
@@ -35,6 +36,12 @@ def recalculate(*, program: Program, version: RuleVersion, first_month: dt.date,
         raise ValueError("the version belongs to another program")
     if first_month.day != 1:
         raise ValueError("a period starts on the first day of a month")
+    books = closed_books()
+    if books.month_closed(first_month):
+        raise RecalculationRefused(
+            f"{first_month:%B %Y} is closed: a recalculation posts its adjustments in the months it re-rates, and "
+            f"nothing can be dated in a closed month. Choose months from {books.first_open_month:%B %Y} on."
+        )
     # The replay knows the rule, not the tiers: it would take back what tier multipliers added.
     start, end = local_midnight(first_month), local_midnight(add_months(first_month, months))
     if PointsEntry.objects.filter(

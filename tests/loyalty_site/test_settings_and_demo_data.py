@@ -15,7 +15,7 @@ from customers.models import Customer
 from loyalty_site.access import is_owner
 from rewards.calendar import add_months
 from rewards.local_time import current_month
-from rewards.models import PointsEntry, Reward
+from rewards.models import PointsEntry, Redemption, Reward
 from transactions.models import Transaction
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,7 +143,12 @@ def test_demo_data_loads_three_months_ending_last_month_and_a_second_run_keeps_i
         Transaction.objects.count(),
         PointsEntry.objects.count(),
     )
-    assert customers == 25 and transactions > 25 and entries == transactions
+    redemptions = Redemption.objects.count()
+    # An entry per purchase or refund, and one per redemption (some members spend points in the last month).
+    assert customers == 25 and transactions > 25 and redemptions > 0 and entries == transactions + redemptions
+    # The liability roll-forward of the demo data is proved from the ledger.
+    call_command("check_liability")
+    assert "Proved: the roll-up equals the ledger" in capsys.readouterr().out
     first = add_months(current_month(), -3)
     months = {timezone.localdate(t.occurred_at).replace(day=1) for t in Transaction.objects.all()}
     assert min(months) >= first and max(months) < current_month()

@@ -129,7 +129,7 @@ def test_a_restore_into_a_database_with_tables_is_refused_and_changes_nothing(tm
 @pytest.mark.django_db
 def test_a_restored_database_that_fails_a_check_fails_the_restore():
     """What restore_database runs once pg_restore is done: a check that finds a fault stops it with its error."""
-    assert CHECKS_AFTER_RESTORE[0] == ("check_points_rollup",)
+    assert CHECKS_AFTER_RESTORE == [("check_points_rollup",), ("check_liability",)]
     customer = CustomerFactory()
     purchase(customer, "120.00", when=at(2025, 1, 10))
     with connection.cursor() as cursor:
@@ -145,3 +145,14 @@ def test_sqlite_is_not_backed_up_by_pg_dump_and_the_message_says_how(tmp_path):
     with pytest.raises(CommandError, match="copy it"):
         call_command("backup_database", str(tmp_path / "x.dump"))
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db
+def test_a_restored_database_whose_books_do_not_agree_fails_the_restore():
+    customer = CustomerFactory()
+    purchase(customer, "120.00", when=at(2025, 1, 10))
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE rewards_storemonthpoints SET points = points + 1")
+    with pytest.raises(CommandError, match="liability roll-forward does NOT agree with the ledger"):
+        check_restored(StringIO(), StringIO())

@@ -11,9 +11,11 @@ from django.db import connection
 
 from loyalty_site.append_only import create_sql, drop_sql
 from rewards.calendar import EARLIEST_MOMENT
-from rewards.models import CustomerTier, PointsEntry, RuleVersion, Tier
+from rewards.models import CustomerTier, PointsEntry, PointValue, Reward, RuleVersion, StoreMonthPoints, Tier
 from rewards.selectors import default_program
-from tests.factories import CustomerFactory, StoreFactory, at, purchase
+from rewards.services.liability import liability_differences
+from rewards.services.redemption import redeem, undo_redemption
+from tests.factories import CustomerFactory, ManagerFactory, StoreFactory, at, purchase, refund
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +80,31 @@ def test_the_first_version_moves_back_to_1900_and_forward_again():
     assert first.first().effective_from == EARLIEST_MOMENT
     earliest_migration.move_forward(apps, Editor())
     assert first.first().effective_from == dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+liability_migration = importlib.import_module(
+    "rewards.migrations.0015_point_value_history_liability_rollup_month_close_breakage"
+)
+
+
+def test_the_liability_roll_up_is_built_from_an_existing_ledger_as_the_services_keep_it():
+    """rewards 0015 builds the liability roll-up of a ledger written before it, grouped as the services group
+    every entry since: the proof finds no difference."""
+    manager = ManagerFactory()
+    harbour = StoreFactory(code="harbour", name="Harbour")
+    customer = CustomerFactory()
+    refund(purchase(customer, "120.00", when=at(2025, 1, 10)), "30.00", when=at(2025, 1, 12), store=harbour)
+    PointValue.objects.create(program=default_program(), effective_from=at(2025, 1, 15), value=Decimal("0.02"))
+    reward = Reward.objects.create(program=default_program(), name="Tea", points_cost=10, benefit="free_item")
+    undo_redemption(
+        redemption=redeem(customer=customer, reward=reward, store=harbour, redeemed_by=manager, moment=at(2025, 1, 20)),
+        undone_by=manager,
+        moment=at(2025, 2, 2),
+    )
+    rows = StoreMonthPoints.objects.values_list("month", "store_key", "kind", "point_value_id", "points")
+    kept = sorted(rows)
+    StoreMonthPoints.objects.all().delete()
+    liability_migration.build_liability_rollup(apps, Editor())
+    assert liability_differences() == []
+    assert sorted(rows.all()) == kept
+    assert (dt.date(2025, 2, 1), harbour.pk, "redemption", PointValue.objects.latest("effective_from").pk, 10) in kept

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from rewards.models import ExpiryPolicy, Program
-from rewards.selectors import default_program, monthly_points, program_by_month
+from rewards.models import ExpiryPolicy
+from rewards.selectors import default_program, monthly_points, point_value_at, program_by_month
 from rewards.services.adjustments import request_adjustment
 from rewards.services.expiry import expire_points
 from rewards.services.redemption import redeem
@@ -74,7 +74,7 @@ def test_the_report_page_shows_the_columns_and_their_footer(manager_client, move
 def test_the_glance_page_shows_redeemed_expired_adjusted_and_the_liability_in_points_and_money(
     manager_client, movements
 ):
-    Program.objects.filter(is_default=True).update(point_value=Decimal("0.0100"))
+    assert point_value_at() == Decimal("0.0100")  # the first version, from the migration
     by_month = {row.month: row for row in program_by_month(start=dt.date(2025, 1, 1), months=3)}
     assert (by_month[dt.date(2025, 2, 1)].redeemed, by_month[dt.date(2025, 2, 1)].adjusted) == (-50, 5)
     assert by_month[dt.date(2025, 3, 1)].expired == -130

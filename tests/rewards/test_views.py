@@ -410,8 +410,8 @@ def test_statement_query_count_is_fixed(manager_client, new_york, django_assert_
 @pytest.mark.parametrize("customers", [3, 30])
 def test_glance_query_count_is_fixed(manager_client, new_york, django_assert_num_queries, customers):
     _customers_with_points(customers)
-    # the roll-up by month, enrolments by month, the program, the points outstanding
-    with django_assert_num_queries(SIGNED_IN + 4):
+    # the roll-up by month, enrolments by month, the program, its point value history, the points outstanding
+    with django_assert_num_queries(SIGNED_IN + 5):
         response = manager_client.get(reverse("reports:glance"), {"start": "2025-01", "months": "12"})
     assert response.context["outstanding"] == customers * (90 - 20)
 

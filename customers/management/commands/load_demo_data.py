@@ -21,7 +21,8 @@ from members.services.access import card_link, issue_card_key
 from rewards.calendar import add_months
 from rewards.local_time import current_month, local_midnight
 from rewards.models import Reward
-from rewards.services.redemption import save_reward
+from rewards.selectors import customer_balance
+from rewards.services.redemption import redeem, save_reward
 from transactions.models import Store, Transaction
 from transactions.services import record_purchase, record_refund
 
@@ -99,13 +100,14 @@ class Command(BaseCommand):
             members = self._customers(rng, customers, stores)
             counts = self._purchases(rng, members, stores)
             passwords = self._accounts(stores[0])
-            self._rewards()
+            rewards = self._rewards()
+            redeemed = self._redemptions(rng, members, stores, rewards)
             # A member's card to look at (/card/), as the welcome email would give it.
             card = card_link(issue_card_key(members[0])) if members else ""
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data: {len(stores)} stores, {len(members)} customers, {counts[0]} purchases, "
-                f"{counts[1]} refunds over the three months before this one."
+                f"{counts[1]} refunds and {redeemed} redemptions over the three months before this one."
             )
         )
         for username, password in passwords.items():
@@ -181,14 +183,41 @@ class Command(BaseCommand):
                         refunds += 1
         return purchases, refunds
 
-    def _rewards(self) -> None:
+    def _rewards(self) -> list[Reward]:
         """A small catalog, so that the till has something to redeem."""
-        for name, cost, benefit, amount_off in [
-            ("Free coffee", 50, Reward.Benefit.FREE_ITEM, None),
-            ("$5 off your next purchase", 100, Reward.Benefit.AMOUNT_OFF, Decimal("5.00")),
-            ("Free delivery", 150, Reward.Benefit.FREE_DELIVERY, None),
-        ]:
+        return [
             save_reward(reward=Reward(name=name, points_cost=cost, benefit=benefit, amount_off=amount_off))
+            for name, cost, benefit, amount_off in [
+                ("Free coffee", 50, Reward.Benefit.FREE_ITEM, None),
+                ("$5 off your next purchase", 100, Reward.Benefit.AMOUNT_OFF, Decimal("5.00")),
+                ("Free delivery", 150, Reward.Benefit.FREE_DELIVERY, None),
+            ]
+        ]
+
+    def _redemptions(self, rng: random.Random, members: list[Customer], stores: list[Store], rewards) -> int:
+        """Some members spend points in the last month, after their last purchase (so their balance then covered
+        it): the points liability, its redemptions and the revenue they recognise have something to show."""
+        first = local_midnight(add_months(current_month(), -1))
+        end = local_midnight(current_month())
+        cashier = get_user_model().objects.get(username="demo-staff")
+        redeemed = 0
+        for customer in members:
+            last = customer.transactions.order_by("-occurred_at").values_list("occurred_at", flat=True).first()
+            balance = customer_balance(customer.pk)
+            affordable = [reward for reward in rewards if reward.points_cost <= balance]
+            if last is None or not affordable or rng.random() >= 0.35:
+                continue
+            after = max(first, last)
+            moment = after + dt.timedelta(seconds=rng.uniform(1, max(1.0, (end - after).total_seconds() - 1)))
+            redeem(
+                customer=customer,
+                reward=rng.choice(affordable),
+                store=customer.home_store or rng.choice(stores),
+                redeemed_by=cashier,
+                moment=moment.replace(microsecond=0),
+            )
+            redeemed += 1
+        return redeemed
 
     def _accounts(self, store: Store) -> dict[str, str]:
         User = get_user_model()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import IO
 
 from django.core.management.base import BaseCommand, CommandError
@@ -17,6 +16,7 @@ import audit
 from audit.services import command_line_user
 from rewards.calendar import parse_month
 from rewards.exports import neutralise_formula
+from rewards.management.output import destination
 from rewards.selectors import MonthlyPointsReport, monthly_points
 from transactions.models import Store
 
@@ -48,7 +48,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no store with code '{store}'") from None
         report = monthly_points(start=first, months=months, store_id=store_id)
         writer = {"csv": write_csv, "json": write_json, "table": write_table}[output_format]
-        with self.destination(output) as stream:
+        with destination(self, output) as stream:
             writer(report, stream)
         audit.record(
             audit.Event.EXPORT,
@@ -63,27 +63,6 @@ class Command(BaseCommand):
                 "output": output or "standard output",
             },
         )
-
-    @contextmanager
-    def destination(self, output: str | None) -> Iterator[IO[str]]:
-        if not output or output == "-":
-            yield _Unterminated(self.stdout)
-            return
-        try:
-            with open(output, "w", encoding="utf-8", newline="") as stream:
-                yield stream
-        except OSError as exc:
-            raise CommandError(f"cannot write {output}: {exc.strerror}") from None
-
-
-class _Unterminated:
-    """Standard output as the command's wrapper gives it, without a line ending added to each write."""
-
-    def __init__(self, wrapper) -> None:
-        self.wrapper = wrapper
-
-    def write(self, text: str) -> None:
-        self.wrapper.write(text, ending="")
 
 
 def headings(report: MonthlyPointsReport) -> list[str]:
