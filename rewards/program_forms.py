@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from loyalty_site.forms import DateInput
 from transactions.forms import AmountField
 from transactions.models import Store
 
@@ -25,13 +26,6 @@ from .models import ExpiryPolicy, Program, Reward, RuleVersion, Tier
 from .services.program import NOW_TOLERANCE, check_rule_capacity
 
 WEEKDAY_CHOICES = [(str(index), name) for index, name in enumerate(schema.WEEKDAYS)]
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, **kwargs):
-        super().__init__(format="%Y-%m-%d", **kwargs)
 
 
 class _AsciiDigits:

@@ -351,12 +351,10 @@ def points_outstanding() -> int:
 # Rewards at the till.
 
 
-def affordable_rewards(
-    customer_id: int, *, balance: int, day: dt.date | None = None, tier_rank: int | None = None
-) -> QuerySet:
-    """The rewards a customer can redeem now, cheapest first (one query): active on `day` (local, today by
-    default), costing no more than `balance`, in stock, under the per-customer limit (redemptions that were
-    undone do not count), and unlocked by the customer's tier (`tier_rank`; None without a tier)."""
+def _rewards_for(customer_id: int, *, day: dt.date | None = None, tier_rank: int | None = None) -> QuerySet:
+    """The rewards a customer may have, balance aside: active on `day` (local, today by default), in stock,
+    under the per-customer limit (redemptions that were undone do not count), and unlocked by the customer's
+    tier (`tier_rank`; None without a tier). Cheapest first."""
     day = day or timezone.localdate()
     taken = (
         Redemption.objects.filter(customer_id=customer_id, reward=OuterRef("pk"), undone_at__isnull=True)
@@ -366,7 +364,7 @@ def affordable_rewards(
         .values("n")
     )
     return (
-        Reward.objects.filter(program__is_default=True, points_cost__lte=balance)
+        Reward.objects.filter(program__is_default=True)
         .filter(Q(active_from__isnull=True) | Q(active_from__lte=day))
         .filter(Q(active_until__isnull=True) | Q(active_until__gte=day))
         .filter(Q(stock__isnull=True) | Q(stock__gt=0))
@@ -376,6 +374,29 @@ def affordable_rewards(
         .filter(Q(min_tier__isnull=True) | Q(min_tier__rank__lte=-1 if tier_rank is None else tier_rank))
         .order_by("points_cost", "name")
     )
+
+
+def affordable_rewards(
+    customer_id: int, *, balance: int, day: dt.date | None = None, tier_rank: int | None = None
+) -> QuerySet:
+    """The rewards a customer can redeem now, cheapest first (one query): those they may have (see
+    `_rewards_for`) costing no more than `balance`."""
+    return _rewards_for(customer_id, day=day, tier_rank=tier_rank).filter(points_cost__lte=balance)
+
+
+@dataclass(frozen=True)
+class NextReward:
+    reward: Reward
+    points_to_go: int  # points still to earn before it can be redeemed
+
+
+def next_reward(
+    customer_id: int, *, balance: int, day: dt.date | None = None, tier_rank: int | None = None
+) -> NextReward | None:
+    """What the customer is saving towards: the cheapest reward they may have but cannot yet afford, and
+    how many points they still need (one query). None when there is none."""
+    reward = _rewards_for(customer_id, day=day, tier_rank=tier_rank).filter(points_cost__gt=balance).first()
+    return NextReward(reward=reward, points_to_go=reward.points_cost - max(balance, 0)) if reward else None
 
 
 def recent_redemptions(customer_id: int, *, limit: int = 5) -> list:

@@ -63,8 +63,8 @@ def monthly_points_report(request: HttpRequest) -> HttpResponse:
 
     export_format = request.GET.get("_export")
     if export_format in EXPORT_FORMATS:
-        # The whole filtered result in the order on screen: one query, no footer, no pagination.
-        table = MonthlyPointsTable(report.rows, months=report.months)
+        # The whole filtered result in the order on screen, then its totals (as the page's footer).
+        table = MonthlyPointsTable(report.rows, months=report.months, totals=report.count_and_totals()[1])
         RequestConfig(request, paginate=False).configure(table)
         exporter = TableExport(export_format, table, dataset_kwargs={"title": f"Points {start:%Y-%m} {months}m"})
         filename = f"monthly-points-{start:%Y-%m}-{months}m.{export_format}"
