@@ -52,7 +52,7 @@ def promotion(**changes) -> dict:
 def error_beside(response, field_id: str) -> str:
     """The error list rendered right after the field with this id."""
     html = response.content.decode()
-    match = re.search(rf'id="{field_id}_errors"><li>(.*?)</li>', html)
+    match = re.search(rf'<p class="field-error" id="{field_id}_error">(.*?)</p>', html)
     assert match, f"no error beside {field_id}"
     return match.group(1)
 
@@ -166,9 +166,9 @@ def test_simulator_page_shows_totals_and_rows_with_a_fixed_number_of_queries(
     with django_assert_num_queries(16 if connection.vendor == "postgresql" else 13):
         response = manager_client.get(url)
     html = response.content.decode()
-    assert 'data-total="actual">90<' in html
-    assert 'data-total="draft">180<' in html
-    assert 'data-total="money">9.00<' in html
+    assert 'data-total="actual" data-value="90">90<' in html
+    assert 'data-total="draft" data-value="180">180<' in html
+    assert 'data-total="money" data-value="9.00">$9.00<' in html
     assert "Ann Example" in html
     assert PointsEntry.objects.count() == 1
 
@@ -187,7 +187,7 @@ def test_recalculation_page_previews_then_posts_once(manager_client, manager):
     )
     params = {"start": f"{month:%Y-%m}", "months": "1", "version": str(flat.pk)}
     preview = manager_client.get(reverse("program:recalculate"), params)
-    assert 'data-total="difference">30<' in preview.content.decode()
+    assert 'data-total="difference" data-value="30">+30<' in preview.content.decode()
     assert not PointsEntry.objects.filter(kind="adjustment").exists()
     posted = manager_client.post(reverse("program:recalculate"), params)
     assert posted.status_code == 302
