@@ -26,6 +26,7 @@ from django.core.management import call_command
 from django.db.models import F
 from django.urls import reverse
 
+from loyalty_site.formatting import moment, month_label
 from rewards.calendar import add_months
 from rewards.local_time import current_month
 from rewards.selectors import monthly_points
@@ -457,7 +458,11 @@ def test_statement_shows_header_chart_and_ledger_in_the_merchants_time_zone(mana
     this_month = current_month()
     last_month = add_months(this_month, -1)
     ann = CustomerFactory(
-        member_number="A001", name="Ann Archer", email="ann@example.com", phone="+12125550130", date_joined=at(2024, 5, 6)
+        member_number="A001",
+        name="Ann Archer",
+        email="ann@example.com",
+        phone="+12125550130",
+        date_joined=at(2024, 5, 6),
     )
     harbour = StoreFactory(code="harbour", name="Harbour")
     # The last minute of last month in New York is already this month in UTC.
@@ -489,7 +494,7 @@ def test_statement_shows_header_chart_and_ledger_in_the_merchants_time_zone(mana
     assert "https://" not in svg and "http://" not in svg.replace("http://www.w3.org/2000/svg", "")
     # The text alternative: the same figures as a table.
     months_table = html.split('id="statement-months"', 1)[1].split("</table>", 1)[0]
-    assert f'<th scope="row">{last_month:%Y-%m}</th><td class="num">90</td>' in months_table
+    assert f'<th scope="row">{month_label(last_month)}</th><td class="num">90</td>' in months_table
 
     # The ledger, newest first, in New York time, with amounts, stores and the engine's explanation.
     ledger = html.split('id="ledger"', 1)[1].split("</table>", 1)[0]
@@ -497,13 +502,15 @@ def test_statement_shows_header_chart_and_ledger_in_the_merchants_time_zone(mana
         [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
         for row in re.findall(r"<tr[^>]*>(.*?)</tr>", ledger.split("<tbody", 1)[1], re.S)
     ]
+    first_day = at(this_month.year, this_month.month, 1)
     assert [row[:6] for row in cells] == [
-        [f"{this_month:%Y-%m}-01 00:10", "Earned", "Purchase R-3", "Main store", "49.99", "0"],
-        [f"{this_month:%Y-%m}-01 00:05", "Reversed (refund)", "Refund R-2", "Harbour", "30.00", "-50"],
-        [f"{last_minute:%Y-%m-%d} 23:59", "Earned", "Purchase R-1", "Harbour", "120.00", "+90"],
-        ["2020-01-05 12:00", "Earned", "Purchase R-0", "Main store", "75.00", "+25"],
+        [moment(first_day.replace(minute=10, hour=0)), "Earned", "Purchase R-3", "Main store", "$49.99", "0"],
+        [moment(first_day.replace(minute=5, hour=0)), "Reversed (refund)", "Refund R-2", "Harbour", "$30.00", "−50"],
+        [moment(last_minute), "Earned", "Purchase R-1", "Harbour", "$120.00", "+90"],
+        [moment(at(2020, 1, 5)), "Earned", "Purchase R-0", "Main store", "$75.00", "+25"],
     ]
-    assert "90" in cells[2][6] and cells[2][6] != "—"  # how 120.00 earned 90
+    # Every line of how 120.00 earned 90, as on the till: 50 × 1 and 20 × 2.
+    assert cells[2][6] == "50 × 1 (50–100): 5020 × 2 (over 100): +40"  # two list items, tags stripped
     assert "refund of 30.00 from 120.00" in cells[1][6]
 
 
