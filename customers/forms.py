@@ -9,7 +9,10 @@ from rewards.services.bonuses import bonus_action_choices
 class AwardBonusForm(forms.Form):
     action = forms.ChoiceField(choices=bonus_action_choices, label="Bonus")
     referred = forms.ModelChoiceField(
-        queryset=None, required=False, label="Referred member (referral bonus)", empty_label="Only for the referral bonus"
+        queryset=None,
+        required=False,
+        label="Referred member (referral bonus)",
+        empty_label="Only for the referral bonus",
     )
 
     def __init__(self, *args, customer, **kwargs):

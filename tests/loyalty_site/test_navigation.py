@@ -21,7 +21,7 @@ def test_managers_see_every_manager_page(manager):
     sections = labels(manager)
     assert sections["Program"] == ["Earning rule", "What-if simulator", "Recalculate", "Rewards", "Tiers", "Policies"]
     assert sections["Reports"] == ["At a glance", "Monthly points"]
-    assert sections["Customers"] == ["Find a customer", "Adjustments to approve"]
+    assert sections["Customers"] == ["Find a customer", "Customer list", "Adjustments to approve"]
 
 
 def test_owners_see_the_people_pages_and_the_admin(owner):

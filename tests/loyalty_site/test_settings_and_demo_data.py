@@ -14,7 +14,7 @@ from customers.models import Customer
 from loyalty_site.access import is_owner
 from rewards.calendar import add_months
 from rewards.local_time import current_month
-from rewards.models import PointsEntry, Reward
+from rewards.models import AdjustmentRequest, PointsEntry, ProgramDraft, Reward, Tier
 from transactions.models import Transaction
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,18 +136,28 @@ def test_demo_data_loads_three_months_ending_last_month_and_a_second_run_keeps_i
     assert "demo account 'demo-manager' password: " in out
     assert "demo account 'demo-staff' password: " in out
     assert set(Reward.objects.values_list("points_cost", flat=True)) == {50, 100, 150}
-    customers, transactions, entries = (
-        Customer.objects.count(),
-        Transaction.objects.count(),
-        PointsEntry.objects.count(),
-    )
-    assert customers == 25 and transactions > 25 and entries == transactions
+    customers, transactions = Customer.objects.count(), Transaction.objects.count()
+    assert customers == 25 and transactions > 25
+    # Every purchase earned and every refund reversed, as at the till; the welcome bonus for every member who
+    # joined since the program gave one.
+    assert PointsEntry.objects.filter(kind__in=["earn", "reversal"]).count() == transactions
+    bonus_since = RuleVersion.objects.latest().effective_from
+    welcomed = Customer.objects.filter(date_joined__gte=bonus_since).count()
+    assert 0 < welcomed == PointsEntry.objects.filter(kind="bonus", bonus_key="enrolment").count()
     first = add_months(current_month(), -3)
     months = {timezone.localdate(t.occurred_at).replace(day=1) for t in Transaction.objects.all()}
     assert min(months) >= first and max(months) < current_month()
     demo_owner, demo_staff = (get_user_model().objects.get(username=name) for name in ("demo-owner", "demo-staff"))
     assert is_owner(demo_owner) and demo_owner.is_staff
     assert not demo_staff.is_staff  # the till is their tool, not the admin
+    # Recorded at the till by the demo staff (now and then the manager), never "— (Admin)".
+    assert set(Transaction.objects.values_list("source", flat=True)) == {"till"}
+    recorders = set(Transaction.objects.values_list("recorded_by__username", flat=True))
+    assert "demo-staff" in recorders and recorders <= {"demo-staff", "demo-manager"}
+    # Something real on every page: a promotion in force, tiers, a draft to simulate, an adjustment to approve.
+    assert PointsEntry.objects.filter(kind="earn", facts__has_key="context").exists()
+    assert Tier.objects.count() == 2 and ProgramDraft.objects.exists()
+    assert AdjustmentRequest.objects.filter(status="pending").exists()
     call_command("load_demo_data", "--if-empty")
     assert "keeping them" in capsys.readouterr().out
     assert (Customer.objects.count(), Transaction.objects.count()) == (customers, transactions)

@@ -235,7 +235,7 @@ class Command(BaseCommand):
         return purchases, refunds
 
     def _after_the_quarter(self, rng: random.Random, members: list[Customer], store: Store, people) -> None:
-        """This month so far: a few redemptions at the till, a goodwill adjustment, a large deduction
+        """This month so far: a few redemptions at the till, a goodwill adjustment, a large one
         waiting for a second manager, and a draft "×2 Mondays" for the what-if simulator."""
         staff, manager = people["demo-staff"], people["demo-manager"]
         for customer in rng.sample(members, min(len(members), max(1, len(members) // 8))):
@@ -246,12 +246,13 @@ class Command(BaseCommand):
             request_adjustment(
                 customer=members[0], points=40, reason="Goodwill: long wait at the till", requested_by=manager
             )
-            richest = max(members, key=lambda customer: customer_balance(customer.pk))
-            balance = customer_balance(richest.pk)
-            if balance > default_program().adjustment_approval_threshold:
-                request_adjustment(
-                    customer=richest, points=-balance, reason="Points recorded on the wrong card", requested_by=manager
-                )
+            # Over the approval threshold: it waits for a second manager (the owner, in the demo).
+            request_adjustment(
+                customer=members[-1],
+                points=default_program().adjustment_approval_threshold + 100,
+                reason="Points from a lost card under an old member number",
+                requested_by=manager,
+            )
         next_month = add_months(current_month(), 1)
         draft = default_program().versions.order_by("-effective_from").first().rule | {
             "promotions": [
