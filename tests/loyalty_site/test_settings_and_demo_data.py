@@ -14,7 +14,7 @@ from customers.models import Customer
 from loyalty_site.access import is_owner
 from rewards.calendar import add_months
 from rewards.local_time import current_month
-from rewards.models import AdjustmentRequest, PointsEntry, ProgramDraft, Reward, Tier
+from rewards.models import AdjustmentRequest, PointsEntry, ProgramDraft, Reward, RuleVersion, Tier
 from transactions.models import Transaction
 
 ROOT = Path(__file__).resolve().parents[2]
