@@ -346,6 +346,12 @@ def enrol(request: HttpRequest) -> HttpResponse:
     manager = is_manager(request.user)
     store = selectors.till_store_for(request.user)
     carried = {name: request.POST.get(name, "") for name in CARRIED}
+    # A resubmitted enrolment (a double click, the back button) whose purchase was recorded: that purchase
+    # stands, and nobody is enrolled a second time.
+    with contextlib.suppress(ValidationError, ValueError):
+        key = uuid.UUID(carried["idempotency_key"]) if carried["idempotency_key"] else None
+        if carried["amount"].strip() and (earlier := recorded_with(key, kind=Transaction.Kind.PURCHASE)):
+            return _already_recorded(request, earlier)
     enrol_form = EnrolForm(request.POST, prefix="enrol")
     if enrol_form.is_valid():
         data = enrol_form.cleaned_data
