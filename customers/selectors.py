@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 
 from django.db.models import DecimalField, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -95,6 +96,6 @@ def customer_list(*, today: dt.date | None = None) -> QuerySet[Customer]:
         tier_name=F("tier_status__tier__name"),
         tier_rank=F("tier_status__tier__rank"),
         last_visit=Subquery(latest),
-        spend_12m=Coalesce(Subquery(spent, output_field=money), Value(0), output_field=money),
+        spend_12m=Coalesce(Subquery(spent, output_field=money), Value(Decimal("0.00")), output_field=money),
         points_12m=Coalesce(Subquery(recent_points, output_field=IntegerField()), 0),
     )

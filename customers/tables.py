@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import django_tables2 as tables
 from django.utils import timezone
 
 from loyalty_site.formatting import day, money
 from rewards.tables import NUMERIC, PointsColumn, SortedColumn, export_rows
 
+CENT = Decimal("0.01")
 # A page of 25 is a screen; a download takes the whole filtered, sorted list.
 PER_PAGE = 25
 
@@ -55,7 +58,12 @@ class CustomerListTable(tables.Table):
 
 
 def _local_days(records):
-    # The last visit as the merchant's calendar day, as on the page (a spreadsheet has no time zone).
+    # The last visit as the merchant's calendar day, as on the page (a spreadsheet has no time zone); money
+    # with its two places, whatever the database returned for a customer without purchases.
     for record in records:
         visit = record["last_visit"]
-        yield {**record, "last_visit": timezone.localdate(visit) if visit else None}
+        yield {
+            **record,
+            "last_visit": timezone.localdate(visit) if visit else None,
+            "spend_12m": Decimal(str(record["spend_12m"] or 0)).quantize(CENT),
+        }
