@@ -254,8 +254,10 @@ class Command(BaseCommand):
                 requested_by=manager,
             )
         next_month = add_months(current_month(), 1)
-        draft = default_program().versions.order_by("-effective_from").first().rule | {
+        in_force = default_program().versions.order_by("-effective_from").first().rule
+        draft = in_force | {
             "promotions": [
+                *in_force.get("promotions", []),
                 {
                     "name": "Double points Mondays",
                     "kind": "multiplier",
