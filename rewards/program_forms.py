@@ -459,6 +459,13 @@ class RewardForm(forms.ModelForm):
             "min_tier",
         ]
         widgets = {"active_from": DateInput(), "active_until": DateInput()}
+        labels = {"min_tier": "Only from tier", "points_cost": "Points it costs"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Words, not Django's "---------": what an empty choice means here.
+        self.fields["min_tier"].empty_label = "Every customer"
+        self.fields["benefit"].choices = [choice for choice in self.fields["benefit"].choices if choice[0]]
 
     def clean(self):
         data = super().clean()

@@ -64,6 +64,34 @@ def test_store_staff_get_the_403_page(staff_client, name):
     assert "This page is for managers" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/program/",
+        "/program/simulate/",
+        "/program/recalculate/",
+        "/program/rewards/",
+        "/program/tiers/",
+        "/program/policies/",
+    ],
+)
+def test_program_pages_speak_to_managers_not_developers(manager_client, url):
+    """No Django placeholders, delete checkboxes or pointers into the code on the program pages."""
+    html = manager_client.get(url).content.decode()
+    for developer_text in ["---------", "DELETE", "manage.py", "engine.py", "kinds.py"]:
+        assert developer_text not in html, (url, developer_text)
+
+
+def test_a_band_is_added_and_removed_with_buttons_and_nothing_is_saved(manager_client):
+    added = manager_client.post(reverse("program:settings"), rule_post(action="add-band"))
+    assert added.status_code == 200
+    assert 'name="bands-3-threshold"' in added.content.decode()
+    assert 'class="field-error"' not in added.content.decode()  # a row being filled in is not judged
+    removed = manager_client.post(reverse("program:settings"), rule_post(action="remove-band-0"))
+    assert 'name="bands-0-threshold" value="100"' in removed.content.decode().replace(' step="any"', "")
+    assert not ProgramDraft.objects.exists()
+
+
 def test_staff_cannot_post_a_draft(staff_client):
     assert staff_client.post(reverse("program:settings"), rule_post()).status_code == 403
     assert not ProgramDraft.objects.exists()
