@@ -275,6 +275,9 @@ def _record_purchase(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         if not request.POST.get("confirm_repeat"):
             repeat = _repeat_of(customer, data["amount"])
+            if repeat and repeat.earlier.idempotency_key == data["idempotency_key"]:
+                # Not a second purchase: this very form, submitted twice at once, and the other one won.
+                return _already_recorded(request, repeat.earlier)
         if repeat is None:
             return _record(request, form, customer=customer, store=store, manager=manager)
 
