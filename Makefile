@@ -15,6 +15,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
+# The browser tests' accessibility checker (axe-core), pinned in package.json and its lock; `npm ci`
+# installs exactly the locked version, with its integrity hash checked.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # The site and its background worker in one command; stopping `make run` (Ctrl+C) stops both.
 run: venv
 	$(PY) manage.py migrate --noinput
@@ -22,7 +28,7 @@ run: venv
 	$(PY) manage.py run_huey & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
-test: venv
+test: venv node_modules/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv

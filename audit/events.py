@@ -32,6 +32,8 @@ class Event(models.TextChoices):
     ADJUSTMENT_REJECTED = "adjustment_rejected", "Adjustment rejected"
     REDEMPTION_UNDONE = "redemption_undone", "Redemption undone"
     REFUND = "refund", "Refund recorded"
+    CONTACT_CORRECTED = "contact_corrected", "Member's contact details corrected"
+    ADJUSTMENT_WITHDRAWN = "adjustment_withdrawn", "Adjustment withdrawn"
     IMPORT = "import", "Transactions imported"
     EXPORT = "export", "Report exported"
     MEMBER_SETTINGS_CHANGED = "member_settings_changed", "Member settings changed"

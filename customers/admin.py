@@ -1,13 +1,33 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from rewards.selectors import customer_balance
 
 from .models import Customer
-from .services import enrol_customer
+from .phones import normalise_phone
+from .services import check_phone_free, enrol_customer
+
+
+class CustomerAdminForm(forms.ModelForm):
+    """The admin's checks of a phone are the till's: a valid number, stored as E.164, nobody else's."""
+
+    class Meta:
+        model = Customer
+        fields = ["member_number", "name", "email", "phone", "birthday", "date_joined", "home_store", "referred_by"]
+
+    def clean_phone(self) -> str:
+        try:
+            phone = normalise_phone(self.cleaned_data["phone"])
+            check_phone_free(phone, customer=self.instance if self.instance.pk else None)
+        except ValidationError as error:
+            raise ValidationError(error.message_dict["phone"]) from None
+        return phone
 
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
+    form = CustomerAdminForm
     list_display = ["member_number", "name", "email", "phone", "home_store", "date_joined"]
     list_select_related = ["home_store"]
     search_fields = ["member_number", "name", "email", "phone"]

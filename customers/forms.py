@@ -9,7 +9,10 @@ from rewards.services.bonuses import bonus_action_choices
 class AwardBonusForm(forms.Form):
     action = forms.ChoiceField(choices=bonus_action_choices, label="Bonus")
     referred = forms.ModelChoiceField(
-        queryset=None, required=False, label="Referred member (referral bonus)", empty_label="—"
+        queryset=None,
+        required=False,
+        label="Referred member (referral bonus)",
+        empty_label="Only for the referral bonus",
     )
 
     def __init__(self, *args, customer, **kwargs):
@@ -34,3 +37,19 @@ class AdjustPointsForm(forms.Form):
         if points == 0:
             raise forms.ValidationError("An adjustment moves at least one point.")
         return points
+
+
+class ContactForm(forms.Form):
+    """A member's contact details as staff correct them at the till; the service checks and records them."""
+
+    name = forms.CharField(label="Name", max_length=200, error_messages={"required": "Type the member's name."})
+    phone = forms.CharField(
+        label="Phone",
+        max_length=32,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
+        help_text="Any way it is written; stored as one number. Leave blank for none.",
+    )
+    email = forms.EmailField(
+        label="Email", required=False, error_messages={"invalid": "Email must look like name@example.com."}
+    )

@@ -6,6 +6,8 @@
     {{ date|day }}              Nov 30, 2026
     {{ datetime|moment }}       Nov 30, 2026, 2:05 PM   (in the merchant's TIME_ZONE)
     {{ date|month_label }}      Nov 2026
+    {{ share|percent }}         64%           (a share given as 0.64; empty for none)
+    {{ customer.phone|phone }}  (212) 555-0123  (stored as +12125550123; other countries' numbers in international form)
 
 One format for each on every page, in the language of LANGUAGE_CODE. Date inputs are `type="date"` (and
 `type="month"`) everywhere, so the browser shows them one way too.
@@ -21,11 +23,13 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 
 from babel.dates import format_date, format_skeleton, format_time, get_datetime_format
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 from django import template
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import to_locale
+
+from customers.phones import display_phone
 
 register = template.Library()
 
@@ -97,3 +101,16 @@ def month_label(value) -> str:
     if not isinstance(value, dt.date):
         return "" if value is None else str(value)
     return format_skeleton("yMMM", value, locale=_here())
+
+
+@register.filter
+def phone(value) -> str:
+    return display_phone(value or "")
+
+
+@register.filter
+def percent(value) -> str:
+    number = _number(value)
+    if number is None:
+        return "" if value is None else str(value)
+    return format_percent(number, format="#,##0%", locale=_here())

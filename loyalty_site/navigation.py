@@ -63,6 +63,12 @@ NAVIGATION: tuple[Section, ...] = (
         (
             Link("Find a customer", "customers:search", _can_find_customers, "By member number, phone, email or name"),
             Link(
+                "Customer list",
+                "customers:list",
+                is_manager,
+                "Balances, tiers, last visits and spend: sort, filter, download",
+            ),
+            Link(
                 "Adjustments to approve",
                 "customers:adjustments",
                 is_manager,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from customers.services import normalize_phone
+from customers.phones import normalise_phone
 
 from .models import MailKind
 from .services.mail import MAILS, NEWS_KINDS, NEWS_WORDING
@@ -44,10 +45,10 @@ class JoinForm(forms.Form):
         return name
 
     def clean_phone(self):
-        phone = normalize_phone(self.cleaned_data["phone"])
-        if phone and len(phone.lstrip("+")) < 6:
-            raise forms.ValidationError("Enter a phone number with at least 6 digits, or leave it empty.")
-        return phone
+        try:
+            return normalise_phone(self.cleaned_data["phone"])
+        except ValidationError as refusal:
+            raise ValidationError(refusal.message_dict["phone"]) from None
 
     def clean_birthday(self):
         birthday = self.cleaned_data["birthday"]

@@ -54,9 +54,8 @@ class RuleVersionForm(forms.ModelForm):
         initial=engine.CLASSIC_RULE.to_dict(),
         help_text=(
             'Spend bands, e.g. {"bands": [{"threshold": 50, "rate": "1"}, {"threshold": 100, "rate": "2"}]}; '
-            "optionally base_rate, minimum_purchase, promotions, promotion_mode, stamp_card and bonuses "
-            "(their settings are declared in rewards/engine.py and rewards/kinds.py). The program page "
-            "(/program/) edits the same rule with a form."
+            "optionally base_rate, minimum_purchase, promotions, promotion_mode, stamp_card and bonuses. "
+            "The program's Earning rule page edits the same rule with a form, and says what each setting means."
         ),
         widget=forms.Textarea(attrs={"rows": 4}),
     )

@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from loyalty_site.formatting import money
+
 from . import engine
 
 
@@ -273,7 +275,17 @@ class PointsEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.points:+d} for {self.customer_id}"
+        return f"{self.label} {self.points:+d} for {self.customer_id}"
+
+    @property
+    def label(self) -> str:
+        """What the entry is, in a person's words: the kind, except where the sign changes the meaning
+        (a redemption entry that gives points back undoes a redemption) or the cause does (a recalculation)."""
+        if self.kind == self.Kind.REDEMPTION and self.points > 0:
+            return "Redemption undone"
+        if self.kind == self.Kind.ADJUSTMENT and self.recalculation_id:
+            return "Recalculation"
+        return self.get_kind_display()
 
     # -- an earn entry's account, rendered from what it stores ---------------------------------------
 
@@ -308,6 +320,13 @@ class PointsEntry(models.Model):
             tier_multiplier=self.tier_multiplier(),
             **self.purchase_context().arguments(),
         )
+
+    def account_lines(self) -> tuple[engine.Line, ...]:
+        """The entry's points as lines that sum to them: an earn entry's bands, promotion steps and tier;
+        any other entry is one line, its reason or its note."""
+        if self.kind == self.Kind.EARN:
+            return self.earning().lines()
+        return (engine.Line(self.reason or self.note, self.points),)
 
     @property
     def explanation(self) -> str:
@@ -513,7 +532,7 @@ class Reward(models.Model):
 
     def gives(self) -> str:
         if self.benefit == self.Benefit.AMOUNT_OFF:
-            return f"{self.amount_off:.2f} off"
+            return f"{money(self.amount_off)} off"
         if self.benefit == self.Benefit.FREE_ITEM:
             return f"Free {self.description}" if self.description else "Free item"
         return "Free delivery"
@@ -571,6 +590,7 @@ class AdjustmentStatus(models.TextChoices):
     PENDING = "pending", "Waiting for approval"
     POSTED = "posted", "Posted"
     REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn by the requester"
 
 
 class AdjustmentRequest(models.Model):
@@ -589,7 +609,8 @@ class AdjustmentRequest(models.Model):
     )
     requested_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    # The second manager who approved or rejected it; empty when it posted at once within the threshold.
+    # The second manager who approved or rejected it; empty when it posted at once within the threshold, and
+    # when its requester withdrew it (then `decided_at` says when).
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )

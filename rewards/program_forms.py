@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from loyalty_site.forms import DateInput
 from transactions.forms import AmountField
 from transactions.models import Store
 
@@ -25,13 +26,6 @@ from .models import ExpiryPolicy, Program, Reward, RuleVersion, Tier
 from .services.program import NOW_TOLERANCE, check_rule_capacity
 
 WEEKDAY_CHOICES = [(str(index), name) for index, name in enumerate(schema.WEEKDAYS)]
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, **kwargs):
-        super().__init__(format="%Y-%m-%d", **kwargs)
 
 
 class _AsciiDigits:
@@ -161,17 +155,48 @@ class PromotionForm(forms.Form):
         return {param.name: _stored(param, data.get(param.name)) for param in (*engine.Promotion.params, *kind.params)}
 
 
-BandFormSet = forms.formset_factory(BandForm, extra=2, can_delete=True)
-PromotionFormSet = forms.formset_factory(PromotionForm, extra=1, can_delete=True)
+# No blank rows and no "delete" checkboxes: rows are added and removed with the page's own buttons
+# (RuleForms.edited), which work without JavaScript.
+class RowsFormSet(forms.BaseFormSet):
+    """Submitted rows are all "extra": one added and left blank is skipped, not refused as incomplete."""
+
+    def initial_form_count(self) -> int:
+        return 0 if self.is_bound else super().initial_form_count()
+
+
+BandFormSet = forms.formset_factory(BandForm, formset=RowsFormSet, extra=0)
+PromotionFormSet = forms.formset_factory(PromotionForm, formset=RowsFormSet, extra=0)
+PROMOTION_LISTS = ("weekdays", "stores")
+
+
+def _rows(data, prefix: str, names: list[str], lists: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The rows of a submitted formset as typed (strings, lists for checkboxes), for showing them again."""
+    try:
+        total = min(int(data.get(f"{prefix}-TOTAL_FORMS", 0)), 100)
+    except ValueError:
+        total = 0
+
+    def value(index: int, name: str):
+        key = f"{prefix}-{index}-{name}"
+        return data.getlist(key) if name in lists else data.get(key, "")
+
+    return [{name: value(index, name) for name in names} for index in range(total)]
 
 
 class RuleForms:
     """The settings form and its two formsets, together: build the engine's rule, or put each of the
     engine's refusals beside its field."""
 
-    def __init__(self, data=None, *, rule: dict[str, Any] | None = None, program: Program | None = None) -> None:
-        # Submitted data stands on its own; the rule only fills an unsubmitted page.
-        initial, bands, promotions = _initial_of({} if data is not None else (rule or {}))
+    def __init__(
+        self,
+        data=None,
+        *,
+        rule: dict[str, Any] | None = None,
+        program: Program | None = None,
+        initial: tuple[dict, list[dict], list[dict]] | None = None,
+    ) -> None:
+        # Submitted data stands on its own; the rule (or rows as typed) only fills an unsubmitted page.
+        initial, bands, promotions = initial or _initial_of({} if data is not None else (rule or {}))
         self.program = program
         self.settings = RuleSettingsForm(data, initial=initial)
         self.bands = BandFormSet(data, prefix="bands", initial=bands)
@@ -181,31 +206,81 @@ class RuleForms:
         )
         self.rule: engine.Rule | None = None
 
+    @classmethod
+    def edited(cls, data, action: str, *, program: Program | None = None) -> RuleForms:
+        """The forms as submitted, with a row added ("add-band", "add-promotion") or removed ("remove-band-1",
+        "remove-promotion-0"): shown again without judging them, so nothing is saved and no error shows
+        for a row still being filled in."""
+        settings = {name: data.get(name, "") for name in _SETTINGS}
+        bands = _rows(data, "bands", [param.name for param in engine.Band.params])
+        promotion_names = [param.name for param in engine.Promotion.params] + list(_KIND_PARAMS)
+        promotions = _rows(data, "promotions", promotion_names, lists=PROMOTION_LISTS)
+        what, _, index = action.partition("-")
+        rows = bands if index.startswith("band") else promotions
+        if what == "add":
+            rows.append({"kind": engine.Promotion.params[1].default} if rows is promotions else {})
+        elif what == "remove" and (number := index.rpartition("-")[2]).isdigit() and int(number) < len(rows):
+            del rows[int(number)]
+        return cls(None, program=program, initial=(settings, bands, promotions))
+
     def is_valid(self) -> bool:
+        """Judge every part that can be judged, so that every field with a problem gets its message in one
+        round: the forms' own checks, then the engine's on each part whose fields passed them (the engine
+        stops at its first refusal, so each part is checked on its own), then the whole rule's capacity."""
         valid = [self.settings.is_valid(), self.bands.is_valid(), self.promotions.is_valid()]
-        if not all(valid):
-            return False
-        band_forms = _used(self.bands)
-        promotion_forms = _used(self.promotions)
+        settings_errors = set(self.settings.errors)
+        band_forms = _used(self.bands) if valid[1] else []
+        promotion_forms = [form for form in _used(self.promotions) if not form.errors]
         data = _rule_data(self.settings.cleaned_data, band_forms, promotion_forms)
-        # The engine stops at the first refusal; check each part on its own first, so that every
-        # field with a problem gets its message in one round.
-        parts = [
-            {key: data[key] for key in ("bands", "base_rate", "minimum_purchase")},
-            {"promotion_mode": data["promotion_mode"]},
-            {"bonuses": data["bonuses"]},
-            *([{"stamp_card": data["stamp_card"]}] if "stamp_card" in data else []),
-        ]
+        parts = []
+        if valid[1] and not settings_errors & {"base_rate", "minimum_purchase"}:
+            parts.append({key: data[key] for key in ("bands", "base_rate", "minimum_purchase")})
+        if "promotion_mode" not in settings_errors:
+            parts.append({"promotion_mode": data["promotion_mode"]})
+        if not settings_errors & set(BONUS_FIELDS):
+            parts.append({"bonuses": data["bonuses"]})
+        if "stamp_card" in data and not settings_errors & set(STAMP_FIELDS):
+            parts.append({"stamp_card": data["stamp_card"]})
         refused = False
         for part in parts:
             refused |= self._check(part, band_forms, promotion_forms)
         for index, promotion in enumerate(data["promotions"]):
             # Checked alone it is promotion 0: put the message on its own form.
             refused |= self._check({"promotions": [promotion]}, band_forms, promotion_forms[index : index + 1])
-        if refused or self._check(data, band_forms, promotion_forms, capacity=True):
+        if not all(valid) or refused or self._check(data, band_forms, promotion_forms, capacity=True):
             return False
         self.rule = engine.Rule.from_dict(data)
         return True
+
+    def problems(self) -> list[tuple[str, str, str]]:
+        """Every error on the page as (where, message, the field's id to link to), in the page's order."""
+        found = [("Program", str(error), "") for error in self.settings.non_field_errors()]
+        named = {name: field.label for name, field in self.settings.fields.items()}
+        for number, form in enumerate(self.bands.forms, start=1):
+            found += [(f"Band {number}", str(error), "") for error in form.non_field_errors()]
+            found += [
+                (f"Band {number}, {form.fields[name].label.lower()}", str(error), form[name].auto_id)
+                for name, errors in form.errors.items()
+                if name != "__all__"
+                for error in errors
+            ]
+        found += [("Bands", str(error), "") for error in self.bands.non_form_errors()]
+        for number, form in enumerate(self.promotions.forms, start=1):
+            title = f"Promotion {number}"
+            found += [(title, str(error), "") for error in form.non_field_errors()]
+            found += [
+                (f"{title}, {form.fields[name].label.lower()}", str(error), form[name].auto_id)
+                for name, errors in form.errors.items()
+                if name != "__all__"
+                for error in errors
+            ]
+        found += [
+            (named.get(name, name), str(error), self.settings[name].auto_id)
+            for name, errors in self.settings.errors.items()
+            if name != "__all__"
+            for error in errors
+        ]
+        return found
 
     def _check(self, data: dict[str, Any], band_forms, promotion_forms, *, capacity: bool = False) -> bool:
         """Whether the engine refuses this (part of a) rule; its message goes beside its field. With
@@ -243,13 +318,12 @@ class RuleForms:
 
 
 def _used(formset) -> list[forms.Form]:
-    """The forms that hold a band or promotion: filled in (a blank extra row cleans to nothing) and not
-    marked for deletion."""
-    return [form for form in formset.forms if _filled(form) and not form.cleaned_data.get("DELETE")]
+    """The forms that hold a band or promotion: filled in (a row added and left blank cleans to nothing)."""
+    return [form for form in formset.forms if _filled(form)]
 
 
 def _filled(form: forms.Form) -> bool:
-    return any(value not in (None, "", [], False) for name, value in form.cleaned_data.items() if name != "DELETE")
+    return any(value not in (None, "", [], False) for value in getattr(form, "cleaned_data", {}).values())
 
 
 def _rule_data(settings: dict, band_forms, promotion_forms) -> dict[str, Any]:
@@ -308,9 +382,20 @@ class PublishForm(forms.Form):
 
 
 class SimulateForm(PeriodForm):
+    AS_DATED, REANCHORED = "dated", "period"
     point_value = forms.DecimalField(
         min_value=Decimal(0), decimal_places=4, max_digits=10, label="Value per point", required=False
     )
+    promotions = forms.ChoiceField(
+        label="The draft's promotions",
+        choices=[
+            (REANCHORED, "On this period: same weekdays and stores"),
+            (AS_DATED, "On their own dates only"),
+        ],
+        required=False,
+        help_text="To price a planned promotion against the past, it is moved onto the period by whole weeks.",
+    )
+    changed_only = forms.BooleanField(label="Only rows with a difference", required=False)
 
     def __init__(self, data=None, *, default_start: dt.date, default_months: int, **kwargs):
         super().__init__(
@@ -374,6 +459,13 @@ class RewardForm(forms.ModelForm):
             "min_tier",
         ]
         widgets = {"active_from": DateInput(), "active_until": DateInput()}
+        labels = {"min_tier": "Only from tier", "points_cost": "Points it costs"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Words, not Django's "---------": what an empty choice means here.
+        self.fields["min_tier"].empty_label = "Every customer"
+        self.fields["benefit"].choices = [choice for choice in self.fields["benefit"].choices if choice[0]]
 
     def clean(self):
         data = super().clean()

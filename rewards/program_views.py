@@ -54,6 +54,8 @@ def _draft(program) -> ProgramDraft | None:
 
 
 def _settings_page(request: HttpRequest, *, program, rule_forms=None, publish_form=None, status=200) -> HttpResponse:
+    """The settings page; with forms that were judged, every problem is also listed at the top, each a link
+    to its field (a long page: an error of the publish form at its foot would go unseen)."""
     draft = _draft(program)
     now = timezone.now()
     versions = list(RuleVersion.objects.filter(program=program).select_related("published_by"))
@@ -71,7 +73,19 @@ def _settings_page(request: HttpRequest, *, program, rule_forms=None, publish_fo
         }
         for version in versions
     ]
+    problems = rule_forms.problems() if rule_forms.settings.is_bound else []
+    if publish_form is not None and publish_form.is_bound:
+        problems += [
+            (
+                f"Publish, {publish_form.fields[name].label.lower()}" if name != "__all__" else "Publish",
+                str(error),
+                publish_form[name].auto_id if name != "__all__" else "publish",
+            )
+            for name, errors in publish_form.errors.items()
+            for error in errors
+        ]
     context = {
+        "problems": problems,
         "program": program,
         "draft": draft,
         "draft_summary": rule_summary(draft.engine_rule()) if draft else [],
@@ -79,9 +93,7 @@ def _settings_page(request: HttpRequest, *, program, rule_forms=None, publish_fo
         "forms": rule_forms,
         "publish_form": publish_form or PublishForm(),
         "versions": rows,
-        "recalculations": Recalculation.objects.filter(program=program).select_related("author", "rule_version")[
-            :10
-        ],
+        "recalculations": Recalculation.objects.filter(program=program).select_related("author", "rule_version")[:10],
     }
     return render(request, "rewards/program/settings.html", context, status=status)
 
@@ -93,9 +105,14 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _settings_page(request, program=program)
     _require_manage(request)
+    action = request.POST.get("action", "save")
+    if action.startswith(("add-", "remove-")):
+        # A row added or removed: the page again as typed, nothing saved until "Save draft".
+        return _settings_page(
+            request, program=program, rule_forms=RuleForms.edited(request.POST, action, program=program)
+        )
     rule_forms = RuleForms(request.POST, program=program)
     if not rule_forms.is_valid():
-        messages.error(request, "The draft was not saved: see the messages beside the fields.")
         return _settings_page(request, program=program, rule_forms=rule_forms, status=400)
     save_draft(program=program, rule=rule_forms.rule, author=request.user)
     if request.POST.get("action") == "simulate":
@@ -151,11 +168,18 @@ def simulate(request: HttpRequest) -> HttpResponse:
         request.GET or {"point_value": point_value_at(program=program)}, default_start=first, default_months=months
     )
     comparison = None
+    reanchored = False
     if draft is not None and form.is_valid():
+        rule = draft.engine_rule()
+        start, months = form.cleaned_data["start"], form.cleaned_data["months"]
+        # Re-anchored unless asked otherwise: a planned promotion's own dates are in the future.
+        reanchored = bool(rule.promotions) and form.cleaned_data["promotions"] != SimulateForm.AS_DATED
+        if reanchored:
+            rule = simulation.reanchor_promotions(rule, start, months)
         comparison = simulation.compare(
-            rule=draft.engine_rule(),
-            first_month=form.cleaned_data["start"],
-            months=form.cleaned_data["months"],
+            rule=rule,
+            first_month=start,
+            months=months,
             point_value=form.cleaned_data["point_value"] if form.cleaned_data["point_value"] is not None else None,
             program=program,
         )
@@ -168,7 +192,10 @@ def simulate(request: HttpRequest) -> HttpResponse:
             "draft_summary": rule_summary(draft.engine_rule()) if draft else [],
             "form": form,
             "comparison": comparison,
-            "rows": comparison.largest(ROWS_SHOWN) if comparison else [],
+            "reanchored": reanchored,
+            "rows": comparison.largest(ROWS_SHOWN, changed_only=form.cleaned_data.get("changed_only", False))
+            if comparison
+            else [],
             "rows_shown": ROWS_SHOWN,
             "publish_form": PublishForm(),
         },

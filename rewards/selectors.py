@@ -9,11 +9,13 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from customers.models import Customer
+from transactions.models import Store, Transaction
 
 from . import engine
 from .calendar import add_months, month_start, months_from
@@ -375,12 +377,10 @@ def points_outstanding() -> int:
 # Rewards at the till.
 
 
-def affordable_rewards(
-    customer_id: int, *, balance: int, day: dt.date | None = None, tier_rank: int | None = None
-) -> QuerySet:
-    """The rewards a customer can redeem now, cheapest first (one query): active on `day` (local, today by
-    default), costing no more than `balance`, in stock, under the per-customer limit (redemptions that were
-    undone do not count), and unlocked by the customer's tier (`tier_rank`; None without a tier)."""
+def _rewards_for(customer_id: int, *, day: dt.date | None = None, tier_rank: int | None = None) -> QuerySet:
+    """The rewards a customer may have, balance aside: active on `day` (local, today by default), in stock,
+    under the per-customer limit (redemptions that were undone do not count), and unlocked by the customer's
+    tier (`tier_rank`; None without a tier). Cheapest first."""
     day = day or timezone.localdate()
     taken = (
         Redemption.objects.filter(customer_id=customer_id, reward=OuterRef("pk"), undone_at__isnull=True)
@@ -390,7 +390,7 @@ def affordable_rewards(
         .values("n")
     )
     return (
-        Reward.objects.filter(program__is_default=True, points_cost__lte=balance)
+        Reward.objects.filter(program__is_default=True)
         .filter(Q(active_from__isnull=True) | Q(active_from__lte=day))
         .filter(Q(active_until__isnull=True) | Q(active_until__gte=day))
         .filter(Q(stock__isnull=True) | Q(stock__gt=0))
@@ -400,6 +400,29 @@ def affordable_rewards(
         .filter(Q(min_tier__isnull=True) | Q(min_tier__rank__lte=-1 if tier_rank is None else tier_rank))
         .order_by("points_cost", "name")
     )
+
+
+def affordable_rewards(
+    customer_id: int, *, balance: int, day: dt.date | None = None, tier_rank: int | None = None
+) -> QuerySet:
+    """The rewards a customer can redeem now, cheapest first (one query): those they may have (see
+    `_rewards_for`) costing no more than `balance`."""
+    return _rewards_for(customer_id, day=day, tier_rank=tier_rank).filter(points_cost__lte=balance)
+
+
+@dataclass(frozen=True)
+class NextReward:
+    reward: Reward
+    points_to_go: int  # points still to earn before it can be redeemed
+
+
+def next_reward(
+    customer_id: int, *, balance: int, day: dt.date | None = None, tier_rank: int | None = None
+) -> NextReward | None:
+    """What the customer is saving towards: the cheapest reward they may have but cannot yet afford, and
+    how many points they still need (one query). None when there is none."""
+    reward = _rewards_for(customer_id, day=day, tier_rank=tier_rank).filter(points_cost__gt=balance).first()
+    return NextReward(reward=reward, points_to_go=reward.points_cost - max(balance, 0)) if reward else None
 
 
 def recent_redemptions(customer_id: int, *, limit: int = 5) -> list:
@@ -552,3 +575,105 @@ def customer_tier_status(customer_id: int) -> TierStatus | None:
         next_tier=next_tier,
         to_next=max(0, next_tier.threshold - earned) if next_tier else 0,
     )
+
+
+# ---------------------------------------------------------------------------------------------------
+# The glance page's figures per store: what a manager compares at month end.
+
+
+@dataclass(frozen=True)
+class StoreFigures:
+    name: str
+    purchases: int = 0
+    sales: Any = 0  # Decimal: purchases' amounts (refunds not deducted)
+    members: int = 0  # distinct customers who bought
+    repeat_members: int = 0  # of them, those who bought at least twice
+    earned: int = 0  # points purchases earned less refunds' reversals
+    redeemed: int = 0  # points spent on rewards (undone redemptions left out)
+
+    @property
+    def average_purchase(self):
+        return self.sales / self.purchases if self.purchases else None
+
+    @property
+    def repeat_rate(self) -> float | None:
+        """Share of the customers who bought that bought more than once in the period."""
+        return self.repeat_members / self.members if self.members else None
+
+    @property
+    def redemption_rate(self) -> float | None:
+        """Points redeemed for every point earned in the period."""
+        return self.redeemed / self.earned if self.earned > 0 else None
+
+
+def _repeat_by(purchases: QuerySet, group: str | None) -> dict:
+    """Customers who bought at least twice, per store (`group`="store_id") or overall (None): purchases
+    counted per customer (and store) in SQL, then those counts summed, in one query."""
+    keys = ["customer_id"] if group is None else [group, "customer_id"]
+    inner, params = purchases.values(*keys).annotate(n=Count("id")).order_by().query.sql_with_params()
+    if group is None:
+        select, grouping = "0", ""
+    else:
+        select, grouping = group, f" GROUP BY {group}"
+    sql = (
+        f"SELECT {select}, COUNT(*), SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END) "  # noqa: S608 (ORM's own SQL)
+        f"FROM ({inner}) AS per_customer{grouping}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {key: (members, repeat or 0) for key, members, repeat in cursor.fetchall() if members}
+
+
+def store_figures(*, start: dt.date, months: int) -> tuple[list[StoreFigures], StoreFigures]:
+    """Per store and for all stores, over whole local months: purchases, sales, average purchase, customers
+    who bought and how many came back, points earned and redeemed (and so the redemption rate). Six
+    queries whatever the data: purchases by store (txn_occurred_idx), repeat customers by store and
+    overall, points by store from the ledger (pointsentry_effective_idx), redemptions by store, the stores."""
+    first, end = local_midnight(start), local_midnight(add_months(start, months))
+    purchases = Transaction.objects.filter(kind=Transaction.Kind.PURCHASE, occurred_at__gte=first, occurred_at__lt=end)
+    sold = {
+        row["store_id"]: row
+        for row in purchases.values("store_id")
+        .annotate(purchases=Count("id"), sales=Sum("amount"), members=Count("customer_id", distinct=True))
+        .order_by()
+    }
+    repeat = _repeat_by(purchases, "store_id")
+    overall = _repeat_by(purchases, None).get(0, (0, 0))
+    earned = dict(
+        PointsEntry.objects.filter(effective_at__gte=first, effective_at__lt=end, kind__in=EARNED_KINDS)
+        .values_list("transaction__store_id")
+        .annotate(total=Sum("points"))
+        .order_by()
+    )
+    redeemed = dict(
+        Redemption.objects.filter(redeemed_at__gte=first, redeemed_at__lt=end, undone_at__isnull=True)
+        .values_list("store_id")
+        .annotate(total=Sum("points"))
+        .order_by()
+    )
+    stores = []
+    for store_id, name in Store.objects.order_by("name").values_list("pk", "name"):
+        row = sold.get(store_id, {})
+        if not row and store_id not in earned and store_id not in redeemed:
+            continue
+        stores.append(
+            StoreFigures(
+                name=name,
+                purchases=row.get("purchases", 0),
+                sales=row.get("sales") or 0,
+                members=row.get("members", 0),
+                repeat_members=repeat.get(store_id, (0, 0))[1],
+                earned=earned.get(store_id) or 0,
+                redeemed=redeemed.get(store_id) or 0,
+            )
+        )
+    total = StoreFigures(
+        name="All stores",
+        purchases=sum(s.purchases for s in stores),
+        sales=sum((s.sales for s in stores), 0),
+        members=overall[0],
+        repeat_members=overall[1],
+        earned=sum(s.earned for s in stores),
+        redeemed=sum(s.redeemed for s in stores),
+    )
+    return stores, total

@@ -17,6 +17,7 @@ summed in Python through the same memo. Both paths give the same numbers (a test
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import heapq
 import math
@@ -47,6 +48,27 @@ WHOLE_UNITS_TABLE = 2_000
 def period_bounds(first_month: dt.date, months: int) -> tuple[dt.datetime, dt.datetime]:
     """The aware moments a period of whole local months starts and ends (exclusive)."""
     return local_midnight(first_month), local_midnight(add_months(first_month, months))
+
+
+def reanchor_promotions(rule: engine.Rule, first_month: dt.date, months: int) -> engine.Rule:
+    """The rule with its promotions moved onto a past period, to price a planned promotion against history:
+    each keeps its kind, weekdays, stores and minimum amount, and its length in days, and is moved by whole
+    weeks (so a "×2 Mondays" still falls on Mondays) to start at the first day of the period on the same
+    weekday as its own first day; one as long as the period, or longer, covers all of it."""
+    if not rule.promotions:
+        return rule
+    first = first_month
+    last = add_months(first_month, months) - dt.timedelta(days=1)
+    moved = []
+    for promotion in rule.promotions:
+        length = promotion.ends - promotion.starts
+        if length >= last - first:
+            starts, ends = first, last
+        else:
+            starts = first + dt.timedelta(days=(promotion.starts.weekday() - first.weekday()) % 7)
+            ends = min(starts + length, last)
+        moved.append(dataclasses.replace(promotion, starts=starts, ends=ends))
+    return dataclasses.replace(rule, promotions=tuple(moved))
 
 
 def default_period(today: dt.date | None = None) -> tuple[dt.date, int]:
@@ -377,9 +399,17 @@ class Comparison:
             if self.figures[key][0] != self.figures[key][1]
         ]
 
-    def largest(self, limit: int = 200) -> list[ComparedRow]:
-        """The rows with the largest differences (then by customer), named: one query for the names."""
-        chosen = heapq.nsmallest(limit, self.figures.items(), key=lambda item: (-abs(item[1][1] - item[1][0]), item[0]))
+    @property
+    def changed_count(self) -> int:
+        return sum(1 for actual, draft in self.figures.values() if actual != draft)
+
+    def largest(self, limit: int = 200, *, changed_only: bool = False) -> list[ComparedRow]:
+        """The rows with the largest differences (then by customer), named: one query for the names.
+        `changed_only` leaves out the rows without a difference."""
+        items = self.figures.items()
+        if changed_only:
+            items = [(key, figures) for key, figures in items if figures[0] != figures[1]]
+        chosen = heapq.nsmallest(limit, items, key=lambda item: (-abs(item[1][1] - item[1][0]), item[0]))
         return name_rows([self._row(key, figures) for key, figures in chosen])
 
 

@@ -32,6 +32,7 @@ from .selectors import (
     points_expiring_soon,
     points_outstanding,
     program_by_month,
+    store_figures,
 )
 from .tables import CountedPaginator, LedgerTable, MonthlyPointsTable
 
@@ -64,8 +65,8 @@ def monthly_points_report(request: HttpRequest) -> HttpResponse:
 
     export_format = request.GET.get("_export")
     if export_format in EXPORT_FORMATS:
-        # The whole filtered result in the order on screen: one query, no footer, no pagination.
-        table = MonthlyPointsTable(report.rows, months=report.months)
+        # The whole filtered result in the order on screen, then its totals (as the page's footer).
+        table = MonthlyPointsTable(report.rows, months=report.months, totals=report.count_and_totals()[1])
         RequestConfig(request, paginate=False).configure(table)
         exporter = TableExport(export_format, table, dataset_kwargs={"title": f"Points {start:%Y-%m} {months}m"})
         filename = f"monthly-points-{start:%Y-%m}-{months}m.{export_format}"
@@ -137,15 +138,19 @@ def program_at_a_glance(request: HttpRequest) -> HttpResponse:
     program = default_program()
     point_value = point_value_at(program=program)
     outstanding = points_outstanding()
+    stores, all_stores = store_figures(start=start, months=months)
+    # The chart and the table show the months that have data (a new program's first year is mostly empty).
+    with_data = [row for row in by_month if any((row.earned, row.reversed, row.redeemed, row.expired, row.adjusted))]
+    shown = by_month[by_month.index(with_data[0]) : by_month.index(with_data[-1]) + 1] if with_data else by_month
     chart = charts.bar_chart(
-        [row.month for row in by_month],
+        [row.month for row in shown],
         [
-            charts.Series("Earned", [row.earned for row in by_month]),
-            charts.Series("Reversed", [row.reversed for row in by_month]),
-            charts.Series("Redeemed", [row.redeemed for row in by_month]),
-            charts.Series("Expired", [row.expired for row in by_month]),
+            charts.Series("Earned", [row.earned for row in shown]),
+            charts.Series("Reversed", [row.reversed for row in shown]),
+            charts.Series("Redeemed", [row.redeemed for row in shown]),
+            charts.Series("Expired", [row.expired for row in shown]),
         ],
-        title=f"Points per month, {by_month[0].month:%B %Y} to {by_month[-1].month:%B %Y}",
+        title=f"Points per month, {shown[0].month:%B %Y} to {shown[-1].month:%B %Y}",
         description=(
             "Bars above the line are points earned (solid); bars below it are points reversed by refunds "
             "(hatched), redeemed (dotted) and expired (crossed). The table below gives the same figures."
@@ -153,7 +158,12 @@ def program_at_a_glance(request: HttpRequest) -> HttpResponse:
     )
     context = {
         "period": period,
-        "by_month": by_month,
+        "by_month": shown,
+        "trimmed": len(shown) < len(by_month),
+        "start": start,
+        "end": add_months(start, months - 1),
+        "stores": stores,
+        "all_stores": all_stores,
         "chart": chart,
         "program": program,
         "outstanding": outstanding,

@@ -74,6 +74,16 @@ class StoreFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Store {n}")
 
 
+# North American numbers set aside for fiction (555-0100 to 555-0199), in a few area codes: valid numbers
+# that belong to nobody.
+AREA_CODES = (212, 213, 305, 312, 415, 503, 617, 646, 702, 718, 917, 971)
+
+
+def fictional_phone(n: int) -> str:
+    """The n-th fictional phone number, stored as the product stores phones (E.164)."""
+    return f"+1{AREA_CODES[n // 100 % len(AREA_CODES)]}5550{100 + n % 100}"
+
+
 class CustomerFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Customer
@@ -81,7 +91,7 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     member_number = factory.Sequence(lambda n: f"M{n:06d}")
     name = factory.Faker("name")
     email = factory.LazyAttribute(lambda c: f"{c.member_number.lower()}@example.com")
-    phone = factory.Sequence(lambda n: f"555{n:07d}")
+    phone = factory.Sequence(fictional_phone)
 
 
 def default_store() -> Store:

@@ -141,9 +141,21 @@ class EnrolForm(forms.Form):
 
 class RefundForm(forms.Form):
     amount = AmountField(label="Refund amount", required=False)
+    reason = forms.CharField(
+        label="Reason (optional)",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text="Kept with the refund, e.g. “damaged item”.",
+    )
     # "Refund all" (a submit button named "full"): what is left of the purchase when the refund is recorded.
     full = forms.BooleanField(required=False)
+    # "Refund all" asks first; the confirmation's button carries this.
+    confirmed = forms.BooleanField(required=False)
     idempotency_key = forms.UUIDField(widget=forms.HiddenInput, error_messages=EXPIRED_KEY)
+
+    def clean_reason(self) -> str:
+        return self.cleaned_data["reason"].strip()
 
     def clean(self):
         cleaned = super().clean()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -20,11 +21,13 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from rewards.calendar import add_months
 from rewards.local_time import current_month, local_midnight
 from rewards.models import PointsEntry
 from rewards.selectors import EARNED_KINDS
+from rewards.services.earning import reversal_entry
 
 from .models import Store, TillSettings, Transaction
 
@@ -76,7 +79,8 @@ def customer_points(customer_id: int) -> CustomerPoints:
 
 
 def _with_points(transactions: QuerySet[Transaction]) -> QuerySet[Transaction]:
-    """Annotate each transaction with the points it moved (its earn or reversal entry) and what is left to refund."""
+    """Annotate each transaction with the points it moved (its earn or reversal entry), what is left to refund,
+    and a refund's reason."""
     points = (
         PointsEntry.objects.filter(transaction=OuterRef("pk"), kind__in=EARNED_KINDS)
         .order_by()
@@ -84,8 +88,11 @@ def _with_points(transactions: QuerySet[Transaction]) -> QuerySet[Transaction]:
         .annotate(total=Sum("points"))
         .values("total")
     )
+    # A refund's reason, as staff gave it, is kept on its reversal entry.
+    reason = PointsEntry.objects.filter(transaction=OuterRef("pk"), kind=PointsEntry.Kind.REVERSAL).values("reason")[:1]
     return transactions.annotate(
         points=Coalesce(Subquery(points, output_field=IntegerField()), 0),
+        refund_reason=Subquery(reason),
         refundable=Case(
             When(kind=Transaction.Kind.PURCHASE, then=F("amount") - F("refunded_amount")),
             default=Value(Decimal("0.00")),
@@ -116,3 +123,34 @@ def transaction_for_page(pk: int, *, kind: str | None = None) -> Transaction | N
     if kind is not None:
         queryset = queryset.filter(kind=kind)
     return _with_points(queryset).first()
+
+
+def same_purchase_recently(customer_id: int, *, amount: Decimal, minutes: int) -> Transaction | None:
+    """The customer's latest purchase of exactly `amount` recorded within the last `minutes`, if any: the
+    till asks before recording the same again (a cashier pressing Record on the last sale twice). One
+    query on the customer's transactions (txn_customer_recent_idx)."""
+    since = timezone.now() - dt.timedelta(minutes=minutes)
+    return (
+        Transaction.objects.filter(
+            customer_id=customer_id, kind=Transaction.Kind.PURCHASE, amount=amount, recorded_at__gte=since
+        )
+        .select_related("store")
+        .order_by("-recorded_at", "-id")
+        .first()
+    )
+
+
+def points_a_refund_takes_back(purchase: Transaction, amount: Decimal) -> dict[str, int]:
+    """What refunding `amount` of a purchase would take back, before it is recorded ("Refund all" asks
+    first): the reversal by the purchase's own rule, context and tier (rewards.services.earning), capped as
+    the program's negative-balance policy caps it, and the balance it would leave. Nothing is written."""
+    earned = PointsEntry.objects.select_related("rule_version__program").get(
+        transaction=purchase, kind=PointsEntry.Kind.EARN
+    )
+    stand_in = Transaction(amount=amount, occurred_at=timezone.now(), refund_of=purchase, recorded_by=None)
+    entry = reversal_entry(refund=stand_in, purchase=purchase, refunded_before=purchase.refunded_amount, earned=earned)
+    balance = customer_points(purchase.customer_id).balance
+    taken = entry.points
+    if earned.rule_version.program.negative_balance_policy != earned.rule_version.program.NegativeBalance.ALLOW:
+        taken = max(taken, -max(balance, 0))
+    return {"points": taken, "balance": balance, "balance_after": balance + taken}

@@ -228,9 +228,11 @@ def record_refund(
     recorded_by=None,
     source: str = Transaction.Source.TILL,
     idempotency_key: uuid.UUID | None = None,
+    reason: str = "",
 ) -> RecordedRefund:
     """Refund all or part of a purchase and reverse the points that part earned
-    (rewards.services.earning.reverse_refund).
+    (rewards.services.earning.reverse_refund). An optional `reason` is kept on the reversal entry and in
+    the audit trail.
 
     The customer keeps the points of what was not refunded, under the rule version the purchase
     earned with. A refund larger than what is left of the purchase is refused.
@@ -267,7 +269,7 @@ def record_refund(
                 source=source,
                 idempotency_key=idempotency_key,
             )
-            entry = reverse_refund(refund, refunded_before=purchase.refunded_amount - amount)
+            entry = reverse_refund(refund, refunded_before=purchase.refunded_amount - amount, reason=reason)
             publish(
                 EventType.REFUND_RECORDED,
                 payloads.refund_recorded(refund, member_number=purchase.customer.member_number, points=entry.points),
@@ -281,6 +283,7 @@ def record_refund(
                     "amount": amount,
                     "points": entry.points,
                     "source": source,
+                    **({"reason": entry.reason} if entry.reason else {}),
                 },
             )
     except IntegrityError:

@@ -2,13 +2,25 @@
 
 Every successful POST redirects (Post/Redirect/Get), so a refresh cannot resubmit; each rendered form
 carries a fresh idempotency key, so a double click or a resubmitted old form records once.
+
+What the till shows, by state (one primary action each):
+- nobody chosen: the purchase form;
+- a customer chosen (found, enrolled, or after a redemption): the form for them, their panel beside it
+  (balance, tier, next reward, rewards to redeem, recent transactions with their refunds);
+- a purchase or refund just recorded: its confirmation and an empty form for the next customer, and no
+  panel of the previous customer (whose Redeem buttons would be one click from the wrong person);
+- several matches: the choice, in the main area; nobody matches: the enrolment that records the purchase
+  in the same step; the same amount for the same customer again within minutes: a question first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
@@ -18,11 +30,19 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from customers.models import Customer
+from customers.phones import display_phone
 from customers.selectors import find_customers
 from customers.services import enrol_customer
 from loyalty_site.access import is_manager, staff_only
+from loyalty_site.formatting import money
 from rewards.models import Redemption, Reward
-from rewards.selectors import affordable_rewards, customer_tier_status, recent_redemptions, transaction_account
+from rewards.selectors import (
+    affordable_rewards,
+    customer_tier_status,
+    next_reward,
+    recent_redemptions,
+    transaction_account,
+)
 from rewards.services.redemption import RedemptionRefused, UndoRefused, can_undo_redemption, redeem, undo_redemption
 
 from . import selectors
@@ -68,6 +88,38 @@ def _focus(form, default: str) -> None:
         form.fields[name].widget.attrs["autofocus"] = True
 
 
+@dataclass(frozen=True)
+class Repeat:
+    """A purchase of the same amount for the same customer, recorded a few minutes ago."""
+
+    customer: Customer
+    earlier: Transaction
+    minutes: int
+
+
+def _customer_panel(request: HttpRequest, customer: Customer, *, refund_form: RefundForm | None = None, refund_of=None):
+    """What the till shows beside the form for the chosen customer. A refund form with errors goes back to
+    its own transaction's row (`refund_of`)."""
+    points = selectors.customer_points(customer.pk)
+    tier = customer_tier_status(customer.pk)
+    tier_rank = tier.tier.rank if tier and tier.tier else None
+    recent = selectors.recent_transactions(customer.pk)
+    return {
+        "customer": customer,
+        "points": points,
+        "tier": tier,
+        # Each reward's form has its own key: a resubmitted form redeems that reward once.
+        "rewards": [
+            (reward, uuid.uuid4())
+            for reward in affordable_rewards(customer.pk, balance=points.balance, tier_rank=tier_rank)
+        ],
+        "next_reward": next_reward(customer.pk, balance=points.balance, tier_rank=tier_rank),
+        "redemptions": [(r, can_undo_redemption(r, request.user)) for r in recent_redemptions(customer.pk)],
+        # Each refund form gets its own key: resubmitting one refund never records it twice.
+        "recent": [(txn, refund_form if refund_of == txn.pk else None, uuid.uuid4()) for txn in recent],
+    }
+
+
 def _till_page(
     request: HttpRequest,
     *,
@@ -78,50 +130,39 @@ def _till_page(
     recorded: Transaction | None = None,
     refunded: Transaction | None = None,
     matches: list[Customer] | None = None,
+    searched: str = "",
     enrol_form: EnrolForm | None = None,
     carried: dict[str, str] | None = None,
     redeemed: Redemption | None = None,
+    repeat: Repeat | None = None,
+    refund_form: RefundForm | None = None,
+    refund_of: int | None = None,
 ) -> HttpResponse:
-    customer = (
-        customer
-        or (recorded.customer if recorded else None)
-        or (refunded.customer if refunded else None)
-        or (redeemed.customer if redeemed else None)
-    )
-    recent = selectors.recent_transactions(customer.pk) if customer else []
-    points = selectors.customer_points(customer.pk) if customer else None
-    redemptions = recent_redemptions(customer.pk) if customer else []
-    tier = customer_tier_status(customer.pk) if customer else None
     form.fields["customer"].widget.attrs["data-suggest-url"] = reverse("transactions:customer_suggestions")
+    done = recorded or refunded
     context = {
         "form": form,
         "store": store,
         "manager": manager,
-        "customer": customer,
-        "points": points,
-        # Each reward's form has its own key: a resubmitted form redeems that reward once.
-        "rewards": [
-            (reward, uuid.uuid4())
-            for reward in affordable_rewards(
-                customer.pk, balance=points.balance, tier_rank=tier.tier.rank if tier and tier.tier else None
-            )
-        ]
-        if customer
-        else [],
-        "tier": tier,
-        "redemptions": [(r, can_undo_redemption(r, request.user)) for r in redemptions],
-        "redeemed": redeemed,
-        # Each refund form gets its own key: resubmitting one refund never records it twice.
-        "recent": [(txn, uuid.uuid4()) for txn in recent],
         "recorded": recorded,
-        "recorded_account": transaction_account(recorded.pk) if recorded else None,
         "refunded": refunded,
-        "refunded_account": transaction_account(refunded.pk) if refunded else None,
+        "done_account": transaction_account(done.pk) if done else None,
+        "redeemed": redeemed,
         "matches": (matches or [])[:MATCH_LIMIT],
         "more_matches": len(matches or []) > MATCH_LIMIT,
+        "searched": searched,
         "enrol_form": enrol_form,
         "carried": carried or {},
+        "repeat": repeat,
+        "customer": None,
     }
+    if done:
+        # The confirmation says where the customer stands now; their panel is not shown (see the module).
+        points = selectors.customer_points(done.customer_id)
+        context["done_points"] = points
+        context["done_next_reward"] = next_reward(done.customer_id, balance=points.balance)
+    if customer is not None:
+        context.update(_customer_panel(request, customer, refund_form=refund_form, refund_of=refund_of))
     return render(request, "transactions/till.html", context)
 
 
@@ -136,6 +177,7 @@ def till(request: HttpRequest) -> HttpResponse:
     recorded = refunded = customer = redeemed = None
     if pk := _int(params.get("redeemed")):
         redeemed = Redemption.objects.select_related("customer", "reward").filter(pk=pk).first()
+        customer = redeemed.customer if redeemed else None
     elif pk := _int(params.get("recorded")):
         recorded = selectors.transaction_for_page(pk, kind=Transaction.Kind.PURCHASE)
     elif pk := _int(params.get("refunded")):
@@ -165,6 +207,14 @@ def till(request: HttpRequest) -> HttpResponse:
         refunded=refunded,
         redeemed=redeemed,
     )
+
+
+def _repeat_of(customer: Customer, amount) -> Repeat | None:
+    minutes = settings.LOYALTY_REPEAT_PURCHASE_MINUTES
+    if not minutes:
+        return None
+    earlier = selectors.same_purchase_recently(customer.pk, amount=amount, minutes=minutes)
+    return Repeat(customer, earlier, minutes) if earlier else None
 
 
 def _record_purchase(request: HttpRequest) -> HttpResponse:
@@ -202,13 +252,9 @@ def _record_purchase(request: HttpRequest) -> HttpResponse:
         found = find_customers(text, limit=MATCH_LIMIT + 1)
         if len(found) == 1:
             customer = found[0]
-        elif not found:
-            form.add_error("customer", f"No customer matches “{text}”. Check it, or enrol them below.")
-            enrol_form = EnrolForm(prefix="enrol", initial=_enrol_guess(text))
         else:
+            # Nobody, or several: a choice in the main area (or the enrolment), not an error of the field.
             matches = found
-            many = f"More than {MATCH_LIMIT}" if len(found) > MATCH_LIMIT else str(len(found))
-            form.add_error("customer", f"{many} customers match “{text}”: choose one below, or type more.")
             enrol_form = EnrolForm(prefix="enrol", initial=_enrol_guess(text))
 
     if customer and finding:
@@ -224,30 +270,18 @@ def _record_purchase(request: HttpRequest) -> HttpResponse:
                 ),
             )
         )
+    repeat = None
     if customer and not form.errors:
         data = form.cleaned_data
-        record_store = data.get("store") or store
-        try:
-            result = record_purchase(
-                customer=customer,
-                store=record_store,
-                amount=data["amount"],
-                occurred_at=data.get("occurred_at"),
-                receipt_number=data["receipt_number"],
-                recorded_by=request.user,
-                source=Transaction.Source.TILL,
-                idempotency_key=data["idempotency_key"],
-            )
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            if not result.created:
-                return _already_recorded(request, result.transaction)
-            if manager and record_store != store:
-                remember_till_store(user=request.user, store=record_store)
-            return HttpResponseRedirect(_till_url(recorded=result.transaction.pk))
+        if not request.POST.get("confirm_repeat"):
+            repeat = _repeat_of(customer, data["amount"])
+            if repeat and repeat.earlier.idempotency_key == data["idempotency_key"]:
+                # Not a second purchase: this very form, submitted twice at once, and the other one won.
+                return _already_recorded(request, repeat.earlier)
+        if repeat is None:
+            return _record(request, form, customer=customer, store=store, manager=manager)
 
-    if matches:
+    if matches or repeat:
         focus = None
     elif enrol_form is not None:
         enrol_form.fields["name"].widget.attrs["autofocus"] = True
@@ -264,9 +298,39 @@ def _record_purchase(request: HttpRequest) -> HttpResponse:
         manager=manager,
         customer=customer,
         matches=matches,
+        searched=text,
         enrol_form=enrol_form,
         carried=carried,
+        repeat=repeat,
     )
+
+
+def _record(request: HttpRequest, form: PurchaseForm, *, customer: Customer, store, manager: bool) -> HttpResponse:
+    """Record the valid purchase form for `customer`: redirect to its confirmation, or show the till again
+    with the service's refusal beside its field (the customer chosen)."""
+    data = form.cleaned_data
+    record_store = data.get("store") or store
+    try:
+        result = record_purchase(
+            customer=customer,
+            store=record_store,
+            amount=data["amount"],
+            occurred_at=data.get("occurred_at"),
+            receipt_number=data["receipt_number"],
+            recorded_by=request.user,
+            source=Transaction.Source.TILL,
+            idempotency_key=data["idempotency_key"],
+        )
+    except ValidationError as error:
+        add_service_errors(form, error)
+        _renew_key_if_refused(form)
+        _focus(form, "amount")
+        return _till_page(request, form=form, store=store, manager=manager, customer=customer)
+    if not result.created:
+        return _already_recorded(request, result.transaction)
+    if manager and record_store != store:
+        remember_till_store(user=request.user, store=record_store)
+    return HttpResponseRedirect(_till_url(recorded=result.transaction.pk))
 
 
 def _already_recorded(request: HttpRequest, earlier: Transaction) -> HttpResponse:
@@ -278,12 +342,19 @@ def _already_recorded(request: HttpRequest, earlier: Transaction) -> HttpRespons
 @staff_only
 @require_POST
 def enrol(request: HttpRequest) -> HttpResponse:
-    """The one-step enrolment offered when the typed customer matches nobody (or not the right person)."""
+    """Enrol a new member when the typed customer matches nobody (or not the right person) and, when an
+    amount was typed, record that purchase for them in the same step."""
     if not request.user.has_perm("customers.add_customer"):
         raise PermissionDenied("Your account cannot enrol new members. Ask a manager.")
     manager = is_manager(request.user)
     store = selectors.till_store_for(request.user)
     carried = {name: request.POST.get(name, "") for name in CARRIED}
+    # A resubmitted enrolment (a double click, the back button) whose purchase was recorded: that purchase
+    # stands, and nobody is enrolled a second time.
+    with contextlib.suppress(ValidationError, ValueError):
+        key = uuid.UUID(carried["idempotency_key"]) if carried["idempotency_key"] else None
+        if carried["amount"].strip() and (earlier := recorded_with(key, kind=Transaction.Kind.PURCHASE)):
+            return _already_recorded(request, earlier)
     enrol_form = EnrolForm(request.POST, prefix="enrol")
     if enrol_form.is_valid():
         data = enrol_form.cleaned_data
@@ -294,6 +365,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
                 email=data["email"],
                 phone=data["phone"],
                 home_store=store,
+                enrolled_by=request.user,
             )
         except ValidationError as error:
             add_service_errors(enrol_form, error)
@@ -301,10 +373,11 @@ def enrol(request: HttpRequest) -> HttpResponse:
             enrol_form.add_error("member_number", f"Member number {data['member_number']} is already taken.")
         else:
             messages.success(request, f"Enrolled {customer.name} as member {customer.member_number}.")
+            if carried["amount"].strip():
+                return _record_for_new_member(request, customer, carried, store=store, manager=manager)
             return HttpResponseRedirect(
                 _till_url(
                     customer=customer.pk,
-                    amount=carried["amount"].strip(),
                     receipt_number=carried["receipt_number"].strip(),
                     **({"store": carried["store"], "occurred_at": carried["occurred_at"]} if manager else {}),
                 )
@@ -318,7 +391,32 @@ def enrol(request: HttpRequest) -> HttpResponse:
         if name in enrol_form.errors:
             enrol_form.fields[name].widget.attrs["autofocus"] = True
             break
-    return _till_page(request, form=form, store=store, manager=manager, enrol_form=enrol_form, carried=carried)
+    return _till_page(
+        request,
+        form=form,
+        store=store,
+        manager=manager,
+        enrol_form=enrol_form,
+        carried=carried,
+        searched=carried["customer"],
+    )
+
+
+def _record_for_new_member(request: HttpRequest, customer: Customer, carried: dict, *, store, manager: bool):
+    """The purchase typed before enrolling, recorded for the new member at once: the same form and checks as
+    the till's Record (a bad amount is shown beside its field, with the new member chosen)."""
+    data = {**carried, "customer": customer.member_number}
+    if not data["idempotency_key"]:
+        data["idempotency_key"] = str(uuid.uuid4())
+    form = PurchaseForm(data, manager=manager, stores=selectors.till_stores())
+    if form.is_valid():
+        earlier = recorded_with(form.cleaned_data["idempotency_key"], kind=Transaction.Kind.PURCHASE)
+        if earlier is not None:
+            return _already_recorded(request, earlier)
+        return _record(request, form, customer=customer, store=store, manager=manager)
+    _renew_key_if_refused(form)
+    _focus(form, "amount")
+    return _till_page(request, form=form, store=store, manager=manager, customer=customer)
 
 
 @staff_only
@@ -327,14 +425,16 @@ def transaction_page(request: HttpRequest, pk: int) -> HttpResponse:
     return _transaction_page(request, pk, refund_form=None)
 
 
-def _transaction_page(request: HttpRequest, pk: int, *, refund_form: RefundForm | None) -> HttpResponse:
+def _transaction_page(
+    request: HttpRequest, pk: int, *, refund_form: RefundForm | None, confirm_full: dict | None = None
+) -> HttpResponse:
     txn = selectors.transaction_for_page(pk)
     if txn is None:
         raise Http404("No such transaction.")
     is_purchase = txn.kind == Transaction.Kind.PURCHASE
     if refund_form is None and is_purchase and txn.refundable > 0:
         refund_form = RefundForm(initial={"idempotency_key": uuid.uuid4()})
-    elif refund_form is not None:
+    elif refund_form is not None and confirm_full is None:
         refund_form.fields["amount"].widget.attrs["autofocus"] = True
     context = {
         "txn": txn,
@@ -342,6 +442,7 @@ def _transaction_page(request: HttpRequest, pk: int, *, refund_form: RefundForm 
         "refunds": selectors.refunds_of(txn) if is_purchase else [],
         "points": selectors.customer_points(txn.customer_id),
         "refund_form": refund_form,
+        "confirm_full": confirm_full,
     }
     return render(request, "transactions/transaction.html", context)
 
@@ -349,12 +450,24 @@ def _transaction_page(request: HttpRequest, pk: int, *, refund_form: RefundForm 
 @staff_only
 @require_POST
 def refund(request: HttpRequest, pk: int) -> HttpResponse:
-    """Refund all or part of a purchase, from the till's recent transactions or the transaction's page."""
+    """Refund all or part of a purchase, from the till's recent transactions or the transaction's page.
+
+    "Refund all" asks first (what it refunds and the points it takes back), then records on the confirmation.
+    A refused refund from the till is shown on the till, beside that transaction's refund box.
+    """
     purchase = get_object_or_404(Transaction.objects.select_related("customer"), pk=pk, kind=Transaction.Kind.PURCHASE)
     from_till = request.POST.get("next") == "till"
     form = RefundForm(request.POST.copy())
     if form.is_valid():
-        amount = purchase.refundable_amount if form.cleaned_data["full"] else form.cleaned_data["amount"]
+        data = form.cleaned_data
+        full = data["full"]
+        amount = purchase.refundable_amount if full else data["amount"]
+        already = None
+        with contextlib.suppress(ValidationError):  # a reused key: the service says so beside the form below
+            already = recorded_with(data["idempotency_key"], kind=Transaction.Kind.REFUND, refund_of=purchase)
+        if full and not data["confirmed"] and already is None and amount > 0:
+            preview = selectors.points_a_refund_takes_back(purchase, amount)
+            return _transaction_page(request, purchase.pk, refund_form=form, confirm_full={"amount": amount, **preview})
         try:
             result = record_refund(
                 purchase=purchase,
@@ -362,19 +475,40 @@ def refund(request: HttpRequest, pk: int) -> HttpResponse:
                 store=selectors.till_store_for(request.user),
                 recorded_by=request.user,
                 source=Transaction.Source.TILL,
-                idempotency_key=form.cleaned_data["idempotency_key"],
+                idempotency_key=data["idempotency_key"],
+                reason=data["reason"],
             )
         except ValidationError as error:
-            if form.cleaned_data["full"] and amount == 0 and "idempotency_key" not in getattr(error, "error_dict", {}):
+            if full and amount == 0 and "idempotency_key" not in getattr(error, "error_dict", {}):
                 form.add_error("amount", "Nothing is left to refund on this purchase.")
             else:
                 add_service_errors(form, error)
         else:
             if not result.created:
                 refunded = result.transaction
-                messages.info(request, f"This refund was already recorded ({refunded.amount:.2f}): not recorded again.")
+                messages.info(
+                    request, f"This refund was already recorded ({money(refunded.amount)}): not recorded again."
+                )
             return _after_refund(request, purchase, result.transaction, from_till)
     _renew_key_if_refused(form)
+    if from_till:
+        manager = is_manager(request.user)
+        store = selectors.till_store_for(request.user)
+        form.fields["amount"].widget.attrs["autofocus"] = True
+        purchase_form = PurchaseForm(
+            initial={"idempotency_key": uuid.uuid4(), "store": store, "customer": purchase.customer.member_number},
+            manager=manager,
+            stores=selectors.till_stores(),
+        )
+        return _till_page(
+            request,
+            form=purchase_form,
+            store=store,
+            manager=manager,
+            customer=purchase.customer,
+            refund_form=form,
+            refund_of=purchase.pk,
+        )
     return _transaction_page(request, purchase.pk, refund_form=form)
 
 
@@ -383,7 +517,7 @@ def _after_refund(
 ) -> HttpResponse:
     if from_till:  # the till shows the refund's confirmation itself
         return HttpResponseRedirect(_till_url(refunded=refund_txn.pk))
-    messages.success(request, f"Refunded {refund_txn.amount:.2f} of receipt {purchase.receipt_number}.")
+    messages.success(request, f"Refunded {money(refund_txn.amount)} of receipt {purchase.receipt_number}.")
     return HttpResponseRedirect(reverse("transactions:transaction", args=[purchase.pk]) + f"?refunded={refund_txn.pk}")
 
 
@@ -395,7 +529,10 @@ def customer_suggestions(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "customers": [
-                {"member_number": c.member_number, "label": " · ".join(filter(None, [c.name, c.phone, c.email]))}
+                {
+                    "member_number": c.member_number,
+                    "label": " · ".join(filter(None, [c.name, display_phone(c.phone), c.email])),
+                }
                 for c in customers
             ]
         }
@@ -436,6 +573,6 @@ def undo_redemption_view(request: HttpRequest, pk: int) -> HttpResponse:
     except UndoRefused as error:
         raise PermissionDenied(str(error)) from None
     messages.success(
-        request, f"Undid {redemption.reward.name}: {redemption.points} points back to {redemption.customer.name}."
+        request, f"Undid {redemption.reward.name}: {redemption.points:,} points back to {redemption.customer.name}."
     )
     return HttpResponseRedirect(_till_url(customer=redemption.customer_id))

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+import phonenumbers
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -289,6 +290,13 @@ LOYALTY_MAX_AMOUNT = env.str("LOYALTY_MAX_AMOUNT", default="1000000.00")
 # A transaction may be dated this many seconds after the server's clock (a till's clock running ahead);
 # any later moment is refused as in the future.
 LOYALTY_CLOCK_SKEW_SECONDS = env.int("LOYALTY_CLOCK_SKEW_SECONDS", default=120)
+# The region a phone number typed without a country code belongs to (ISO 3166 code: US, GB, DE...).
+LOYALTY_PHONE_REGION = env("LOYALTY_PHONE_REGION", default="US").upper()
+if LOYALTY_PHONE_REGION not in phonenumbers.SUPPORTED_REGIONS:
+    raise ImproperlyConfigured(f"LOYALTY_PHONE_REGION={LOYALTY_PHONE_REGION!r} is not a region code like US or GB.")
+# The till asks before recording a second purchase of the same amount for the same customer within this
+# many minutes (a cashier who pressed Record on the last sale again); 0 never asks.
+LOYALTY_REPEAT_PURCHASE_MINUTES = env.int("LOYALTY_REPEAT_PURCHASE_MINUTES", default=5)
 
 # The members' side (members app). Absolute links in member emails and on the printed join poster start with
 # LOYALTY_SITE_URL (default: this machine's `make run` locally, https://<first allowed host> in production).

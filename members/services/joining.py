@@ -126,7 +126,9 @@ def confirm_join(token: str) -> Customer | None:
             customer = enrol_customer(
                 name=join.name,
                 email=join.email,
-                phone=join.phone,
+                # A phone another member holds is left off (staff find members by phone, and two members with
+                # one phone would make every look-up a choice); the join page never says whose a number is.
+                phone="" if join.phone and Customer.objects.filter(phone=join.phone).exists() else join.phone,
                 birthday=join.birthday,
                 referred_by=join.referred_by,
                 date_joined=now,

@@ -13,7 +13,7 @@ from events.models import EventType
 from events.services import publish
 
 from ..models import AdjustmentRequest, PointsEntry, Program
-from ..selectors import default_program
+from ..selectors import customer_balance, default_program
 from .books import closed_books
 from .ledger import balance_to_take_from, post_entries
 
@@ -55,6 +55,33 @@ def _check_not_below_zero(customer_id: int, points: int, program: Program) -> No
     balance = balance_to_take_from(customer_id, program)
     if balance is not None and balance + points < 0:
         raise AdjustmentRefused(f"Deducting {-points} points would take the balance of {balance} below zero.")
+
+
+def deduction_warning(*, customer, points: int) -> str | None:
+    """What a manager should know before deducting more than the customer's balance, when the deduction
+    would be accepted anyway: the program allows a negative balance, or it waits for approval (where it is
+    refused unless the balance covers it by then). None when nothing needs saying, or when the request
+    itself would be refused (within the threshold, under a program that keeps balances at zero or above:
+    the refusal says why)."""
+    if points >= 0:
+        return None
+    balance = customer_balance(customer.pk)
+    if balance + points >= 0:
+        return None
+    program = default_program()
+    allows_negative = program.negative_balance_policy == Program.NegativeBalance.ALLOW
+    needs_approval = abs(points) > program.adjustment_approval_threshold
+    if allows_negative:
+        return (
+            f"Deducting {-points:,} points is more than {customer.name}'s balance of {balance:,}: "
+            f"it would go to {balance + points:,} (the program allows a negative balance)."
+        )
+    if needs_approval:
+        return (
+            f"Deducting {-points:,} points is more than {customer.name}'s balance of {balance:,}: the approval "
+            "will be refused unless the balance covers it by then."
+        )
+    return None
 
 
 def request_adjustment(
@@ -133,6 +160,30 @@ def decide_adjustment(
                 "reason": request.reason,
                 "requested_by": request.requested_by.get_username(),
             },
+        )
+    request.refresh_from_db()
+    return request
+
+
+def withdraw_adjustment(
+    *, request: AdjustmentRequest, withdrawn_by, moment: dt.datetime | None = None
+) -> AdjustmentRequest:
+    """The manager who asked for an adjustment withdraws it while it still waits for approval: nothing is
+    posted, and no one can approve it any more (a conditional UPDATE claims it from the pending state)."""
+    if request.requested_by_id != withdrawn_by.pk:
+        raise AdjustmentRefused("Only the manager who asked for an adjustment can withdraw it.")
+    moment = moment or timezone.now()
+    with transaction.atomic():
+        claimed = AdjustmentRequest.objects.filter(pk=request.pk, status=AdjustmentRequest.Status.PENDING).update(
+            status=AdjustmentRequest.Status.WITHDRAWN, decided_at=moment
+        )
+        if not claimed:
+            raise AdjustmentRefused("This request was already decided.")
+        audit.record(
+            audit.Event.ADJUSTMENT_WITHDRAWN,
+            actor=withdrawn_by,
+            target=request.customer,
+            detail={"request": request.pk, "points": request.points, "reason": request.reason},
         )
     request.refresh_from_db()
     return request

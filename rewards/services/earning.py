@@ -156,16 +156,18 @@ def reversal_entry(*, refund, purchase, refunded_before: Decimal, earned: Points
     )
 
 
-def reverse_refund(refund, *, refunded_before: Decimal) -> PointsEntry:
+def reverse_refund(refund, *, refunded_before: Decimal, reason: str = "") -> PointsEntry:
     """Every step of a saved refund's reversal, in the caller's database transaction: the reversal of its
     purchase's earn entry (see `reversal_entry`), under the negative-balance policy of the program the
-    purchase earned in, posted to the ledger. `refunded_before` is what was refunded of the purchase before."""
+    purchase earned in, posted to the ledger. `refunded_before` is what was refunded of the purchase before;
+    `reason` (optional, as staff gave it) is kept on the reversal entry, where the statement shows it."""
     purchase = refund.refund_of
     earned = PointsEntry.objects.select_related("rule_version__program").get(
         transaction=purchase, kind=PointsEntry.Kind.EARN
     )
     entry = reversal_entry(refund=refund, purchase=purchase, refunded_before=refunded_before, earned=earned)
     _date_in_open_month(entry)
+    entry.reason = reason.strip()[:200]
     _take_what_the_policy_allows(entry, earned.rule_version.program)
     post_entries([entry])
     return entry

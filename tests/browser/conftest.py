@@ -4,14 +4,22 @@
 sets REQUIRE_BROWSER=1, which turns a missing browser into a failure instead of a skip.
 """
 
+import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from tests.migration_rows import restore_migration_rows
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+# axe-core, pinned in package.json and package-lock.json at the top of the project; `make test` installs it
+# with `npm ci`.
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+# What the accessibility check holds every page to: WCAG 2.0 and 2.1, levels A and AA (labels, contrast,
+# names of buttons and links, structure, ARIA used correctly).
+AXE_STANDARDS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PASSWORD = "correct horse battery staple"  # the factories' password
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make there are
@@ -84,3 +92,47 @@ def sign_in(page):
         return page
 
     return _sign_in
+
+
+def _browser_tool_missing(message: str):
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(message + " (required by REQUIRE_BROWSER=1)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    if not AXE.exists():
+        _browser_tool_missing(f"axe-core is not installed at {AXE}: run `make test` (npm ci) first")
+    return AXE.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def axe_violations(axe_source):
+    """`axe_violations(page)`: the accessibility problems axe-core finds on the page as it is now, as a list
+    of readable lines ("color-contrast (serious): Elements must meet minimum color contrast ratio
+    thresholds: #main > p"); empty when there are none. Assert `axe_violations(page) == []`.
+
+    axe-core is injected with `page.evaluate`, which the page's Content-Security-Policy does not govern (a
+    script tag would be refused). `exclude` takes CSS selectors left out of the check; `rules` turns single
+    rules off ({"region": {"enabled": False}}) where a page has a reason that is written beside the call.
+    """
+
+    def check(page, *, exclude: list[str] | None = None, rules: dict | None = None) -> list[str]:
+        if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+            page.evaluate(axe_source)
+        options = {
+            "runOnly": {"type": "tag", "values": AXE_STANDARDS},
+            "rules": rules or {},
+            "resultTypes": ["violations"],
+        }
+        context = {"exclude": [[selector] for selector in exclude]} if exclude else "document"
+        run = "async ([context, options]) => (await axe.run(context === 'document' ? document : context, options))"
+        result = page.evaluate(run + ".violations", [context, options])
+        return [
+            f"{violation['id']} ({violation['impact']}): {violation['help']}: "
+            + ", ".join(json.dumps(node["target"]) for node in violation["nodes"][:5])
+            for violation in result
+        ]
+
+    return check

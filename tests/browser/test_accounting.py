@@ -2,10 +2,8 @@
 
 import re
 
-import pytest
 from playwright.sync_api import expect
 
-from tests.browser import accessibility
 from tests.factories import CustomerFactory, ManagerFactory, at, purchase, refund
 
 
@@ -40,11 +38,6 @@ def test_manager_reads_the_liability_closes_january_and_the_till_refuses_a_janua
     page.get_by_role("button", name="Record purchase").click()
     expect(page.locator("#id_occurred_at_error")).to_contain_text("January 2025 is closed")
 
-
-@pytest.fixture
-def axe_violations():
-    """`axe_violations(page)`, as issue 12's fixture in tests/browser/conftest.py is called (see test_members)."""
-    return accessibility.axe_violations
 
 
 def test_the_accounting_pages_pass_the_accessibility_check(page, sign_in, owner, axe_violations):

@@ -35,13 +35,16 @@ def test_manager_sorts_filters_opens_a_statement_and_downloads_csv(page, sign_in
     assert body_member_numbers(page) == ["A001", "B002", "C003"]
     expect(page.locator("#monthly-points tfoot")).to_contain_text("180")
 
-    # Sort by total: the first click sorts ascending, the second descending.
+    # Sort by total: a number, so the first click puts the largest first; the second, the smallest.
+    page.locator("#monthly-points thead").get_by_role("link", name="Total").click()
+    expect(page).to_have_url(re.compile(r"sort=-total"))
+    assert body_member_numbers(page) == ["C003", "A001", "B002"]
+    expect(page.locator("#monthly-points thead th[aria-sort=descending]")).to_have_text("Total")
     page.locator("#monthly-points thead").get_by_role("link", name="Total").click()
     expect(page).to_have_url(re.compile(r"sort=total"))
     assert body_member_numbers(page) == ["B002", "A001", "C003"]
     page.locator("#monthly-points thead").get_by_role("link", name="Total").click()
     expect(page).to_have_url(re.compile(r"sort=-total"))
-    assert body_member_numbers(page) == ["C003", "A001", "B002"]
 
     # Filter to one customer by the search box; the sort is kept.
     page.get_by_label("Customer").fill("Ann")
@@ -62,6 +65,7 @@ def test_manager_sorts_filters_opens_a_statement_and_downloads_csv(page, sign_in
     assert rows == [
         ["Member number", "Name", "2025-01", "2025-02", "2025-03", "Total", "Redeemed", "Expired", "Adjusted"],
         ["A001", "Ann Archer", "90", "-50", "0", "40", "0", "0", "0"],
+        ["Total", "", "90", "-50", "0", "40", "0", "0", "0"],
     ]
 
     # Follow the link to the customer's statement and see the chart.
@@ -74,3 +78,52 @@ def test_manager_sorts_filters_opens_a_statement_and_downloads_csv(page, sign_in
     expect(chart.locator("title").first).to_have_text(re.compile("Points of Ann Archer per month"))
     expect(page.locator("#balance")).to_have_text("40 points")
     expect(page.locator("#ledger")).to_contain_text("Reversed (refund)")
+
+
+def test_manager_sorts_filters_and_downloads_the_customer_list(page, sign_in, axe_violations):
+    ann, bob, cy = make_demo_data()  # balances: Ann 40, Bob 25, Cy 115
+    dee = CustomerFactory(member_number="D004", name="Dee Dormant")  # never came
+    sign_in(ManagerFactory())
+    page.goto("/customers/")
+    page.get_by_role("navigation", name="Customers").get_by_role("link", name="Customer list").click()
+    expect(page.get_by_role("heading", name="Customer list")).to_be_visible()
+
+    def numbers():
+        return page.locator("#customer-list tbody tr td:first-child").all_inner_texts()
+
+    assert numbers() == ["A001", "B002", "C003", "D004"]
+    # Balance is a number: the first click, the largest first.
+    page.locator("#customer-list thead").get_by_role("link", name="Balance").click()
+    assert numbers() == ["C003", "A001", "B002", "D004"]
+    expect(page.locator("#customer-list tbody tr").first).to_contain_text("115")
+    # Last visit, latest first; the one who never came last.
+    page.locator("#customer-list thead").get_by_role("link", name="Last visit").click()
+    assert numbers()[-1] == "D004"
+    assert axe_violations(page) == []
+
+    # Filters: a balance of at least 30, then nobody seen since a date.
+    page.get_by_label("Balance at least").fill("30")
+    page.get_by_role("button", name="Show").click()
+    assert sorted(numbers()) == ["A001", "C003"]
+    page.get_by_role("link", name="Clear").click()
+    page.get_by_label("Not seen since").fill("2025-03-01")
+    page.get_by_role("button", name="Show").click()
+    assert sorted(numbers()) == ["A001", "B002", "D004"]  # Ann and Bob last came in February; Dee never
+    page.get_by_label("Member").fill("dee")
+    page.get_by_role("button", name="Show").click()
+    assert numbers() == ["D004"]
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="CSV").click()
+    rows = list(csv.reader(io.StringIO(open(download_info.value.path(), encoding="utf-8").read())))  # noqa: SIM115
+    assert rows[0] == [
+        "Member number",
+        "Name",
+        "Balance",
+        "Tier",
+        "Last visit",
+        "Spend, 12 months",
+        "Points, 12 months",
+    ]
+    assert rows[1:] == [["D004", "Dee Dormant", "0", "", "", "0.00", "0"]]
+    assert dee.pk and ann.pk and bob.pk and cy.pk

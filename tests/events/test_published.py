@@ -26,7 +26,7 @@ def published(event_type: str) -> list[dict]:
 
 
 def test_enrolling_publishes_the_new_customer():
-    customer = enrol_customer(name="Ada Lovelace", email="ada@example.com", phone="555 010 2030")
+    customer = enrol_customer(name="Ada Lovelace", email="ada@example.com", phone="212 555 0130")
     [data] = published("customer.enrolled")
     assert data["customer"]["member_number"] == customer.member_number
     assert data["customer"]["email"] == "ada@example.com"

@@ -95,14 +95,14 @@ def test_adding_a_customer_in_the_admin_enrols_them(manager_client):
         {
             "member_number": "M-42",
             "name": "New Member",
-            "phone": "(555) 111-2222",
+            "phone": "(212) 555-0122",
             "email": "",
             "date_joined_0": "2025-01-01",
             "date_joined_1": "09:00:00",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
-    assert Customer.objects.get(member_number="M-42").phone == "5551112222"
+    assert Customer.objects.get(member_number="M-42").phone == "+12125550122"
 
 
 def test_the_ledger_is_read_only_in_the_admin(manager_client):

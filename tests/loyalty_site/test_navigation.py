@@ -23,7 +23,7 @@ def test_managers_see_every_manager_page(manager):
         "Earning rule", "What-if simulator", "Recalculate", "Rewards", "Tiers", "Policies", "Members",
     ]  # fmt: skip
     assert sections["Reports"] == ["At a glance", "Monthly points", "Feedback"]
-    assert sections["Customers"] == ["Find a customer", "Adjustments to approve", "Join poster"]
+    assert sections["Customers"] == ["Find a customer", "Customer list", "Adjustments to approve", "Join poster"]
 
 
 def test_owners_see_the_people_pages_and_the_admin(owner):

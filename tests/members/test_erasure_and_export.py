@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 def test_the_download_holds_the_members_data_and_nobody_elses(client, join):
     publish(CLASSIC | {"bonuses": {"referral": 100}}, at(2020, 1, 1))
-    join(news="on", phone="555 010 2030", birthday="1990-04-02")
+    join(news="on", phone="(212) 555-0123", birthday="1990-04-02")
     member = Customer.objects.get()
     recorded = purchase(member, "120.00", receipt="R-1")
     refund(recorded, "30.00")
@@ -38,7 +38,7 @@ def test_the_download_holds_the_members_data_and_nobody_elses(client, join):
     data = json.loads(response.content)
     assert data["member"] == {
         "member_number": member.member_number, "name": "Nadia Novak", "email": "nadia@example.com",
-        "phone": "5550102030", "birthday": "1990-04-02", "joined": data["member"]["joined"], "home_store": None,
+        "phone": "+12125550123", "birthday": "1990-04-02", "joined": data["member"]["joined"], "home_store": None,
         "referred_by_a_member": False,
     }  # fmt: skip
     assert data["points"]["balance"] == customer_balance(member.pk) == 40 + 100
@@ -64,7 +64,7 @@ def test_the_download_holds_the_members_data_and_nobody_elses(client, join):
 
 
 def test_erasing_wipes_the_person_keeps_the_ledger_and_the_books_still_add_up(client, manager, join):
-    join(news="on", phone="5550102030", birthday="1990-04-02")
+    join(news="on", phone="212 555 0123", birthday="1990-04-02")
     member = Customer.objects.get()
     key = issue_card_key(member)
     recorded = purchase(member, "120.00")

@@ -23,7 +23,7 @@ def test_joining_enrols_only_once_the_emailed_link_is_confirmed_and_opens_the_ca
     assert response.status_code == 200
     assert "Join Rewards" in text_of(response)
 
-    response = client.post("/join/", {**JOIN, "phone": "(555) 010-2030", "birthday": "1990-04-02"})
+    response = client.post("/join/", {**JOIN, "phone": "(212) 555-0123", "birthday": "1990-04-02"})
     assert response.status_code == 302 and response["Location"] == "/join/sent/"
     assert not Customer.objects.exists(), "nobody is a member before the address is confirmed"
 
@@ -38,7 +38,7 @@ def test_joining_enrols_only_once_the_emailed_link_is_confirmed_and_opens_the_ca
     assert response.status_code == 302 and response["Location"] == "/card/"
     member = Customer.objects.get()
     assert (member.name, member.email, member.phone, str(member.birthday)) == (
-        "Nadia Novak", "nadia@example.com", "5550102030", "1990-04-02",
+        "Nadia Novak", "nadia@example.com", "+12125550123", "1990-04-02",
     )  # fmt: skip
     membership = Membership.objects.get(customer=member)
     assert membership.email_confirmed_at is not None and membership.joined_online_at is not None
@@ -159,3 +159,13 @@ def test_a_referral_from_the_link_to_the_referrers_bonus_on_the_first_purchase(c
 def test_an_unknown_referral_code_is_ignored(client, join):
     join(ref="NOSUCHCD")
     assert Customer.objects.get().referred_by is None
+
+
+def test_a_phone_another_member_holds_is_left_off_without_saying_whose_it_is(client):
+    holder = CustomerFactory(phone="+12125550123")
+    response = client.post("/join/", {**JOIN, "phone": "(212) 555-0123"})
+    assert response.status_code == 302 and holder.member_number not in response.content.decode()
+    client.post(links_in(last_mail_to("nadia@example.com"), "/join/confirm/")[0])
+    joined = Customer.objects.get(email="nadia@example.com")
+    assert joined.phone == ""
+    assert Customer.objects.filter(phone="+12125550123").get() == holder

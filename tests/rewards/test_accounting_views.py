@@ -34,8 +34,8 @@ def plain(html: str) -> str:
 
 
 def error_beside(html: str, field: str) -> str:
-    """The error the program pages' field template puts beside a field."""
-    match = re.search(rf'<ul class="errorlist" id="id_{field}_errors">(.*?)</ul>', html, re.S)
+    """The error the field template (templates/_field.html) puts beside a field."""
+    match = re.search(rf'<p class="field-error" id="id_{field}_error">(.*?)</p>', html, re.S)
     return plain(match.group(1)) if match else ""
 
 

@@ -58,7 +58,7 @@ def test_a_manager_schedules_an_expiry_rule_from_next_month_and_not_before(manag
     assert response.status_code == 302
     policy = ExpiryPolicy.objects.get()
     assert (policy.kind, policy.months, policy.effective_month) == ("after_months", 12, next_month)
-    assert "points expire 12 months after the month they were earned" in manager_client.get(
+    assert "Points expire 12 months after the month they were earned" in manager_client.get(
         "/program/policies/"
     ).content.decode()
 

@@ -52,7 +52,7 @@ def promotion(**changes) -> dict:
 def error_beside(response, field_id: str) -> str:
     """The error list rendered right after the field with this id."""
     html = response.content.decode()
-    match = re.search(rf'id="{field_id}_errors"><li>(.*?)</li>', html)
+    match = re.search(rf'<p class="field-error" id="{field_id}_error">(.*?)</p>', html)
     assert match, f"no error beside {field_id}"
     return match.group(1)
 
@@ -62,6 +62,34 @@ def test_store_staff_get_the_403_page(staff_client, name):
     response = staff_client.get(reverse(name))
     assert response.status_code == 403
     assert "This page is for managers" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/program/",
+        "/program/simulate/",
+        "/program/recalculate/",
+        "/program/rewards/",
+        "/program/tiers/",
+        "/program/policies/",
+    ],
+)
+def test_program_pages_speak_to_managers_not_developers(manager_client, url):
+    """No Django placeholders, delete checkboxes or pointers into the code on the program pages."""
+    html = manager_client.get(url).content.decode()
+    for developer_text in ["---------", "DELETE", "manage.py", "engine.py", "kinds.py"]:
+        assert developer_text not in html, (url, developer_text)
+
+
+def test_a_band_is_added_and_removed_with_buttons_and_nothing_is_saved(manager_client):
+    added = manager_client.post(reverse("program:settings"), rule_post(action="add-band"))
+    assert added.status_code == 200
+    assert 'name="bands-3-threshold"' in added.content.decode()
+    assert 'class="field-error"' not in added.content.decode()  # a row being filled in is not judged
+    removed = manager_client.post(reverse("program:settings"), rule_post(action="remove-band-0"))
+    assert 'name="bands-0-threshold" value="100"' in removed.content.decode().replace(' step="any"', "")
+    assert not ProgramDraft.objects.exists()
 
 
 def test_staff_cannot_post_a_draft(staff_client):
@@ -166,9 +194,9 @@ def test_simulator_page_shows_totals_and_rows_with_a_fixed_number_of_queries(
     with django_assert_num_queries(16 if connection.vendor == "postgresql" else 13):
         response = manager_client.get(url)
     html = response.content.decode()
-    assert 'data-total="actual">90<' in html
-    assert 'data-total="draft">180<' in html
-    assert 'data-total="money">9.00<' in html
+    assert 'data-total="actual" data-value="90">90<' in html
+    assert 'data-total="draft" data-value="180">180<' in html
+    assert 'data-total="money" data-value="9.00">$9.00<' in html
     assert "Ann Example" in html
     assert PointsEntry.objects.count() == 1
 
@@ -187,7 +215,7 @@ def test_recalculation_page_previews_then_posts_once(manager_client, manager):
     )
     params = {"start": f"{month:%Y-%m}", "months": "1", "version": str(flat.pk)}
     preview = manager_client.get(reverse("program:recalculate"), params)
-    assert 'data-total="difference">30<' in preview.content.decode()
+    assert 'data-total="difference" data-value="30">+30<' in preview.content.decode()
     assert not PointsEntry.objects.filter(kind="adjustment").exists()
     posted = manager_client.post(reverse("program:recalculate"), params)
     assert posted.status_code == 302

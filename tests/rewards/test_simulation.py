@@ -10,7 +10,7 @@ from django.utils import timezone
 from rewards import engine, simulation
 from rewards.models import PointsEntry, Recalculation
 from rewards.selectors import customer_balance, default_program, rule_version_at
-from rewards.services.program import publish_rule_version
+from rewards.services.program import publish_rule_version, save_draft
 from rewards.services.recalculation import NothingToRecalculate, recalculate
 from tests.factories import CustomerFactory, ManagerFactory, StoreFactory, at, purchase, refund
 
@@ -161,3 +161,51 @@ def test_summing_in_sql_equals_streaming_in_python(history, minimum):
     streamed = simulation.replay(rule=rule, first_month=MARCH, months=2, in_sql=False)
     assert in_sql == streamed
     assert all(isinstance(points, int) for points in in_sql[0].values())
+
+
+def test_a_planned_promotion_is_priced_on_the_same_weekdays_of_the_replayed_period():
+    """A "×2 Mondays" planned for next year, replayed on March 2025: Mondays' purchases double, others not."""
+    customer = CustomerFactory()
+    purchase(customer, "120.00", when=at(2025, 3, 3))  # a Monday: 90 -> 180
+    purchase(customer, "120.00", when=at(2025, 3, 4))  # a Tuesday: 90
+    mondays = engine.CLASSIC_RULE.to_dict() | {
+        "promotions": [
+            {"name": "Mondays", "multiplier": "2", "starts": "2031-06-02", "ends": "2031-06-30", "weekdays": [0]}
+        ]
+    }
+    rule = engine.Rule.from_dict(mondays)
+    assert simulation.compare(rule=rule, first_month=dt.date(2025, 3, 1), months=1).difference == 0  # as dated
+    moved = simulation.reanchor_promotions(rule, dt.date(2025, 3, 1), 1)
+    # Moved by whole weeks: June 2nd, 2031 is a Monday, so is March 3rd, 2025; the same 28 days' length.
+    assert (moved.promotions[0].starts, moved.promotions[0].ends) == (dt.date(2025, 3, 3), dt.date(2025, 3, 31))
+    assert moved.promotions[0].weekdays == (0,)
+    compared = simulation.compare(rule=moved, first_month=dt.date(2025, 3, 1), months=1)
+    assert (compared.actual, compared.draft, compared.difference) == (180, 270, 90)
+
+
+def test_a_promotion_longer_than_the_period_covers_all_of_it():
+    rule = engine.Rule.from_dict(
+        engine.CLASSIC_RULE.to_dict()
+        | {"promotions": [{"name": "Year", "multiplier": "2", "starts": "2030-01-01", "ends": "2030-12-31"}]}
+    )
+    moved = simulation.reanchor_promotions(rule, dt.date(2025, 1, 1), 3)
+    assert (moved.promotions[0].starts, moved.promotions[0].ends) == (dt.date(2025, 1, 1), dt.date(2025, 3, 31))
+
+
+def test_the_simulator_page_reanchors_by_default_and_hides_rows_without_a_difference(manager_client, manager):
+    monday, tuesday = CustomerFactory(name="Monday Shopper"), CustomerFactory(name="Tuesday Shopper")
+    purchase(monday, "120.00", when=at(2025, 3, 3))
+    purchase(tuesday, "120.00", when=at(2025, 3, 4))
+    mondays = engine.CLASSIC_RULE.to_dict() | {
+        "promotions": [
+            {"name": "Mondays", "multiplier": "2", "starts": "2031-06-02", "ends": "2031-06-30", "weekdays": [0]}
+        ]
+    }
+    save_draft(program=default_program(), rule=engine.Rule.from_dict(mondays), author=manager)
+    page = manager_client.get("/program/simulate/", {"start": "2025-03", "months": "1"}).content.decode()
+    assert 'data-total="difference" data-value="90"' in page
+    assert "Monday Shopper" in page and "Tuesday Shopper" in page
+    changed = manager_client.get("/program/simulate/", {"start": "2025-03", "months": "1", "changed_only": "on"})
+    assert "Monday Shopper" in changed.content.decode() and "Tuesday Shopper" not in changed.content.decode()
+    as_dated = manager_client.get("/program/simulate/", {"start": "2025-03", "months": "1", "promotions": "dated"})
+    assert 'data-total="difference" data-value="0"' in as_dated.content.decode()

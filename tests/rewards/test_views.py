@@ -18,6 +18,7 @@ import csv
 import datetime as dt
 import io
 import re
+from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -25,6 +26,7 @@ from django.core.management import call_command
 from django.db.models import F
 from django.urls import reverse
 
+from loyalty_site.formatting import moment, month_label
 from rewards.calendar import add_months
 from rewards.local_time import current_month
 from rewards.selectors import monthly_points
@@ -112,10 +114,11 @@ def test_the_page_shows_the_hand_checked_numbers_and_footer(manager_client, reco
         ["E005", "=1+2", "25", "0", "0", "25"],
     ]
     assert footer_cells(html) == ["Total", "", "115", "-25", "90", "180"]
-    # Month headings, and the customer links to the statement.
-    assert ">2025-01<" in html and ">2025-03<" in html
+    # Month headings as people read them (a month not yet over says so), and links to the statement.
+    assert ">Jan 2025</a>" in html and ">Mar 2025</a>" in html
+    assert "(so far)" not in html
     assert f'href="{reverse("reports:statement", args=[record["ann"].pk])}"' in html
-    assert "January 2025 to March 2025" in html
+    assert "Jan 2025 to Mar 2025" in html
 
 
 def test_the_page_agrees_with_the_selector_the_command_uses(manager_client, record):
@@ -129,7 +132,9 @@ def test_the_page_agrees_with_the_selector_the_command_uses(manager_client, reco
     exported = csv_rows(response.content)
     assert exported[0] == ["Member number", "Name", "2025-01", "2025-02", "2025-03", "Total"]
     # The export neutralises the formula-like name; otherwise the rows are the selector's.
-    assert [[cell.removeprefix("'") for cell in row] for row in exported[1:]] == expected
+    assert [[cell.removeprefix("'") for cell in row] for row in exported[1:-1]] == expected
+    # The download ends with the totals the page's footer shows.
+    assert exported[-1] == ["Total", "", "115", "-25", "90", "180"]
     assert report.totals() == {
         "m_2025_01": 115,
         "m_2025_02": -25,
@@ -151,7 +156,8 @@ def test_the_page_agrees_with_the_points_report_command(manager_client, record):
     page_rows = csv_rows(response.content)
     # Same months in the headings (the page names its columns for people); both neutralise formula-like names.
     assert [cell.lower() for cell in command_rows[0][2:]] == [cell.lower() for cell in page_rows[0][2:]]
-    assert page_rows[1:] == command_rows[1:]
+    assert page_rows[1:-1] == command_rows[1:]
+    assert page_rows[-1][0] == "Total"
     assert ["E005", "'=1+2", "25", "0", "0", "25"] in command_rows
     assert len(command_rows) == 5
 
@@ -266,7 +272,7 @@ def test_bad_input_is_explained_beside_its_field(manager_client, record, params,
     response = manager_client.get(URL, {**PERIOD, **params})
     assert response.status_code == 400
     html = response.content.decode()
-    errors = html.split(f'id="id_{field}-errors"', 1)[1].split("</ul>", 1)[0]
+    errors = html.split(f'id="id_{field}_error"', 1)[1].split("</p>", 1)[0]
     assert message in errors
     assert "table" not in response.context or response.context.get("table") is None
 
@@ -309,6 +315,7 @@ def test_csv_export_is_the_whole_filtered_sorted_result_with_formulas_neutralise
         ["A001", "Ann Archer", "90", "-50", "0", "40", "0", "0", "0"],
         ["B002", "Bob Baker", "0", "25", "0", "25", "0", "0", "0"],
         ["E005", "'=1+2", "25", "0", "0", "25", "0", "0", "0"],
+        ["Total", "", "115", "-25", "90", "180", "0", "0", "0"],
     ]
 
 
@@ -316,7 +323,7 @@ def test_csv_export_is_not_limited_to_one_page(manager_client, new_york):
     for customer in CustomerFactory.create_batch(30):
         purchase(customer, "49.99", when=at(2025, 2, 1))
     response = manager_client.get(URL, {**PERIOD, "_export": "csv", "page": "1"})
-    assert len(list(csv.reader(io.StringIO(response.content.decode())))) == 31
+    assert len(list(csv.reader(io.StringIO(response.content.decode())))) == 1 + 30 + 1  # header, rows, totals
 
 
 def test_xlsx_export_opens_with_numbers_and_no_formulas(manager_client, record):
@@ -332,6 +339,7 @@ def test_xlsx_export_opens_with_numbers_and_no_formulas(manager_client, record):
         ["A001", "Ann Archer", 90, -50, 0, 40, 0, 0, 0],
         ["B002", "'@SUM(A1:A9)", 0, 25, 0, 25, 0, 0, 0],
         ["E005", "'=1+2", 25, 0, 0, 25, 0, 0, 0],
+        ["Total", None, 115, -25, 90, 180, 0, 0, 0],
     ]
     assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
 
@@ -379,9 +387,9 @@ SIGNED_IN = 4
         ({**PERIOD, "sort": "-total", "search": "M", "min_total": "1", "page": "2"}, 3),
         # and the chosen store, validated
         ({**PERIOD, "store": "STORE"}, 4),
-        # the whole result in one query, and the audit trail's record of who downloaded it
-        ({**PERIOD, "sort": "-total", "_export": "csv"}, 2),
-        ({**PERIOD, "_export": "xlsx"}, 2),
+        # the whole result in one query, its totals, and the audit trail's record of who downloaded it
+        ({**PERIOD, "sort": "-total", "_export": "csv"}, 3),
+        ({**PERIOD, "_export": "xlsx"}, 3),
     ],
 )
 def test_monthly_report_query_count_is_fixed(
@@ -410,8 +418,9 @@ def test_statement_query_count_is_fixed(manager_client, new_york, django_assert_
 @pytest.mark.parametrize("customers", [3, 30])
 def test_glance_query_count_is_fixed(manager_client, new_york, django_assert_num_queries, customers):
     _customers_with_points(customers)
-    # the roll-up by month, enrolments by month, the program, its point value history, the points outstanding
-    with django_assert_num_queries(SIGNED_IN + 5):
+    # the roll-up by month, enrolments by month, the program, its point value history, the points outstanding;
+    # per store: purchases, repeat customers by store and overall, points earned, redemptions, the stores' names
+    with django_assert_num_queries(SIGNED_IN + 11):
         response = manager_client.get(reverse("reports:glance"), {"start": "2025-01", "months": "12"})
     assert response.context["outstanding"] == customers * (90 - 20)
 
@@ -449,7 +458,11 @@ def test_statement_shows_header_chart_and_ledger_in_the_merchants_time_zone(mana
     this_month = current_month()
     last_month = add_months(this_month, -1)
     ann = CustomerFactory(
-        member_number="A001", name="Ann Archer", email="ann@example.com", phone="5550001", date_joined=at(2024, 5, 6)
+        member_number="A001",
+        name="Ann Archer",
+        email="ann@example.com",
+        phone="+12125550130",
+        date_joined=at(2024, 5, 6),
     )
     harbour = StoreFactory(code="harbour", name="Harbour")
     # The last minute of last month in New York is already this month in UTC.
@@ -462,7 +475,7 @@ def test_statement_shows_header_chart_and_ledger_in_the_merchants_time_zone(mana
     response = manager_client.get(reverse("reports:statement", args=[ann.pk]))
     html = response.content.decode()
     assert response.status_code == 200
-    for text in ["A001", "Ann Archer", "ann@example.com", "5550001", "2024-05-06"]:
+    for text in ["A001", "Ann Archer", "ann@example.com", "(212) 555-0130", "May 6, 2024"]:
         assert text in html
     assert response.context["balance"] == 90 - 50 + 0 + 25
     assert '<dd id="balance">65 points</dd>' in html
@@ -481,7 +494,7 @@ def test_statement_shows_header_chart_and_ledger_in_the_merchants_time_zone(mana
     assert "https://" not in svg and "http://" not in svg.replace("http://www.w3.org/2000/svg", "")
     # The text alternative: the same figures as a table.
     months_table = html.split('id="statement-months"', 1)[1].split("</table>", 1)[0]
-    assert f'<th scope="row">{last_month:%Y-%m}</th><td class="num">90</td>' in months_table
+    assert f'<th scope="row">{month_label(last_month)}</th><td class="num">90</td>' in months_table
 
     # The ledger, newest first, in New York time, with amounts, stores and the engine's explanation.
     ledger = html.split('id="ledger"', 1)[1].split("</table>", 1)[0]
@@ -489,13 +502,15 @@ def test_statement_shows_header_chart_and_ledger_in_the_merchants_time_zone(mana
         [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
         for row in re.findall(r"<tr[^>]*>(.*?)</tr>", ledger.split("<tbody", 1)[1], re.S)
     ]
+    first_day = at(this_month.year, this_month.month, 1)
     assert [row[:6] for row in cells] == [
-        [f"{this_month:%Y-%m}-01 00:10", "Earned", "Purchase R-3", "Main store", "49.99", "0"],
-        [f"{this_month:%Y-%m}-01 00:05", "Reversed (refund)", "Refund R-2", "Harbour", "30.00", "-50"],
-        [f"{last_minute:%Y-%m-%d} 23:59", "Earned", "Purchase R-1", "Harbour", "120.00", "+90"],
-        ["2020-01-05 12:00", "Earned", "Purchase R-0", "Main store", "75.00", "+25"],
+        [moment(first_day.replace(minute=10, hour=0)), "Earned", "Purchase R-3", "Main store", "$49.99", "0"],
+        [moment(first_day.replace(minute=5, hour=0)), "Reversed (refund)", "Refund R-2", "Harbour", "$30.00", "−50"],
+        [moment(last_minute), "Earned", "Purchase R-1", "Harbour", "$120.00", "+90"],
+        [moment(at(2020, 1, 5)), "Earned", "Purchase R-0", "Main store", "$75.00", "+25"],
     ]
-    assert "90" in cells[2][6] and cells[2][6] != "—"  # how 120.00 earned 90
+    # Every line of how 120.00 earned 90, as on the till: 50 × 1 and 20 × 2.
+    assert cells[2][6] == "50 × 1 (50–100): 5020 × 2 (over 100): +40"  # two list items, tags stripped
     assert "refund of 30.00 from 120.00" in cells[1][6]
 
 
@@ -542,12 +557,22 @@ def test_glance_shows_points_customers_enrolments_and_liability(manager_client, 
     ]
     assert response.context["outstanding"] == 40 + 25 + 90 + 25 + 25
     html = response.content.decode()
-    assert '<dd id="outstanding">205 points</dd>' in html
-    assert '<dd id="liability">2.05 USD</dd>' in html
+    assert '<dd id="outstanding">205</dd>' in html
+    assert '<dd id="liability">$2.05</dd>' in html
     table = html.split('id="glance-months"', 1)[1].split("</table>", 1)[0]
-    assert '<th scope="row">2025-02</th><td class="num">25</td><td class="num">-50</td>' in table
+    assert '<th scope="row">Feb 2025</th><td class="num">25</td><td class="num">−50</td>' in table
     svg = html.split("<svg", 1)[1].split("</svg>", 1)[0]
     assert '<title id="glance-chart-title">Points per month, January 2025 to March 2025</title>' in svg
+    # Per store: Ann's 120.00, Bob's 75.00 and 49.99 and Eve's 75.00 at the main store; Cy's 120.00 at Harbour.
+    stores = {store.name: store for store in response.context["stores"]}
+    main, harbour, every = stores["Main store"], stores["Harbour"], response.context["all_stores"]
+    assert (main.purchases, main.members, main.repeat_members, main.earned) == (4, 3, 1, 90)
+    assert main.sales == Decimal("319.99")
+    assert (harbour.purchases, harbour.members, harbour.repeat_members, harbour.earned) == (1, 1, 0, 90)
+    assert (every.purchases, every.members, every.repeat_members, every.earned) == (5, 4, 1, 180)
+    assert '<dd id="average-purchase">$88.00</dd>' in html  # 439.99 / 5
+    assert '<dd id="repeat-rate">25%</dd>' in html  # Bob, of four who bought
+    assert '<dd id="active-members">4</dd>' in html
     assert "<title>2025-02 reversed: -50</title>" in svg
 
 

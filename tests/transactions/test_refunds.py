@@ -1,5 +1,6 @@
 """Refunds from the till and from a transaction's page, and the transaction's page itself."""
 
+import re
 import uuid
 from decimal import Decimal
 
@@ -46,11 +47,15 @@ def test_a_partial_refund_from_the_till_keeps_the_points_of_what_was_not_refunde
 
     page = staff_client.get(response.headers["Location"])
     shown = text_of(page)
-    assert "Refunded 30.00 of receipt A-1" in shown
-    assert "-50 points taken back" in shown
-    assert "Balance 40 points" in shown
-    assert "Refund amount (up to 90.00)" in shown
+    assert "Refunded $30.00 of receipt A-1" in shown
+    # A reversal reads as one (a true minus, in the ink colour), not as a gain.
+    assert "−50 points taken back" in shown
+    assert '<strong class="points-reversed">−50</strong>' in page.content.decode()
+    assert "New balance 40 points" in shown
     assert "autofocus" in input_tag(page, "customer")
+    # Back to the customer: their purchase, with what is left to refund.
+    again = text_of(staff_client.get(f"/till/?customer={customer.pk}"))
+    assert "Refund amount (up to $90.00)" in again
 
 
 def test_refunds_in_parts_then_in_full_end_at_zero_and_nothing_more_can_be_refunded(staff_client):
@@ -58,7 +63,17 @@ def test_refunds_in_parts_then_in_full_end_at_zero_and_nothing_more_can_be_refun
     recorded = purchase(customer, "120.00")
 
     staff_client.post(refund_url(recorded), refund_form("30.00"))
-    response = staff_client.post(refund_url(recorded), refund_form(full="1"))
+    # "Refund all" asks first: what it refunds, the points it takes back, the balance it leaves.
+    posted = refund_form(full="1", reason="Returned unopened")
+    asked = staff_client.post(refund_url(recorded), posted)
+    assert asked.status_code == 200
+    assert "Refund all $90.00 of receipt" in text_of(asked)
+    assert "This takes back −40 points from" in text_of(asked)
+    assert "their balance goes from 40 to 0" in text_of(asked)
+    assert input_value(asked, "confirmed") == "1"
+    assert input_value(asked, "reason") == "Returned unopened"
+    assert Transaction.objects.filter(kind="refund").count() == 1
+    response = staff_client.post(refund_url(recorded), {**posted, "confirmed": "1"})
 
     assert response.status_code == 302
     assert response.headers["Location"].startswith(f"/transactions/{recorded.transaction.pk}/?refunded=")
@@ -69,14 +84,16 @@ def test_refunds_in_parts_then_in_full_end_at_zero_and_nothing_more_can_be_refun
     assert customer_balance(customer.pk) == 0
 
     page = staff_client.get(response.headers["Location"])
-    assert "Refunded 90.00 of receipt" in text_of(page)
+    assert "Refunded $90.00 of receipt" in text_of(page)
+    assert "Returned unopened" in text_of(page)  # the reason, kept with the refund
+    assert PointsEntry.objects.filter(kind="reversal").latest("id").reason == "Returned unopened"
     assert "This purchase is fully refunded." in text_of(page)
     assert 'action="/transactions/' not in page.content.decode().split("Refunds")[-1]
 
     more = staff_client.post(refund_url(recorded), refund_form("0.01"))
     assert more.status_code == 200
     assert field_error(more, "amount") == "A refund cannot exceed what is left of the purchase (0.00)."
-    nothing_left = staff_client.post(refund_url(recorded), refund_form(full="1"))
+    nothing_left = staff_client.post(refund_url(recorded), refund_form(full="1", confirmed="1"))
     assert field_error(nothing_left, "amount") == "Nothing is left to refund on this purchase."
     assert Transaction.objects.filter(kind="refund").count() == 2
 
@@ -86,13 +103,18 @@ def test_a_refund_larger_than_what_is_left_is_refused_beside_the_field_with_the_
     recorded = purchase(customer, "120.00")
     refund(recorded, "30.00")
 
-    response = staff_client.post(refund_url(recorded), refund_form("90.01", next="till"))
+    response = staff_client.post(refund_url(recorded), refund_form("90.01", next="till", reason="Too big"))
 
+    # The till again, the customer chosen, the error beside that purchase's refund box (open), values kept.
     assert response.status_code == 200
-    assert field_error(response, "amount") == "A refund cannot exceed what is left of the purchase (90.00)."
-    assert input_value(response, "amount") == "90.01"
-    assert "autofocus" in input_tag(response, "amount")
-    # Sent back to the till once it succeeds.
+    html = response.content.decode()
+    box = f"refund-{recorded.transaction.pk}"
+    refused = "A refund cannot exceed what is left of the purchase (90.00)."
+    assert f'<p class="field-error" id="{box}-error">{refused}</p>' in html
+    assert re.search(rf'<input id="{box}" name="amount"[^>]* value="90.01" autofocus aria-invalid="true"', html)
+    assert 'value="Too big"' in html
+    assert '<details class="refund" open>' in html
+    assert input_value(response, "customer") == customer.member_number
     assert input_value(response, "next") == "till"
     assert Transaction.objects.filter(kind="refund").count() == 1
     assert customer_balance(customer.pk) == 40
@@ -126,7 +148,7 @@ def test_a_resubmitted_refund_is_recorded_once(staff_client):
     assert first.headers["Location"] == again.headers["Location"]
     assert Transaction.objects.filter(kind="refund").count() == 1
     assert customer_balance(customer.pk) == 40
-    assert "This refund was already recorded (30.00): not recorded again." in text_of(
+    assert "This refund was already recorded ($30.00): not recorded again." in text_of(
         staff_client.get(again.headers["Location"])
     )
 
@@ -134,7 +156,7 @@ def test_a_resubmitted_refund_is_recorded_once(staff_client):
 def test_a_double_click_on_refund_all_refunds_once(staff_client):
     customer = CustomerFactory()
     recorded = purchase(customer, "120.00")
-    posted = refund_form(full="1")
+    posted = refund_form(full="1", confirmed="1")
     staff_client.post(refund_url(recorded), posted)
     second = staff_client.post(refund_url(recorded), posted)
     assert second.status_code == 302
@@ -196,13 +218,13 @@ def test_the_transaction_page_shows_the_purchase_its_points_its_refunds_and_a_re
     shown = text_of(response)
     assert "Purchase A-1" in shown
     assert "Jane Doe" in shown
-    assert "Left to refund 90.00" in shown
-    assert "50 × 1 (50–100) = 50 points" in shown
+    assert "Left to refund $90.00" in shown
+    assert "50 × 1 (50–100) 50 20 × 2 (over 100) +40 Points earned 90" in shown
     assert "120.00: 50 × 1 (50–100) + 20 × 2 (over 100) = 90" in shown
     assert f'href="/transactions/{refunded.transaction.pk}/">RF-1</a>' in response.content.decode()
-    assert "-50" in shown
+    assert "−50" in shown
     assert "Customer's balance 40 points" in shown
-    assert "Refund all 90.00" in shown
+    assert "Refund all $90.00" in shown
     assert uuid.UUID(input_value(response, "idempotency_key"))
 
 
@@ -231,6 +253,6 @@ def test_the_transaction_page_issues_a_fixed_number_of_queries(staff_client, dja
     with django_assert_num_queries(8):
         response = staff_client.get(f"/transactions/{recorded.transaction.pk}/")
     if refunds:
-        assert response.content.decode().split("<tbody>")[1].count("<tr>") == refunds
+        assert response.content.decode().split('id="refunds-heading"')[1].split("<tbody>")[1].count("<tr>") == refunds
     else:
         assert "No refunds." in text_of(response)
