@@ -25,7 +25,8 @@ def managed_accounts(user) -> QuerySet:
     """Everyone for an owner; for a manager, the accounts that hold store staff's rights and nothing more
     (the same test as accounts.services.is_store_staff_only, in SQL). Groups, till store and whether
     two-factor sign-in is on come with each account (three queries in all)."""
-    accounts = User.objects.exclude(pk=user.pk)
+    # An API key's account stands for the key (api.keys): it is managed on the API keys page, not here.
+    accounts = User.objects.exclude(pk=user.pk).filter(api_key__isnull=True)
     if not is_owner(user):
         accounts = (
             accounts.filter(is_superuser=False, groups__name=Role.STORE_STAFF.value)

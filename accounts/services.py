@@ -39,6 +39,8 @@ def is_store_staff_only(account) -> bool:
 def can_manage_account(user, account) -> bool:
     if account.pk == user.pk:
         return False  # nobody changes their own role, activity or password here
+    if hasattr(account, "api_key"):
+        return False  # an API key's account: revoked on the API keys page, never given a password or a role
     if is_owner(user):
         return True
     return can_manage_staff(user) and is_store_staff_only(account)

@@ -49,3 +49,6 @@ class Event(models.TextChoices):
     MONTH_REOPENED = "month_reopened", "Month reopened"
     POINT_VALUE_SET = "point_value_set", "Point value set"
     BREAKAGE_ESTIMATE_SET = "breakage_estimate_set", "Breakage estimate set"
+    API_KEY_CREATED = "api_key_created", "API key created"
+    API_KEY_REVOKED = "api_key_revoked", "API key revoked"
+    API_CALL = "api_call", "API call"

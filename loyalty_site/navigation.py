@@ -125,6 +125,7 @@ NAVIGATION: tuple[Section, ...] = (
         (
             Link("Webhooks", "webhooks:endpoints", is_manager, "Tell the shop's other systems what happens here"),
             Link("Import transactions", "imports:upload", is_manager, "Upload a record of purchases and refunds"),
+            Link("API keys", "api_keys:list", is_manager, "Keys for the point of sale and web shop: the JSON API"),
         ),
     ),
     Section(

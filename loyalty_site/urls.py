@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from accounts.views import PasswordResetView
+from api.views import not_found
 from ops.metrics import metrics_view
 
 from .health import healthz
@@ -9,6 +10,10 @@ from .health import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
+    path("api/v1/", include("api.urls")),
+    # Anything else under /api/ answers problem+json, never the site's HTML page.
+    re_path(r"^api/", not_found),
+    path("api-keys/", include("api.page_urls")),
     path("admin/", admin.site.urls),
     # Before Django's own: password reset says so where no mail can be sent.
     path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
@@ -25,3 +30,6 @@ urlpatterns = [
     path("", include("customers.urls")),
     path("", include("transactions.urls")),
 ]
+
+# A crash answers problem+json under /api/, the site's page elsewhere.
+handler500 = "api.views.server_error"

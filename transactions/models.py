@@ -32,6 +32,7 @@ class TransactionSource(models.TextChoices):
     TILL = "till", "Till"
     ADMIN = "admin", "Admin"
     IMPORT = "import", "Import"
+    API = "api", "API"
 
 
 class Transaction(models.Model):

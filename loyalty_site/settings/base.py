@@ -58,6 +58,12 @@ INSTALLED_APPS = [
     # After auditlog: the audit trail is auditlog's log entry model, and its admin replaces auditlog's.
     "audit",
     "accounts",
+    # The JSON API (/api/v1/): Django REST framework, its OpenAPI document (drf-spectacular) and Swagger UI
+    # from our own static files (the sidecar).
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -173,8 +179,9 @@ SESSION_COOKIE_AGE = (LOYALTY_SESSION_IDLE_MINUTES + 5) * 60 if LOYALTY_SESSION_
 
 # Several web machines behind a load balancer (README: "More machines") share what one process writes and
 # another reads. Sessions: in the database ("db", the default) or "cached_db" (the database, read through
-# the cache). The cache (CACHE_URL, django-environ): where rate limits count (the API's throttling) and
-# cached sessions live, so in production it must be shared: the database (dbcache://TABLE, the default
+# the cache). The cache (CACHE_URL, django-environ): where cached sessions live and whatever later counts in
+# the cache, so in production it must be shared (the API's rate per key counts in the database, on the key's
+# row, and django-axes's failures too): the database (dbcache://TABLE, the default
 # there) or Redis (redis://host:6379/1). Local memory (locmemcache://, the local default) is one process's.
 SESSION_STORES = {
     "db": "django.contrib.sessions.backends.db",
@@ -310,6 +317,45 @@ LOYALTY_JOIN_CONFIRM_HOURS = env.int("LOYALTY_JOIN_CONFIRM_HOURS", default=48)
 # from one client address; emails asked for one email address.
 LOYALTY_MEMBER_ATTEMPTS_PER_HOUR = env.int("LOYALTY_MEMBER_ATTEMPTS_PER_HOUR", default=30)
 LOYALTY_MEMBER_MAILS_PER_HOUR = env.int("LOYALTY_MEMBER_MAILS_PER_HOUR", default=3)
+
+# The JSON API (/api/v1/). Each key's rate: calls per second, minute, hour or day ("300/minute").
+LOYALTY_API_RATE = env("LOYALTY_API_RATE", default="300/minute")
+# How long the answer to a POST with an Idempotency-Key is kept for retries (forgotten daily after that).
+LOYALTY_API_IDEMPOTENCY_DAYS = env.int("LOYALTY_API_IDEMPOTENCY_DAYS", default=7)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.problems.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # ?format=... does not choose a renderer: the Accept header does (text/csv for a report).
+    "URL_FORMAT_OVERRIDE": None,
+    # NaN and Infinity are not JSON: refused as a malformed body.
+    "STRICT_JSON": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Loyalty API",
+    "DESCRIPTION": (
+        "Record purchases, refunds and redemptions and read balances from the shop's other systems. "
+        "Authenticate with `Authorization: Bearer <key>`. Amounts are decimal strings (\"120.00\"), moments "
+        "ISO 8601 with an offset, customers are named by member number and stores by code. Every POST accepts "
+        "an `Idempotency-Key`. Errors are `application/problem+json` (RFC 9457)."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.add_problems_and_idempotency",
+    ],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # The background worker's queue (huey; `manage.py run_huey` consumes it). TASK_QUEUE_URL says where it lives:
 # - unset with SQLite: an SQLite file beside manage.py, so `make run` needs no extra service;

@@ -1,6 +1,6 @@
 """The real worker (`manage.py run_huey` in its own process, tests/worker.py) delivers a purchase recorded
-through the recording service to a receiver on 127.0.0.1, signed as the README's recipe verifies; a
-receiver answering 500 is retried from the database."""
+through the recording service, or through the JSON API, to a receiver on 127.0.0.1, signed as the README's
+recipe verifies; a receiver answering 500 is retried from the database."""
 
 import json
 
@@ -8,7 +8,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from api.keys import create_api_key
 from events.models import Event, EventType
+from tests.api.conftest import ApiClient
 from tests.factories import CustomerFactory, purchase
 from webhooks.models import Delivery
 from webhooks.tasks import send_due_deliveries
@@ -34,6 +36,23 @@ def test_the_worker_delivers_a_recorded_purchase_signed(worker, receiver, endpoi
     assert received.headers["Loyalty-Event-Id"] == event.wire_id
     worker.wait_until(lambda: delivery_state() == ("delivered", 1, 200), what="the delivery to be recorded")
     worker.wait_until(lambda: Event.objects.filter(dispatched_at__isnull=False).count() == Event.objects.count())
+
+
+def test_a_purchase_recorded_through_the_api_is_delivered_signed(worker, receiver, endpoint_at, recipe):
+    """The issue's whole path: the shop's system records a purchase with an API key, the worker delivers the
+    event to the receiver, whose signature check passes."""
+    _, secret = endpoint_at(receiver.url())
+    CustomerFactory(member_number="M100")
+    api = ApiClient(create_api_key(name="Web shop", role="staff").secret)
+    worker.start()
+    response = api.post("purchases", {"customer": "M100", "amount": "120.00", "receipt_number": "API-1"})
+    assert response.status_code == 201, response.content
+    [received] = receiver.wait_for(1)
+    assert recipe(secret).verify(secret, received.headers["Loyalty-Signature"], received.body)
+    message = json.loads(received.body)
+    assert message["type"] == "purchase.recorded"
+    assert message["data"]["transaction"]["source"] == "api" and message["data"]["points"] == 90
+    assert message["data"]["lines"] == response.json()["lines"]
 
 
 def test_the_worker_retries_a_receiver_that_answered_500(worker, receiver, endpoint_at):
