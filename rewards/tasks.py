@@ -44,7 +44,7 @@ def award_birthday_bonuses_daily() -> int:
     return awarded
 
 
-@db_periodic_task(crontab(minute="15", hour="1"))
+@db_periodic_task(crontab(minute="25", hour="1"))
 def maintain_ledger_partitions_daily() -> list[str]:
     """PostgreSQL: the ledger's months ahead, and whatever reached its DEFAULT partition in months of its own."""
     made = maintain(current_month())
