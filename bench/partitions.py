@@ -89,7 +89,7 @@ def build(cursor, *, rows: int, months: int, customers: int) -> None:
                CASE WHEN kind = 'bonus' THEN 'bonus:' || n ELSE '' END, false
         FROM (SELECT n, %(first)s::timestamptz + ({span}) * (n::float / %(rows)s) AS at,
                      CASE WHEN n %% 50 = 0 THEN 'reversal' WHEN n %% 40 = 0 THEN 'bonus' ELSE 'earn' END AS kind
-              FROM generate_series(1, %(rows)s) AS n) AS g
+              FROM generate_series(1::bigint, %(rows)s) AS n) AS g
         """,
         {"customers": customers, "rows": rows, "first": first},
     )
