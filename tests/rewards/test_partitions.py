@@ -3,6 +3,7 @@ guarantees as the plain table, partitions made ahead and split out of DEFAULT, e
 index and pruned to its months, and a closed month detached with every other month's reports unchanged."""
 
 import datetime as dt
+import io
 import json
 import shutil
 import subprocess
@@ -14,13 +15,24 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from rewards.liability import liability_report
+from rewards.local_time import current_month
 from rewards.models import DetachedLedgerMonth, PointsEntry, Redemption
-from rewards.partitions import CLAIMS, DEFAULT, LEDGER, ensure_months, is_partitioned, maintain, partitions
+from rewards.partitions import (
+    CLAIMS,
+    DEFAULT,
+    LEDGER,
+    ensure_months,
+    is_partitioned,
+    maintain,
+    months_ahead,
+    partitions,
+)
 from rewards.selectors import customer_balance, customer_ledger, monthly_points, store_figures
 from rewards.services.archive import detach_month, detach_refusals
 from rewards.services.books import close_month
 from rewards.services.ledger import rollup_differences
 from rewards.services.liability import liability_differences
+from rewards.tasks import maintain_ledger_partitions_daily
 from tests.factories import (
     CustomerFactory,
     ManagerFactory,
@@ -277,3 +289,32 @@ def test_a_detached_month_is_archived_with_pg_dump_and_dropped(tmp_path):
         assert cursor.fetchone()[0] is None
     assert DetachedLedgerMonth.objects.get().archive == str(archive)
     assert customer_balance(ann.pk) == 240
+
+
+@postgres_only
+def test_the_daily_job_and_the_command_make_months_ahead_and_split_what_reached_the_default_partition():
+    old = purchase(CustomerFactory(), "120.00", when=at(1997, 5, 6))
+
+    made = maintain_ledger_partitions_daily.call_local()
+
+    assert "1997-05" in made
+    assert partition_of(old.entry.pk) == "rewards_pointsentry_1997_05"
+    assert {p.month for p in partitions() if p.month} >= set(months_ahead(current_month()))
+
+    output = io.StringIO()
+    call_command("ledger_partitions", "--from", "1996-11", "--to", "1997-01", stdout=output)
+    assert "made 1996-11" in output.getvalue() and "made 1997-01" in output.getvalue()
+    assert " 1996-12  rewards_pointsentry_1996_12" in output.getvalue()
+    with pytest.raises(CommandError, match="not a month"):
+        call_command("ledger_partitions", "--from", "1997-1")
+    with pytest.raises(CommandError, match="before --from"):
+        call_command("ledger_partitions", "--from", "1997-03", "--to", "1997-01")
+
+
+def test_the_partition_command_on_sqlite_says_there_is_nothing_to_do():
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's behaviour")
+    output = io.StringIO()
+    call_command("ledger_partitions", "--from", "1997-01", stdout=output)
+    assert "plain table" in output.getvalue()
+    assert maintain_ledger_partitions_daily.call_local() == []
