@@ -105,7 +105,7 @@ def month_bounds(month: dt.date) -> tuple[str, str]:
     return lower, upper
 
 
-def _months_in(table: str) -> list[dt.date]:
+def months_in(table: str) -> list[dt.date]:
     """The merchant's months that have rows in `table` (a ledger partition or the old plain table)."""
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
@@ -121,7 +121,7 @@ def _execute(sql: str, params: Iterable | None = None) -> None:
         cursor.execute(sql, params)
 
 
-def _create_month(month: dt.date) -> None:
+def create_month(month: dt.date) -> None:
     lower, upper = month_bounds(month)
     _execute(f"CREATE TABLE {partition_name(month)} PARTITION OF {LEDGER} FOR VALUES FROM ('{lower}') TO ('{upper}')")
 
@@ -139,10 +139,10 @@ def ensure_months(months: Iterable[dt.date]) -> list[dt.date]:
         missing = [month for month in wanted if month not in existing]
         if not missing:
             return []
-        in_default = set(_months_in(DEFAULT)) & set(missing)
+        in_default = set(months_in(DEFAULT)) & set(missing)
         for month in missing:
             if month not in in_default:
-                _create_month(month)
+                create_month(month)
         if in_default:
             _split_default(sorted(in_default))
     return missing
@@ -174,4 +174,4 @@ def maintain(today_month: dt.date) -> list[dt.date]:
     """The daily job: months from last month to MONTHS_AHEAD ahead, and every month found in DEFAULT."""
     if not is_partitioned():
         return []
-    return ensure_months([*months_ahead(today_month), *_months_in(DEFAULT)])
+    return ensure_months([*months_ahead(today_month), *months_in(DEFAULT)])

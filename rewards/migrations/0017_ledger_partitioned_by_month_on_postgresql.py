@@ -14,7 +14,7 @@ from django.db import migrations
 
 from loyalty_site.append_only import create_sql
 from rewards.local_time import current_month
-from rewards.partitions import CLAIMS, DEFAULT, LEDGER, REFERENCES, _create_month, _months_in, months_ahead
+from rewards.partitions import CLAIMS, DEFAULT, LEDGER, REFERENCES, create_month, months_ahead, months_in
 
 PLAIN = f"{LEDGER}_plain"
 PARTITIONED = f"{LEDGER}_partitioned"
@@ -83,8 +83,8 @@ def partition_the_ledger(apps, schema_editor):
             f"INCLUDING STORAGE INCLUDING COMPRESSION, CONSTRAINT {LEDGER}_pkey PRIMARY KEY (id, effective_at)) PARTITION BY RANGE (effective_at)"
         )
         cursor.execute(f"CREATE TABLE {DEFAULT} PARTITION OF {LEDGER} DEFAULT")
-        for month in sorted({*_months_in(PLAIN), *months_ahead(current_month())}):
-            _create_month(month)
+        for month in sorted({*months_in(PLAIN), *months_ahead(current_month())}):
+            create_month(month)
         cursor.execute(f"INSERT INTO {LEDGER} SELECT * FROM {PLAIN}")  # noqa: S608
         # Drops the plain table's foreign keys from the tables that refer to it, and its trigger.
         cursor.execute(f"DROP TABLE {PLAIN} CASCADE")

@@ -70,6 +70,7 @@ def test_the_ledger_is_partitioned_by_month_with_its_months_ahead_and_a_default(
     assert is_partitioned()
     names = {partition.name for partition in partitions()}
     assert DEFAULT in names
+    assert {partition.month for partition in partitions()} >= set(months_ahead(current_month()))
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_index i JOIN pg_attribute a "
