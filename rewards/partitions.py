@@ -13,7 +13,7 @@ The design (README, "Partitioned ledger"):
   index. Django keeps `id` as the model's pk; ids come from the table's identity sequence, as before.
 - The four once-only guarantees (one earn per purchase, one reversal per refund, a keyed bonus once per
   customer, an expiry once per lot) cannot be partition-local unique indexes without being weakened (a
-  reversal's or a bonus's moment is not implied by what it is unique on), so they live on a small
+  reversal's or a bonus's moment is not implied by what it is unique on), so they live on a narrow
   unpartitioned table, `rewards_ledgerclaim`, with the same unique indexes under the same names; a row
   trigger on the ledger writes an entry's claim in the same statement. Claims outlive a detached month, so
   once-only stays once-only for ever.
