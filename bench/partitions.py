@@ -15,6 +15,7 @@ turns (the machine is shared and noisy), medians compared:
   month       one month's points by kind (pointsentry_effective_idx; the partitioned table reads one month)
   detach      (partitioned only) detaching the oldest month, timed, then attached again
   insert      one earn entry written (plain: its unique index; partitioned: its claim, by the trigger)
+  copy        --copy-rows earn entries written by one COPY, as the importer writes (rolled back)
 
 Printed: each median in milliseconds and the ratio partitioned / plain. Nothing is asserted.
 """
@@ -57,7 +58,7 @@ UNIQUE = [
     "CREATE UNIQUE INDEX {t}_bonus_once ON {t} (customer_id, bonus_key) WHERE kind = 'bonus' AND bonus_key <> ''",
     "CREATE UNIQUE INDEX {t}_expiry_once ON {t} (customer_id, bonus_key) WHERE kind = 'expiry' AND bonus_key <> ''",
 ]
-CLAIMED = "NEW.kind IN ('earn', 'reversal') OR (NEW.kind IN ('bonus', 'expiry') AND NEW.bonus_key <> '')"
+CLAIMED = "kind IN ('earn', 'reversal') OR (kind IN ('bonus', 'expiry') AND bonus_key <> '')"
 
 
 def build(cursor, *, rows: int, months: int, customers: int) -> None:
@@ -115,16 +116,17 @@ def build(cursor, *, rows: int, months: int, customers: int) -> None:
         f"""
         CREATE FUNCTION claim() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            IF {CLAIMED} THEN
-                INSERT INTO {SCHEMA}.claims VALUES
-                    (NEW.id, NEW.effective_at, NEW.kind, NEW.transaction_id, NEW.customer_id, NEW.bonus_key);
-            END IF;
-            RETURN NEW;
+            INSERT INTO {SCHEMA}.claims
+            SELECT id, effective_at, kind, transaction_id, customer_id, bonus_key FROM written WHERE {CLAIMED};
+            RETURN NULL;
         END
         $$
         """
     )
-    cursor.execute("CREATE TRIGGER claims BEFORE INSERT ON parted FOR EACH ROW EXECUTE FUNCTION claim()")
+    cursor.execute(
+        "CREATE TRIGGER claims AFTER INSERT ON parted REFERENCING NEW TABLE AS written "
+        "FOR EACH STATEMENT EXECUTE FUNCTION claim()"
+    )
     cursor.execute("ANALYZE plain")
     cursor.execute("ANALYZE parted")
     cursor.execute("ANALYZE claims")
@@ -136,6 +138,7 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--copy-rows", type=int, default=100_000, help="rows written by one COPY")
     parser.add_argument("--reuse", action="store_true", help="keep the schema built by an earlier run")
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "")
@@ -197,6 +200,28 @@ def main() -> None:
 
         plain, parted = timed_alternately(insert("plain"), insert("parted"), args.repeats)
         results["insert"] = (statistics.median(plain), statistics.median(parted))
+
+        copied = [
+            ("earn", 1 + n % 90, "2000-01-01 00:00:00+00", "{}", 1 + n % args.customers, 10**12 + n)
+            for n in range(args.copy_rows)
+        ]
+
+        def copy(table: str) -> callable:
+            def write():
+                with (
+                    connection.transaction(force_rollback=True),
+                    cursor.copy(
+                        f"COPY {table} (kind, points, effective_at, created_at, reason, note, facts, customer_id, "
+                        "transaction_id, rule_version_id, bonus_key, stamped) FROM STDIN"
+                    ) as stream,
+                ):
+                    for kind, points, at, facts, customer, transaction in copied:
+                        stream.write_row((kind, points, at, at, "", "", facts, customer, transaction, 1, "", False))
+
+            return write
+
+        plain, parted = timed_alternately(copy("plain"), copy("parted"), 5)
+        results["copy"] = (statistics.median(plain), statistics.median(parted))
 
         cursor.execute(
             "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = "

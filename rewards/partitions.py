@@ -14,8 +14,9 @@ The design (README, "Partitioned ledger"):
 - The four once-only guarantees (one earn per purchase, one reversal per refund, a keyed bonus once per
   customer, an expiry once per lot) cannot be partition-local unique indexes without being weakened (a
   reversal's or a bonus's moment is not implied by what it is unique on), so they live on a narrow
-  unpartitioned table, `rewards_ledgerclaim`, with the same unique indexes under the same names; a row
-  trigger on the ledger writes an entry's claim in the same statement. Claims outlive a detached month, so
+  unpartitioned table, `rewards_ledgerclaim`, with the same unique indexes under the same names; a
+  statement-level trigger on the ledger writes the statement's claims at its end (so COPY stays batched).
+  Rows written into a partition by name bypass it: write through `rewards_pointsentry`. Claims outlive a detached month, so
   once-only stays once-only for ever.
 - Foreign keys INTO the ledger (an entry's `corrects`, a redemption's entry and undo entry, an adjustment
   request's entry) cannot reference `id` alone any more; constraint triggers check them instead (the

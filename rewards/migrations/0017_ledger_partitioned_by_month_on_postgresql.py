@@ -21,7 +21,7 @@ PARTITIONED = f"{LEDGER}_partitioned"
 _ON_LEDGER = re.compile(rf" ON (?:\w+\.)?{LEDGER} USING ")
 
 # The entries that carry a once-only claim: what the unique constraints' conditions select.
-CLAIMED = "NEW.kind IN ('earn', 'reversal') OR (NEW.kind IN ('bonus', 'expiry') AND NEW.bonus_key <> '')"
+CLAIMED = "kind IN ('earn', 'reversal') OR (kind IN ('bonus', 'expiry') AND bonus_key <> '')"
 CLAIM_COLUMNS = "entry_id, effective_at, kind, transaction_id, customer_id, bonus_key"
 
 
@@ -103,29 +103,29 @@ def partition_the_ledger(apps, schema_editor):
             "kind varchar(12) NOT NULL, transaction_id bigint, customer_id bigint NOT NULL, "
             "bonus_key varchar(64) NOT NULL)"
         )
-        claimed = CLAIMED.replace("NEW.", "")
         cursor.execute(
             f"INSERT INTO {CLAIMS} ({CLAIM_COLUMNS}) SELECT id, {CLAIM_COLUMNS.split(', ', 1)[1]} "  # noqa: S608
-            f"FROM {LEDGER} WHERE {claimed}"
+            f"FROM {LEDGER} WHERE {CLAIMED}"
         )
         for _name, sql in unique:
             cursor.execute(_ON_LEDGER.sub(f" ON {CLAIMS} USING ", sql))
+        # One statement-level trigger with the statement's new rows as a table: the claims are written set-based
+        # at the end of the same statement (a duplicate fails the statement, as a unique index did), and COPY
+        # keeps its batched inserts, which any row-level BEFORE trigger would turn into one insert per row.
         cursor.execute(
             f"""
             CREATE OR REPLACE FUNCTION {LEDGER}_claim() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-                IF {CLAIMED} THEN
-                    INSERT INTO {CLAIMS} ({CLAIM_COLUMNS})
-                    VALUES (NEW.id, NEW.effective_at, NEW.kind, NEW.transaction_id, NEW.customer_id, NEW.bonus_key);
-                END IF;
-                RETURN NEW;
+                INSERT INTO {CLAIMS} ({CLAIM_COLUMNS})
+                SELECT id, {CLAIM_COLUMNS.split(", ", 1)[1]} FROM written WHERE {CLAIMED};
+                RETURN NULL;
             END
             $$
             """  # noqa: S608
         )
-        # BEFORE, not AFTER: nothing is queued per row, so a COPY of millions of entries costs no memory.
         cursor.execute(
-            f"CREATE TRIGGER {LEDGER}_claims BEFORE INSERT ON {LEDGER} FOR EACH ROW EXECUTE FUNCTION {LEDGER}_claim()"
+            f"CREATE TRIGGER {LEDGER}_claims AFTER INSERT ON {LEDGER} REFERENCING NEW TABLE AS written "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {LEDGER}_claim()"
         )
         # Claims go with their entries when the ledger is emptied as a whole (the tests' flush).
         cursor.execute(

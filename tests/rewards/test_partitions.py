@@ -123,6 +123,37 @@ def test_once_only_holds_across_months_not_only_within_one(refused_by):
 
 
 @postgres_only
+def test_a_copy_into_the_ledger_writes_its_claims_and_a_duplicate_in_it_is_refused(refused_by):
+    """The importer writes by COPY: the claims are written at the end of the statement, set-based."""
+    earn = purchase(CustomerFactory(), "120.00").entry
+    columns = ["kind", "points", "effective_at", "created_at", "reason", "note", "facts", "customer_id"]
+    columns += ["transaction_id", "rule_version_id", "bonus_key", "stamped"]
+    row = ["earn", 5, earn.effective_at, earn.created_at, "", "", "{}", earn.customer_id]
+    row += [earn.transaction_id, earn.rule_version_id, "", False]
+    bonus = ["bonus", 5, earn.effective_at, earn.created_at, "Welcome", "", "{}", earn.customer_id]
+    bonus += [None, None, "enrolment", False]
+
+    def copy(*rows):  # psycopg's COPY, its errors as Django's (IntegrityError)
+        with (
+            connection.wrap_database_errors,
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {LEDGER} ({', '.join(columns)}) FROM STDIN") as c,
+        ):
+            for values in rows:
+                c.write_row(values)
+
+    copy(bonus)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT kind, bonus_key FROM {CLAIMS} WHERE customer_id = %s ORDER BY kind", [earn.customer_id])  # noqa: S608
+        assert cursor.fetchall() == [("bonus", "enrolment"), ("earn", "")]
+    with refused_by(PointsEntry, "pointsentry_one_earn_per_purchase"):
+        copy(row)
+    with refused_by(PointsEntry, "pointsentry_bonus_once_per_key"):
+        copy(bonus)
+    assert PointsEntry.objects.filter(customer_id=earn.customer_id).count() == 2
+
+
+@postgres_only
 def test_references_into_the_ledger_are_still_checked():
     """No foreign key can reference `id` alone on a partitioned table; a constraint trigger checks instead."""
     recorded = purchase(CustomerFactory(), "120.00")
