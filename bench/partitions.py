@@ -202,7 +202,7 @@ def main() -> None:
         results["insert"] = (statistics.median(plain), statistics.median(parted))
 
         copied = [
-            ("earn", 1 + n % 90, "2000-01-01 00:00:00+00", "{}", 1 + n % args.customers, 10**12 + n)
+            ("earn", 1 + n % 90, "2000-01-01 00:00:00+00", "{}", 1 + n % args.customers, 5 * 10**12 + n)
             for n in range(args.copy_rows)
         ]
 
