@@ -16,8 +16,8 @@ The design (README, "Partitioned ledger"):
   reversal's or a bonus's moment is not implied by what it is unique on), so they live on a narrow
   unpartitioned table, `rewards_ledgerclaim`, with the same unique indexes under the same names; a
   statement-level trigger on the ledger writes the statement's claims at its end (so COPY stays batched).
-  Rows written into a partition by name bypass it: write through `rewards_pointsentry`. Claims outlive a detached month, so
-  once-only stays once-only for ever.
+  Rows written into a partition by name bypass it: write through `rewards_pointsentry`. Claims outlive a
+  detached month, so once-only stays once-only for ever.
 - Foreign keys INTO the ledger (an entry's `corrects`, a redemption's entry and undo entry, an adjustment
   request's entry) cannot reference `id` alone any more; constraint triggers check them instead (the
   referenced entry exists), deferred to the commit as Django's foreign keys are. Entries are never

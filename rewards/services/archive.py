@@ -4,15 +4,15 @@ rewards.partitions says how the ledger is partitioned)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
+
+from ops.backups import BackupError, dump
 
 from ..models import DetachedLedgerMonth
 from ..partitions import LEDGER, REFERENCES, PartitionRefused, is_partitioned, month_bounds, partition_name, partitions
@@ -92,6 +92,9 @@ def detach_month(month: dt.date, *, archive_dir: Path | None = None) -> Detached
     complete. The monthly and liability roll-ups keep the month's sums: every month's reports stay as they were."""
     if not is_partitioned():
         raise PartitionRefused("The ledger is a plain table on this database (SQLite): there are no months to detach.")
+    if archive_dir is not None and connection.in_atomic_block:
+        # pg_dump, another session, could not see the detached table before this transaction commits.
+        raise PartitionRefused("Archiving runs outside a database transaction (pg_dump must see the detached month).")
     if archive_dir is not None and not shutil.which("pg_dump"):
         raise PartitionRefused(
             "pg_dump is not installed: install PostgreSQL's client tools, or detach without --archive."
@@ -111,26 +114,13 @@ def detach_month(month: dt.date, *, archive_dir: Path | None = None) -> Detached
     if archive_dir is not None:
         archive = Path(archive_dir).resolve() / f"{name}.dump"
         archive.parent.mkdir(parents=True, exist_ok=True)
-        _dump(name, archive)
+        try:
+            dump(archive, [f"--table={name}"])
+        except BackupError as error:
+            raise PartitionRefused(f"{error}; {name} is detached and kept: dump it by hand, then drop it.") from error
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(f"DROP TABLE {name}")
             record.archive = str(archive)
             record.save(update_fields=["archive"])
     return Detached(month=month, table=name, entries=entries, points=points, archive=archive)
-
-
-def _dump(table: str, path: Path) -> None:
-    """pg_dump of one table with the connection's settings; on failure the detached table is kept."""
-    params = connection.get_connection_params()
-    command = ["pg_dump", "--format=custom", f"--table={table}", f"--file={path}", "--no-password"]
-    for option, key in (("--host", "host"), ("--port", "port"), ("--username", "user")):
-        if params.get(key):
-            command.append(f"{option}={params[key]}")
-    command.append(str(params.get("dbname") or connection.settings_dict["NAME"]))
-    environment = os.environ | ({"PGPASSWORD": str(params["password"])} if params.get("password") else {})
-    result = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)  # noqa: S603
-    if result.returncode != 0:
-        raise PartitionRefused(
-            f"pg_dump failed ({result.stderr.strip()}); {table} is detached and kept: dump it by hand, then drop it."
-        )

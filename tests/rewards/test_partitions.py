@@ -314,6 +314,7 @@ def test_a_detached_month_is_archived_with_pg_dump_and_dropped(tmp_path):
     call_command("detach_ledger_month", "2025-02", "--archive", str(tmp_path))
 
     archive = tmp_path / "rewards_pointsentry_2025_02.dump"
+    assert archive.stat().st_mode & 0o777 == 0o600  # members' points: readable by its owner only, as a backup
     listing = subprocess.run(
         [shutil.which("pg_restore"), "--list", str(archive)], capture_output=True, text=True, check=True
     )
