@@ -47,7 +47,7 @@ from tests.migration_rows import restore_migration_rows
 
 pytestmark = pytest.mark.django_db
 
-JANUARY, FEBRUARY, MARCH, APRIL = (dt.date(2025, month, 1) for month in (1, 2, 3, 4))
+JANUARY, FEBRUARY, MARCH = (dt.date(2025, month, 1) for month in (1, 2, 3))
 postgres_only = pytest.mark.postgres_only
 
 
