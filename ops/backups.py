@@ -66,14 +66,17 @@ def backup(path: Path, *, with_queue: bool = True) -> int:
     """Dump the database to `path` (custom format); returns its size in bytes. Written beside it first and
     renamed when complete, so a failed dump never leaves a file that looks like a backup. Readable by its
     owner only: it holds every customer and every password hash."""
+    return dump(path, [] if with_queue else ["--exclude-table-data", QUEUE_TABLES])
+
+
+def dump(path: Path, options: list[str]) -> int:
+    """pg_dump (custom format, with `options`: which tables) to `path`, as `backup` writes it: beside it first,
+    renamed when complete, readable by its owner only. Returns its size in bytes."""
     _require_postgresql()
     partial = path.with_name(path.name + ".partial")
     os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-    arguments = ["pg_dump", "--format=custom", "--file", str(partial)]
-    if not with_queue:
-        arguments += ["--exclude-table-data", QUEUE_TABLES]
     try:
-        _run(arguments)
+        _run(["pg_dump", "--format=custom", "--file", str(partial), *options])
     except BackupError:
         partial.unlink(missing_ok=True)
         raise

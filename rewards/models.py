@@ -819,3 +819,22 @@ class BreakageEstimate(models.Model):
     def __str__(self) -> str:
         shown = "observed" if self.rate is None else f"{self.rate}%"
         return f"breakage {shown} from {self.effective_month:%Y-%m}"
+
+
+class DetachedLedgerMonth(models.Model):
+    """A month whose ledger partition was detached (and perhaps archived with pg_dump) on PostgreSQL
+    (rewards.services.archive). Its entries left the ledger; the monthly and liability roll-ups keep its sums,
+    so the checks that compare them with the ledger (check_points_rollup, check_liability) leave it out, and
+    their repairs never rebuild it."""
+
+    month = models.DateField(unique=True, help_text="First day of the detached month.")
+    detached_at = models.DateTimeField(default=timezone.now)
+    entries = models.PositiveIntegerField()
+    points = models.BigIntegerField(help_text="The sum of the detached entries' points.")
+    archive = models.CharField(max_length=500, blank=True, help_text="Where pg_dump wrote it, if it was archived.")
+
+    class Meta:
+        ordering = ["month"]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} detached"

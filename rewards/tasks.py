@@ -10,6 +10,8 @@ import logging
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
+from rewards.local_time import current_month
+from rewards.partitions import maintain
 from rewards.services.bonuses import award_birthday_bonuses
 from rewards.services.expiry import expire_points
 from rewards.services.tiers import review_tiers
@@ -40,3 +42,11 @@ def award_birthday_bonuses_daily() -> int:
         return 0
     logger.info("award_birthday_bonuses: %s awarded", awarded)
     return awarded
+
+
+@db_periodic_task(crontab(minute="25", hour="1"))
+def maintain_ledger_partitions_daily() -> list[str]:
+    """PostgreSQL: the ledger's months ahead, and whatever reached its DEFAULT partition in months of its own."""
+    made = maintain(current_month())
+    logger.info("ledger partitions made: %s", ", ".join(f"{month:%Y-%m}" for month in made) or "none")
+    return [f"{month:%Y-%m}" for month in made]

@@ -16,10 +16,10 @@ from django.db.models import Count, Q, QuerySet, Sum
 from customers.models import Customer
 
 from ..local_time import month_of
-from ..models import CustomerMonthPoints, PointsEntry, Program
+from ..models import CustomerMonthPoints, DetachedLedgerMonth, PointsEntry, Program
 from ..selectors import customer_balance
 from .books import guard_entries
-from .liability import fold_into_liability
+from .liability import attached_months_of, fold_into_liability
 
 
 def post_entries(entries: Sequence[PointsEntry]) -> list[PointsEntry]:
@@ -104,7 +104,8 @@ def rollup_differences() -> list[RollupDifference]:
     (one FULL OUTER JOIN of the grouped ledger and the roll-up table)."""
     ledger_sql, params = rollup_rows(PointsEntry.objects.all()).query.sql_with_params()
     quote = connection.ops.quote_name
-    table = quote(CustomerMonthPoints._meta.db_table)
+    # Months detached from the ledger keep their sums in the roll-up only: left out of the comparison.
+    table = attached_months_of(CustomerMonthPoints._meta.db_table)
     names = CustomerMonthPoints.SUMMED
     columns = [quote(column) for column in names]
     differs = " OR ".join(f"ledger.{c} <> rollup.{c}" for c in columns)
@@ -140,6 +141,6 @@ def rebuild_rollup() -> int:
             # No ledger write may slip in between the delete and the rebuild.
             with connection.cursor() as cursor:
                 cursor.execute(f"LOCK TABLE {connection.ops.quote_name(PointsEntry._meta.db_table)} IN SHARE MODE")
-        CustomerMonthPoints.objects.all().delete()
+        CustomerMonthPoints.objects.exclude(month__in=DetachedLedgerMonth.objects.values("month")).delete()
         fold_into_rollup(PointsEntry.objects.all())
         return CustomerMonthPoints.objects.count()

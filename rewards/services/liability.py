@@ -23,7 +23,7 @@ from .. import accounting
 from ..calendar import months_from
 from ..liability import month_closes, movements, reproduction, roll_forward_of, versions
 from ..local_time import current_month, month_of
-from ..models import LedgerKind, PointsEntry, PointValue, StoreMonthPoints
+from ..models import DetachedLedgerMonth, LedgerKind, PointsEntry, PointValue, StoreMonthPoints
 from ..selectors import point_value_versions
 
 KEY = ("month", "store_key", "kind", "point_value_id")
@@ -95,6 +95,14 @@ def fold_into_liability(entries: QuerySet[PointsEntry], versions: Sequence[Point
         cursor.execute(sql, params)
 
 
+def attached_months_of(table: str) -> str:
+    """A roll-up table's rows but those of months detached from the ledger (rewards.services.archive), as
+    SQL to put where the table's name would go (only model metadata is interpolated)."""
+    quote = connection.ops.quote_name
+    detached = quote(DetachedLedgerMonth._meta.db_table)
+    return f"(SELECT * FROM {quote(table)} WHERE {quote('month')} NOT IN (SELECT {quote('month')} FROM {detached}))"  # noqa: S608
+
+
 @dataclass(frozen=True)
 class LiabilityDifference:
     """A (month, store, kind, point value) where the roll-up and the ledger disagree; None where one has no row."""
@@ -110,7 +118,8 @@ class LiabilityDifference:
 def liability_differences() -> list[LiabilityDifference]:
     """Every key where the liability roll-up differs from the ledger grouped the same way (one FULL OUTER JOIN)."""
     ledger_sql, params = liability_rows(PointsEntry.objects.all(), point_value_versions()).query.sql_with_params()
-    table = connection.ops.quote_name(StoreMonthPoints._meta.db_table)
+    # Months detached from the ledger keep their sums in the roll-up only: left out of the comparison.
+    table = attached_months_of(StoreMonthPoints._meta.db_table)
     # Only identifiers from the model's metadata and the ORM's own SQL are interpolated; values are parameters.
     sql = (
         "SELECT COALESCE(ledger.entry_month, rollup.month), COALESCE(ledger.entry_store, rollup.store_key), "  # noqa: S608
@@ -156,7 +165,7 @@ def rebuild_liability() -> int:
             # No ledger write may slip in between the delete and the rebuild.
             with connection.cursor() as cursor:
                 cursor.execute(f"LOCK TABLE {connection.ops.quote_name(PointsEntry._meta.db_table)} IN SHARE MODE")
-        StoreMonthPoints.objects.all().delete()
+        StoreMonthPoints.objects.exclude(month__in=DetachedLedgerMonth.objects.values("month")).delete()
         fold_into_liability(PointsEntry.objects.all())
         return StoreMonthPoints.objects.count()
 

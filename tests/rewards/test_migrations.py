@@ -108,3 +108,61 @@ def test_the_liability_roll_up_is_built_from_an_existing_ledger_as_the_services_
     assert liability_differences() == []
     assert sorted(rows.all()) == kept
     assert (dt.date(2025, 2, 1), harbour.pk, "redemption", PointValue.objects.latest("effective_from").pk, 10) in kept
+
+
+partition_migration = importlib.import_module("rewards.migrations.0017_ledger_partitioned_by_month_on_postgresql")
+
+
+def ledger_shape() -> dict:
+    """What the ledger's table is: its kind, its primary key, its unique indexes and where they live, what refers
+    to it, and its rows."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relkind FROM pg_class WHERE oid = 'rewards_pointsentry'::regclass")
+        (kind,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT indexname, tablename FROM pg_indexes WHERE indexname LIKE 'pointsentry_%%' ORDER BY indexname"
+        )
+        indexes = cursor.fetchall()
+        cursor.execute(
+            "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE confrelid = 'rewards_pointsentry'::regclass ORDER BY 1, 2"
+        )
+        references = cursor.fetchall()
+    rows = sorted(PointsEntry.objects.values_list("id", "kind", "points", "effective_at", "corrects_id"))
+    return {"kind": kind, "indexes": indexes, "references": references, "rows": rows}
+
+
+@pytest.mark.postgres_only
+def test_the_ledger_with_its_rows_becomes_plain_again_and_partitioned_again():
+    """rewards 0017 both ways on a ledger with purchases, a refund and an undone redemption: the rows stay, the
+    unique indexes move between the ledger and the claims table, the foreign keys into the ledger come back."""
+    manager = ManagerFactory()
+    customer = CustomerFactory()
+    refund(purchase(customer, "120.00", when=at(2025, 1, 10)), "30.00", when=at(2025, 2, 12))
+    reward = Reward.objects.create(program=default_program(), name="Tea", points_cost=10, benefit="free_item")
+    undo_redemption(
+        redemption=redeem(customer=customer, reward=reward, store=StoreFactory(), redeemed_by=manager),
+        undone_by=manager,
+    )
+    Editor().execute("SET CONSTRAINTS ALL IMMEDIATE")  # checked now, as a migration finds them after a commit
+    partitioned = ledger_shape()
+    assert partitioned["kind"] == "p" and partitioned["references"] == []
+    assert ("pointsentry_one_earn_per_purchase", "rewards_ledgerclaim") in partitioned["indexes"]
+
+    partition_migration.plain_ledger_again(apps, Editor())
+    plain = ledger_shape()
+    assert plain["kind"] == "r" and plain["rows"] == partitioned["rows"]
+    assert ("pointsentry_one_earn_per_purchase", "rewards_pointsentry") in plain["indexes"]
+    assert [table for table, _ in plain["references"]] == [
+        "rewards_adjustmentrequest",
+        "rewards_pointsentry",
+        "rewards_redemption",
+        "rewards_redemption",
+    ]
+
+    Editor().execute("SET CONSTRAINTS ALL IMMEDIATE")
+    partition_migration.partition_the_ledger(apps, Editor())
+    assert ledger_shape() == partitioned
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM rewards_ledgerclaim")
+        assert cursor.fetchone()[0] == PointsEntry.objects.filter(kind__in=["earn", "reversal"]).count() == 2

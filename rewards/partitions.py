@@ -1,0 +1,178 @@
+"""The ledger partitioned by month on PostgreSQL (declarative range partitioning on `effective_at`).
+
+SQLite keeps the plain table: everything here is a no-op there (`is_partitioned` is False).
+
+The design (README, "Partitioned ledger"):
+
+- `rewards_pointsentry` is partitioned by RANGE (effective_at), one partition per calendar month of the
+  merchant (bounds are local midnights of the first day in TIME_ZONE, so a partition is exactly a month of
+  the books), named `rewards_pointsentry_YYYY_MM`, and a DEFAULT partition as a safety net for a moment no
+  month has been made for yet (a backdated purchase, an import from 1997). The daily job makes months
+  ahead and splits whatever reached the DEFAULT partition into months of its own.
+- The table's primary key is (id, effective_at): PostgreSQL requires the partition key in every unique
+  index. Django keeps `id` as the model's pk; ids come from the table's identity sequence, as before.
+- The four once-only guarantees (one earn per purchase, one reversal per refund, a keyed bonus once per
+  customer, an expiry once per lot) cannot be partition-local unique indexes without being weakened (a
+  reversal's or a bonus's moment is not implied by what it is unique on), so they live on a narrow
+  unpartitioned table, `rewards_ledgerclaim`, with the same unique indexes under the same names; a
+  statement-level trigger on the ledger writes the statement's claims at its end (so COPY stays batched).
+  Rows written into a partition by name bypass it: write through `rewards_pointsentry`. Claims outlive a
+  detached month, so once-only stays once-only for ever.
+- Foreign keys INTO the ledger (an entry's `corrects`, a redemption's entry and undo entry, an adjustment
+  request's entry) cannot reference `id` alone any more; constraint triggers check them instead (the
+  referenced entry exists), deferred to the commit as Django's foreign keys are. Entries are never
+  deleted (append-only trigger), so the other side of the check is the detach command's: it refuses a
+  month that anything still attached refers to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from .calendar import add_months
+
+LEDGER = "rewards_pointsentry"
+CLAIMS = "rewards_ledgerclaim"
+DEFAULT = f"{LEDGER}_default"
+# Months made ahead of today by the daily job (and by the migration), so the till never writes into DEFAULT.
+MONTHS_AHEAD = 3
+_MONTH_NAME = re.compile(rf"^{LEDGER}_([0-9]{{4}})_([0-9]{{2}})$")
+
+# The tables (and their columns) that refer to ledger entries by id: checked by constraint triggers.
+REFERENCES = (
+    (LEDGER, "corrects_id"),
+    ("rewards_redemption", "entry_id"),
+    ("rewards_redemption", "undo_entry_id"),
+    ("rewards_adjustmentrequest", "entry_id"),
+)
+
+
+class PartitionRefused(ValueError):
+    """A partition operation that cannot be done safely (an open month, a month something refers to...)."""
+
+
+@dataclass(frozen=True)
+class Partition:
+    name: str
+    month: dt.date | None  # None for the DEFAULT partition
+    bound: str  # PostgreSQL's words for its bounds
+
+
+def partition_name(month: dt.date) -> str:
+    return f"{LEDGER}_{month:%Y_%m}"
+
+
+def is_partitioned() -> bool:
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", [LEDGER])
+        row = cursor.fetchone()
+    return bool(row) and row[0] == "p"
+
+
+def partitions() -> list[Partition]:
+    """The ledger's partitions, months in order, DEFAULT last."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
+            [LEDGER],
+        )
+        rows = cursor.fetchall()
+    found = []
+    for name, bound in rows:
+        match = _MONTH_NAME.match(name)
+        month = dt.date(int(match[1]), int(match[2]), 1) if match else None
+        found.append(Partition(name=name, month=month, bound=bound))
+    return sorted(found, key=lambda p: (p.month is None, p.month or dt.date.min))
+
+
+def month_bounds(month: dt.date) -> tuple[str, str]:
+    """The month's first and next month's first local midnight in TIME_ZONE, as timestamptz literals:
+    decided by the database, as reports decide months."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ((%s::date)::timestamp AT TIME ZONE %s)::text, ((%s::date)::timestamp AT TIME ZONE %s)::text",
+            [month, settings.TIME_ZONE, add_months(month, 1), settings.TIME_ZONE],
+        )
+        lower, upper = cursor.fetchone()
+    return lower, upper
+
+
+def months_in(table: str) -> list[dt.date]:
+    """The merchant's months that have rows in `table` (a ledger partition or the old plain table)."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT date_trunc('month', effective_at AT TIME ZONE %s)::date FROM {quote(table)}",  # noqa: S608
+            [settings.TIME_ZONE],
+        )
+        return sorted(month for (month,) in cursor.fetchall())
+
+
+def _execute(sql: str, params: Iterable | None = None) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def create_month(month: dt.date) -> None:
+    lower, upper = month_bounds(month)
+    _execute(f"CREATE TABLE {partition_name(month)} PARTITION OF {LEDGER} FOR VALUES FROM ('{lower}') TO ('{upper}')")
+
+
+def ensure_months(months: Iterable[dt.date]) -> list[dt.date]:
+    """Give each month (its first day) a partition of its own; rows of those months already in DEFAULT move
+    into it. Returns the months made. Takes the ledger's lock for the DDL: call it in a short transaction of
+    its own (the daily job, the ledger_partitions command), never inside a till's or an import's."""
+    if not is_partitioned():
+        return []
+    wanted = sorted({month.replace(day=1) for month in months})
+    with transaction.atomic():
+        _execute(f"LOCK TABLE {LEDGER} IN SHARE ROW EXCLUSIVE MODE")
+        existing = {p.month for p in partitions()}
+        missing = [month for month in wanted if month not in existing]
+        if not missing:
+            return []
+        in_default = set(months_in(DEFAULT)) & set(missing)
+        for month in missing:
+            if month not in in_default:
+                create_month(month)
+        if in_default:
+            _split_default(sorted(in_default))
+    return missing
+
+
+def _split_default(months: list[dt.date]) -> None:
+    """Move the rows of `months` out of DEFAULT into partitions of their own. PostgreSQL cannot create a
+    partition whose range DEFAULT holds rows of, so DEFAULT is detached (its copies of the ledger's triggers
+    go with the detach, so the move is not refused as a DELETE), the rows are moved into new tables that are
+    then attached, and DEFAULT is attached again. Claims stay as they are: the entries do not change."""
+    _execute(f"LOCK TABLE {LEDGER} IN ACCESS EXCLUSIVE MODE")
+    _execute(f"ALTER TABLE {LEDGER} DETACH PARTITION {DEFAULT}")
+    for month in months:
+        lower, upper = month_bounds(month)
+        name = partition_name(month)
+        _execute(f"CREATE TABLE {name} (LIKE {LEDGER} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+        where = f"effective_at >= '{lower}' AND effective_at < '{upper}'"
+        _execute(f"INSERT INTO {name} SELECT * FROM {DEFAULT} WHERE {where}")  # noqa: S608
+        _execute(f"DELETE FROM {DEFAULT} WHERE {where}")  # noqa: S608
+        _execute(f"ALTER TABLE {LEDGER} ATTACH PARTITION {name} FOR VALUES FROM ('{lower}') TO ('{upper}')")
+    _execute(f"ALTER TABLE {LEDGER} ATTACH PARTITION {DEFAULT} DEFAULT")
+
+
+def months_ahead(today_month: dt.date) -> list[dt.date]:
+    return [add_months(today_month, offset) for offset in range(-1, MONTHS_AHEAD + 1)]
+
+
+def maintain(today_month: dt.date) -> list[dt.date]:
+    """The daily job: months from last month to MONTHS_AHEAD ahead, and every month found in DEFAULT."""
+    if not is_partitioned():
+        return []
+    return ensure_months([*months_ahead(today_month), *months_in(DEFAULT)])

@@ -1,0 +1,355 @@
+"""The ledger partitioned by month on PostgreSQL (rewards.partitions, rewards.services.archive): the same
+guarantees as the plain table, partitions made ahead and split out of DEFAULT, every main query served by an
+index and pruned to its months, and a closed month detached with every other month's reports unchanged."""
+
+import datetime as dt
+import io
+import json
+import shutil
+import subprocess
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from rewards.liability import liability_report
+from rewards.local_time import current_month
+from rewards.models import DetachedLedgerMonth, PointsEntry, Redemption
+from rewards.partitions import (
+    CLAIMS,
+    DEFAULT,
+    LEDGER,
+    ensure_months,
+    is_partitioned,
+    maintain,
+    months_ahead,
+    partitions,
+)
+from rewards.selectors import customer_balance, customer_ledger, monthly_points, store_figures
+from rewards.services.archive import detach_month, detach_refusals
+from rewards.services.books import close_month
+from rewards.services.ledger import rollup_differences
+from rewards.services.liability import liability_differences
+from rewards.tasks import maintain_ledger_partitions_daily
+from tests.factories import (
+    CustomerFactory,
+    ManagerFactory,
+    RewardFactory,
+    StoreFactory,
+    at,
+    default_store,
+    purchase,
+    refund,
+)
+from tests.migration_rows import restore_migration_rows
+
+pytestmark = pytest.mark.django_db
+
+JANUARY, FEBRUARY, MARCH = (dt.date(2025, month, 1) for month in (1, 2, 3))
+postgres_only = pytest.mark.postgres_only
+
+
+def partition_of(entry_id: int) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT tableoid::regclass::text FROM {LEDGER} WHERE id = %s", [entry_id])  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+def test_sqlite_keeps_a_plain_table(settings):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's behaviour")
+    assert not is_partitioned()
+    assert maintain(JANUARY) == []
+    with pytest.raises(CommandError, match="plain table"):
+        call_command("detach_ledger_month", "2025-01")
+
+
+@postgres_only
+def test_the_ledger_is_partitioned_by_month_with_its_months_ahead_and_a_default():
+    assert is_partitioned()
+    names = {partition.name for partition in partitions()}
+    assert DEFAULT in names
+    assert {partition.month for partition in partitions()} >= set(months_ahead(current_month()))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_index i JOIN pg_attribute a "
+            "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = %s::regclass AND i.indisprimary",
+            [LEDGER],
+        )
+        assert cursor.fetchone()[0] == ["effective_at", "id"]
+
+
+@postgres_only
+def test_an_entry_lands_in_its_month_and_maintenance_splits_the_default_partition_without_changing_it():
+    old = purchase(CustomerFactory(), "120.00", when=at(1997, 5, 6))
+    assert partition_of(old.entry.pk) == DEFAULT
+
+    made = maintain(dt.date(2026, 11, 1))
+
+    assert dt.date(1997, 5, 1) in made
+    assert partition_of(old.entry.pk) == "rewards_pointsentry_1997_05"
+    moved = PointsEntry.objects.get(pk=old.entry.pk)
+    assert (moved.points, moved.effective_at, moved.transaction_id) == (90, at(1997, 5, 6), old.transaction.pk)
+    # The moved month is part of the ledger as any other: append-only, its once-only claims still held.
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        PointsEntry.objects.filter(pk=old.entry.pk).update(points=1)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {CLAIMS} WHERE entry_id = %s", [old.entry.pk])  # noqa: S608
+        assert cursor.fetchone()[0] == 1
+
+
+@postgres_only
+def test_once_only_holds_across_months_not_only_within_one(refused_by):
+    """The unique keys do not include the month: a second earn for a purchase, or a keyed bonus given again, is
+    refused whatever month it is dated in (the claims table's indexes, under the constraints' names)."""
+    ensure_months([JANUARY, FEBRUARY])
+    recorded = purchase(CustomerFactory(), "120.00", when=at(2025, 1, 10))
+    earn = recorded.entry
+    with refused_by(PointsEntry, "pointsentry_one_earn_per_purchase"):
+        PointsEntry.objects.create(
+            customer_id=earn.customer_id,
+            kind=PointsEntry.Kind.EARN,
+            points=5,
+            effective_at=at(2025, 2, 10),
+            transaction_id=earn.transaction_id,
+            rule_version_id=earn.rule_version_id,
+        )
+    bonus = {"customer_id": earn.customer_id, "kind": PointsEntry.Kind.BONUS, "points": 5, "reason": "Welcome"}
+    PointsEntry.objects.create(**bonus, effective_at=at(2025, 1, 11), bonus_key="enrolment")
+    with refused_by(PointsEntry, "pointsentry_bonus_once_per_key"):
+        PointsEntry.objects.create(**bonus, effective_at=at(2025, 2, 11), bonus_key="enrolment")
+
+
+@postgres_only
+def test_a_copy_into_the_ledger_writes_its_claims_and_a_duplicate_in_it_is_refused(refused_by):
+    """The importer writes by COPY: the claims are written at the end of the statement, set-based."""
+    earn = purchase(CustomerFactory(), "120.00").entry
+    columns = ["kind", "points", "effective_at", "created_at", "reason", "note", "facts", "customer_id"]
+    columns += ["transaction_id", "rule_version_id", "bonus_key", "stamped"]
+    row = ["earn", 5, earn.effective_at, earn.created_at, "", "", "{}", earn.customer_id]
+    row += [earn.transaction_id, earn.rule_version_id, "", False]
+    bonus = ["bonus", 5, earn.effective_at, earn.created_at, "Welcome", "", "{}", earn.customer_id]
+    bonus += [None, None, "enrolment", False]
+
+    def copy(*rows):  # psycopg's COPY, its errors as Django's (IntegrityError)
+        with (
+            connection.wrap_database_errors,
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {LEDGER} ({', '.join(columns)}) FROM STDIN") as c,
+        ):
+            for values in rows:
+                c.write_row(values)
+
+    copy(bonus)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT kind, bonus_key FROM {CLAIMS} WHERE customer_id = %s ORDER BY kind", [earn.customer_id])  # noqa: S608
+        assert cursor.fetchall() == [("bonus", "enrolment"), ("earn", "")]
+    with refused_by(PointsEntry, "pointsentry_one_earn_per_purchase"):
+        copy(row)
+    with refused_by(PointsEntry, "pointsentry_bonus_once_per_key"):
+        copy(bonus)
+    assert PointsEntry.objects.filter(customer_id=earn.customer_id).count() == 2
+
+
+@postgres_only
+def test_references_into_the_ledger_are_still_checked():
+    """No foreign key can reference `id` alone on a partitioned table; a constraint trigger checks instead."""
+    recorded = purchase(CustomerFactory(), "120.00")
+    missing = recorded.entry.pk + 1000
+    with pytest.raises(IntegrityError, match="rewards_pointsentry_corrects_id_in_ledger"), transaction.atomic():
+        connection.cursor().execute("SET CONSTRAINTS ALL IMMEDIATE")
+        PointsEntry.objects.create(
+            customer_id=recorded.entry.customer_id,
+            kind=PointsEntry.Kind.ADJUSTMENT,
+            points=-5,
+            effective_at=recorded.entry.effective_at,
+            created_by=ManagerFactory(),
+            reason="typo",
+            corrects_id=missing,
+        )
+    reward = RewardFactory()
+    with pytest.raises(IntegrityError, match="rewards_redemption_entry_id_in_ledger"), transaction.atomic():
+        connection.cursor().execute("SET CONSTRAINTS ALL IMMEDIATE")
+        Redemption.objects.create(
+            customer_id=recorded.entry.customer_id,
+            reward=reward,
+            points=1,
+            store=default_store(),
+            redeemed_by=ManagerFactory(),
+            entry_id=missing,
+        )
+
+
+# --- every query keeps its index ------------------------------------------------------------------
+
+
+def scans_of(plan: dict) -> list[tuple[str, str]]:
+    """(relation, node type) of every scan of a ledger partition in a JSON plan."""
+    found = []
+    if plan.get("Relation Name", "").startswith(LEDGER):
+        found.append((plan["Relation Name"], plan["Node Type"]))
+    for child in plan.get("Plans", []):
+        found.extend(scans_of(child))
+    return found
+
+
+def ledger_scans(call) -> list[list[tuple[str, str]]]:
+    """Run `call`, then EXPLAIN each of its queries that reads the ledger (sequential scans off, so that the
+    plan shows which index serves it, as it would on a large table), and return their scans."""
+    with CaptureQueriesContext(connection) as captured:
+        call()
+    plans = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for query in captured.captured_queries:
+            if f'"{LEDGER}"' in query["sql"] and query["sql"].lstrip().upper().startswith("SELECT"):
+                cursor.execute("EXPLAIN (FORMAT JSON) " + query["sql"])
+                value = cursor.fetchone()[0]
+                plans.append(scans_of((json.loads(value) if isinstance(value, str) else value)[0]["Plan"]))
+    return plans
+
+
+INDEXED = {"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}
+
+
+@postgres_only
+def test_the_main_queries_use_an_index_on_every_partition_they_read_and_periods_read_only_their_months():
+    ensure_months([JANUARY, FEBRUARY, MARCH])
+    elm = StoreFactory(code="elm", name="Elm")
+    ann, bob = CustomerFactory(), CustomerFactory()
+    for month in (1, 2, 3):
+        purchase(ann, "120.00", when=at(2025, month, 10), store=elm)
+        purchase(bob, "60.00", when=at(2025, month, 12))
+
+    balance = ledger_scans(lambda: customer_balance(ann.pk))
+    statement = ledger_scans(lambda: list(customer_ledger(ann.pk)[:20]))
+    by_store = ledger_scans(lambda: list(monthly_points(start=FEBRUARY, months=1, store_id=elm.pk).rows))
+    figures = ledger_scans(lambda: store_figures(start=FEBRUARY, months=1))
+    liability = ledger_scans(lambda: liability_report(start=JANUARY, months=3))
+
+    for scans in [*balance, *statement]:  # a customer's whole history: every month, each by its index
+        assert {"rewards_pointsentry_2025_01", "rewards_pointsentry_2025_03"} <= {name for name, _ in scans}
+        assert {kind for _, kind in scans} <= INDEXED, scans
+    for scans in [*by_store, *figures]:  # a period: only its month is read
+        assert {name for name, _ in scans} == {"rewards_pointsentry_2025_02"}, scans
+        assert {kind for _, kind in scans} <= INDEXED, scans
+    assert by_store and figures
+    assert liability == []  # the roll-forward reads its roll-up, never the ledger
+
+
+# --- detaching a closed month -------------------------------------------------------------------
+
+
+def closed_quarter():
+    """January to March 2025 with partitions of their own. Carol's whole history is a purchase refunded in full
+    in February; Ann buys in January and March; Bob in January. The books are closed through February."""
+    ensure_months([JANUARY, FEBRUARY, MARCH])
+    ann, bob, carol = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    purchase(ann, "120.00", when=at(2025, 1, 10))
+    purchase(bob, "80.00", when=at(2025, 1, 20))
+    carols = purchase(carol, "120.00", when=at(2025, 2, 3))
+    refund(carols, "120.00", when=at(2025, 2, 4))
+    purchase(ann, "150.00", when=at(2025, 3, 10))
+    manager = ManagerFactory()
+    close_month(month=JANUARY, closed_by=manager)
+    close_month(month=FEBRUARY, closed_by=manager)
+    return ann, bob, carol
+
+
+def reports(*customers):
+    monthly = monthly_points(start=JANUARY, months=3)
+    return (
+        list(monthly.rows),
+        monthly.totals(),
+        liability_report(start=JANUARY, months=3),
+        [customer_balance(customer.pk) for customer in customers],
+    )
+
+
+@postgres_only
+def test_a_closed_month_nothing_else_depends_on_is_detached_and_every_report_stays_as_it_was():
+    ann, bob, carol = closed_quarter()
+    before = reports(ann, bob, carol)
+    assert before[3] == [90 + 150, 30, 0]
+
+    detached = detach_month(FEBRUARY)
+
+    assert (detached.table, detached.entries, detached.points) == ("rewards_pointsentry_2025_02", 2, 0)
+    assert "rewards_pointsentry_2025_02" not in {partition.name for partition in partitions()}
+    assert not PointsEntry.objects.filter(customer=carol).exists()
+    assert DetachedLedgerMonth.objects.get().month == FEBRUARY
+    assert reports(ann, bob, carol) == before  # February included: the roll-ups keep its sums
+    assert rollup_differences() == [] and liability_differences() == []  # the checks leave February out
+
+
+@postgres_only
+def test_a_month_that_members_figures_still_count_on_is_refused_and_nothing_changes():
+    ann, _bob, _carol = closed_quarter()
+    # January holds Ann's and Bob's points, which count in their balances.
+    reasons = " ".join(detach_refusals(JANUARY))
+    assert "members with entries in January 2025 have entries in other months" in reasons
+    assert "balances, stamp cards or once-only bonuses count entries of January 2025" in reasons
+    assert "March 2025 is open" in " ".join(detach_refusals(MARCH))
+
+    with pytest.raises(CommandError, match="January 2025"):
+        call_command("detach_ledger_month", "2025-01")
+    with pytest.raises(CommandError, match="March 2025 is open"):
+        call_command("detach_ledger_month", "2025-03")
+    with pytest.raises(CommandError, match="not a month"):
+        call_command("detach_ledger_month", "2025-13")
+    assert {"rewards_pointsentry_2025_01", "rewards_pointsentry_2025_03"} <= {p.name for p in partitions()}
+    assert not DetachedLedgerMonth.objects.exists()
+    assert customer_balance(ann.pk) == 240
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_detached_month_is_archived_with_pg_dump_and_dropped(tmp_path):
+    restore_migration_rows()  # a transactional test may follow one that emptied the database
+    ann, _bob, _carol = closed_quarter()
+
+    call_command("detach_ledger_month", "2025-02", "--archive", str(tmp_path))
+
+    archive = tmp_path / "rewards_pointsentry_2025_02.dump"
+    assert archive.stat().st_mode & 0o777 == 0o600  # members' points: readable by its owner only, as a backup
+    listing = subprocess.run(
+        [shutil.which("pg_restore"), "--list", str(archive)], capture_output=True, text=True, check=True
+    )
+    assert "TABLE DATA public rewards_pointsentry_2025_02" in listing.stdout
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('rewards_pointsentry_2025_02')")
+        assert cursor.fetchone()[0] is None
+    assert DetachedLedgerMonth.objects.get().archive == str(archive)
+    assert customer_balance(ann.pk) == 240
+
+
+@postgres_only
+def test_the_daily_job_and_the_command_make_months_ahead_and_split_what_reached_the_default_partition():
+    old = purchase(CustomerFactory(), "120.00", when=at(1997, 5, 6))
+
+    made = maintain_ledger_partitions_daily.call_local()
+
+    assert "1997-05" in made
+    assert partition_of(old.entry.pk) == "rewards_pointsentry_1997_05"
+    assert {p.month for p in partitions() if p.month} >= set(months_ahead(current_month()))
+
+    output = io.StringIO()
+    call_command("ledger_partitions", "--from", "1996-11", "--to", "1997-01", stdout=output)
+    assert "made 1996-11" in output.getvalue() and "made 1997-01" in output.getvalue()
+    assert " 1996-12  rewards_pointsentry_1996_12" in output.getvalue()
+    with pytest.raises(CommandError, match="not a month"):
+        call_command("ledger_partitions", "--from", "1997-1")
+    with pytest.raises(CommandError, match="before --from"):
+        call_command("ledger_partitions", "--from", "1997-03", "--to", "1997-01")
+
+
+def test_the_partition_command_on_sqlite_says_there_is_nothing_to_do():
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's behaviour")
+    output = io.StringIO()
+    call_command("ledger_partitions", "--from", "1997-01", stdout=output)
+    assert "plain table" in output.getvalue()
+    assert maintain_ledger_partitions_daily.call_local() == []
