@@ -106,8 +106,8 @@ def psycopg_connect(url: str, **kwargs):
 
 def recreate_database(url: str) -> None:
     name = urlsplit(url).path.lstrip("/")
-    if not name.startswith("bench"):
-        raise SystemExit(f"refusing to drop database {name!r}: the benchmark's database name must start with 'bench'")
+    if "bench" not in name:
+        raise SystemExit(f"refusing to drop database {name!r}: the benchmark's database name must contain 'bench'")
     maintenance = urlsplit(url)._replace(path="/postgres").geturl()
     with psycopg_connect(maintenance, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}"')

@@ -60,6 +60,8 @@ class Dialect:
     temp_suffix = " ON COMMIT DROP"
     # Moments the database types itself; the others go through parse_moment.
     types_moments = True
+    # Ends a subquery whose expressions must be computed once per row, not wherever the outer query names them.
+    fence = " OFFSET 0"
 
     def matches(self, expression: str, pattern: str) -> str:
         return f"({expression} ~ '{pattern}')"
@@ -118,7 +120,11 @@ class Dialect:
 
     def next_ids(self, table: str, order: str) -> str:
         """Ids drawn from the table's own sequence, as a default would draw them: no other writer can take one."""
-        return f"nextval(pg_get_serial_sequence('{table}', 'id'))"
+        # The sequence is named once: resolving it per row (pg_get_serial_sequence) reads the catalog a million times.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            (sequence,) = cursor.fetchone()
+        return f"nextval({literal(sequence)}::regclass)"
 
     def lock_for_update(self) -> str:
         return " FOR UPDATE"
@@ -129,6 +135,7 @@ class SQLiteDialect(Dialect):
     temp_suffix = ""
     # SQLite has no time zones: every moment's text is read by parse_moment (once per distinct text).
     types_moments = False
+    fence = ""
 
     def matches(self, expression: str, pattern: str) -> str:
         # Django registers REGEXP on its SQLite connections (Python's re.search; the patterns are anchored).

@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from customers.models import Customer
@@ -75,7 +75,7 @@ STAGED_COLUMNS = (
 NO_DAY, NO_STORE, NO_MULTIPLIER = "0001-01-01", "", "1"
 TEMP_TABLES = (
     "imp_row", "imp_moment", "imp_typed", "imp_stop", "imp_repeat", "imp_new", "imp_customer", "imp_version",
-    "imp_earn", "imp_refund", "imp_refunded", "imp_ids",
+    "imp_earn", "imp_refund", "imp_refunded", "imp_ids", "imp_day", "imp_closed",
 )  # fmt: skip
 # The refund rules' refusals (transactions.services.check_refund) as a line of the file says them: the
 # purchase by its receipt, the customers by member number. Others say the service's message.
@@ -179,32 +179,49 @@ class Stages:
 
     # -- 1. checking and typing every row -----------------------------------------------------------
 
-    def type_rows(self, *, parse_moment, stored: bool = True) -> None:
+    def type_rows(self, *, parse_moment, tz: dt.tzinfo, stored: bool = True) -> None:
         """imp_typed: every staged row typed, with every problem of a bad row (`problems`), and what is
         stored under its receipt at its store (unless `stored` is false: a report of the file alone)."""
         sql, trim = self.sql, self.sql.trim
         self.analyze("imp_row")
-        # Moments the database does not type itself: parsed in Python once per distinct text.
-        odd = self.rows(
-            f"SELECT DISTINCT m FROM (SELECT {trim('occurred_at')} AS m FROM imp_row) AS texts WHERE m <> ''"
-            + (f" AND NOT {sql.matches('m', FAST_MOMENT_PATTERN)}" if sql.types_moments else "")
+        fence = sql.fence
+        fast = sql.matches("m", FAST_MOMENT_PATTERN) if sql.types_moments else "1 = 0"
+        # One pass: the distinct local days of the moments the database types itself ("D2025-01-31"), and the
+        # distinct texts of the others ("T..."), which parse_moment reads once each.
+        found = self.rows(
+            f"SELECT DISTINCT CASE WHEN {fast} THEN 'D' || substr(m, 1, 10) ELSE 'T' || m END "
+            f"FROM (SELECT {trim('occurred_at')} AS m FROM imp_row{fence}) AS texts WHERE m <> ''"
         )
-        parsed = []
-        for (text,) in odd:
+        parsed, days = [], []
+        for (key,) in found:
+            if key[0] == "D":
+                days.append(day_offsets(key[1:], tz))
+                continue
             try:
-                parsed.append((text, self.moment_param(parse_moment(text))))
+                parsed.append((key[1:], self.moment_param(parse_moment(key[1:]))))
             except ValueError:  # RowError: not a date; typed as NULL, reported below
-                parsed.append((text, None))
+                parsed.append((key[1:], None))
+        if sql.types_moments:
+            self.load("imp_day", "day text, valid integer, uniform integer, utc_offset interval", days)
         moment_type = "timestamptz" if sql.vendor == "postgresql" else "text"
         self.load("imp_moment", f"m text, moment {moment_type}", parsed)
 
         default = Store.objects.filter(is_default=True).values_list("code", flat=True).first()
-        fast_moment = (
-            f"CASE WHEN {sql.matches('v.m', FAST_MOMENT_PATTERN)} THEN {sql.moment_from_text('v.m', self.zone)} "
-            f"ELSE o.moment END"
-            if sql.types_moments
-            else "o.moment"
-        )
+        if sql.types_moments:
+            # A fast-pattern text: with its offset as it says; local on a day without a daylight-saving change
+            # by that day's offset (zoneinfo's, from Python); on a day with one, read as zoneinfo reads it.
+            with_offset = (
+                "(right(v.m, 1) = 'Z' OR (length(v.m) > 16 AND substr(v.m, length(v.m) - 5, 1) IN ('+', '-')))"
+            )
+            typed_moment = (
+                f"CASE WHEN NOT v.fast THEN o.moment WHEN d.valid = 0 THEN NULL "
+                f"WHEN {with_offset} THEN CAST(v.m AS timestamptz) "
+                f"WHEN d.uniform = 1 THEN (CAST(v.m AS timestamp) - d.utc_offset) AT TIME ZONE 'UTC' "
+                f"ELSE {sql.moment_from_text('v.m', self.zone)} END"
+            )
+            day_join = "LEFT JOIN imp_day d ON v.fast AND d.day = substr(v.m, 1, 10) "
+        else:
+            typed_moment, day_join = "o.moment", ""
         amount_ok = sql.matches("v.amount", AMOUNT_PATTERN)
         amount_ok_outer = sql.matches("w.amount", AMOUNT_PATTERN)
         limit = max_amount()
@@ -278,11 +295,15 @@ class Stages:
         )
         # What is stored under the row's receipt (not looked at by a report of the file alone).
         stored_on = "x.store_id = w.typed_store_id AND x.receipt_number = w.receipt" if stored else "1 = 0"
+        # Layered, each layer computed once per row (fence: PostgreSQL would otherwise repeat a layer's
+        # expressions wherever the next one names them).
         typed = (
             f"SELECT v.*, CASE WHEN {amount_ok} THEN {sql.amount('v.amount')} END AS typed_amount, "
-            f"{fast_moment} AS typed_moment, s.id AS typed_store_id, s.code AS typed_store_code "
-            f"FROM (SELECT {trimmed} FROM imp_row) AS v LEFT JOIN imp_moment o ON o.m = v.m "
-            f"LEFT JOIN transactions_store s ON s.code = (CASE WHEN v.store = '' THEN %s ELSE v.store END)"
+            f"{typed_moment} AS typed_moment, s.id AS typed_store_id, s.code AS typed_store_code "
+            f"FROM (SELECT t.*, {sql.matches('t.m', FAST_MOMENT_PATTERN) if sql.types_moments else '1 = 0'} AS fast "
+            f"FROM (SELECT {trimmed} FROM imp_row{fence}) AS t{fence}) AS v "
+            f"LEFT JOIN imp_moment o ON NOT v.fast AND o.m = v.m {day_join}"
+            f"LEFT JOIN transactions_store s ON s.code = (CASE WHEN v.store = '' THEN %s ELSE v.store END){fence}"
         )
         self.create(
             "imp_typed",
@@ -679,6 +700,7 @@ class Stages:
         )
         if not self.value("SELECT count(*) FROM imp_ids"):
             return enrolled, bonus_points
+        bulk = self.references_checked_in_bulk()
         customer = "COALESCE(n.customer_id, ic.customer_id)"
         stamp = Param(self.moment_param(self.stamp))
         joins = (
@@ -721,6 +743,8 @@ class Stages:
             "note": "rf.note", "facts": sql.json("rf.facts"),
         }  # fmt: skip
         self.insert_select(PointsEntry, reversal, f"FROM imp_new n {joins} WHERE n.kind = '{REFUND}' ORDER BY n.line")
+        if bulk:
+            self.verify_references()
         # Stored purchases refunded by the file: their refunded amount, computed with their lock held.
         for stored_id, refunded in self.rows(
             "SELECT stored_id, refunded FROM imp_refunded WHERE stored_id IS NOT NULL"
@@ -736,6 +760,57 @@ class Stages:
         return enrolled, bonus_points
 
     first_bonus: int | None = None
+
+    # The rows this import wrote, per table (by their ids), and the rows it created that others may refer to.
+    WRITTEN = {
+        "transactions_transaction": "SELECT txn_id FROM imp_ids",
+        "rewards_pointsentry": "SELECT entry_id FROM imp_ids",
+    }
+    CREATED = {**WRITTEN, "customers_customer": "SELECT customer_id FROM imp_customer"}
+
+    def references_checked_in_bulk(self) -> bool:
+        """Whether the foreign keys of the import's transactions and ledger entries are checked in bulk, under
+        locks, instead of one trigger per row (on PostgreSQL, when the database role may set
+        session_replication_role: a superuser, or a role granted `SET ON PARAMETER session_replication_role`).
+        Otherwise the triggers check every row, as for any other write: never weaker, only slower."""
+        if self.sql.vendor != "postgresql":
+            return False
+        try:
+            with transaction.atomic():
+                self.run("SET LOCAL session_replication_role = replica").close()
+        except DatabaseError:
+            return False
+        return True
+
+    def verify_references(self) -> None:
+        """What the foreign-key triggers would have done for the rows just written, in one statement per key:
+        lock every referenced row the import did not create (FOR KEY SHARE, as the trigger does, so that no one
+        can delete it until the import commits), then prove every reference resolves. Then the triggers are on
+        again for the rest of the transaction."""
+        self.run("SET LOCAL session_replication_role = origin").close()
+        for model in (Transaction, PointsEntry):
+            table = model._meta.db_table
+            written = self.WRITTEN[table]
+            for field in model._meta.concrete_fields:
+                if not field.is_relation:
+                    continue
+                column = quote(field.column)
+                target = field.related_model._meta.db_table
+                key = quote(field.target_field.column)
+                rows = f"FROM {quote(table)} t WHERE t.id IN ({written}) AND t.{column} IS NOT NULL"
+                created = self.CREATED.get(target)
+                others = f" AND r.{key} NOT IN ({created})" if created else ""
+                self.run(
+                    f"SELECT r.{key} FROM {quote(target)} r WHERE r.{key} IN (SELECT t.{column} {rows}){others} "
+                    f"ORDER BY r.{key} FOR KEY SHARE OF r"
+                ).close()
+                absent = f"NOT EXISTS (SELECT 1 FROM {quote(target)} r WHERE r.{key} = t.{column})"
+                missing = self.value(f"SELECT count(*) {rows} AND {absent}")
+                if missing:
+                    raise IntegrityError(
+                        f"{missing} imported row(s) of {table} refer to a row of {target} that no longer exists "
+                        f"({field.column})"
+                    )
 
     def enrol(self) -> tuple[int, int]:
         """Enrol the new customers, and give them the program's enrolment bonus as enrolling at the till does
@@ -804,6 +879,20 @@ class _Purchase:
     earn_id: int | None
     version_id: int | None
     facts: dict
+
+
+def day_offsets(text: str, tz: dt.tzinfo) -> tuple[str, int, int, dt.timedelta | None]:
+    """(day, valid, uniform, UTC offset) of a local day's date text: whether it is a date at all (30 February
+    is not), and whether the zone's offset is the same all day (no daylight-saving change), and which."""
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        return text, 0, 0, None
+    offsets = {dt.datetime.combine(day, dt.time(hour)).replace(tzinfo=tz).utcoffset() for hour in range(24)}
+    offsets.add(dt.datetime.combine(day, dt.time(23, 59, 59)).replace(tzinfo=tz).utcoffset())
+    if len(offsets) == 1:
+        return text, 1, 1, offsets.pop()
+    return text, 1, 0, None
 
 
 def _money(value) -> Decimal:

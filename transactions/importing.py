@@ -371,7 +371,7 @@ class _Run:
         if not self.reader.stage(binary):
             return False
         self.stage("checking")
-        stages.type_rows(parse_moment=lambda text: parse_moment(text, tz), stored=stored)
+        stages.type_rows(parse_moment=lambda text: parse_moment(text, tz), tz=tz, stored=stored)
         stages.stop_rows(books)
         self.stage("matching")
         stages.select_new_rows()
