@@ -19,15 +19,15 @@ WHITESPACE = (
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 
-# A member number, a plain amount (transactions.amounts), the ISO moments PostgreSQL types itself (any other
-# non-empty text is parsed once per distinct text by transactions.importing.parse_moment).
+# A member number, a plain amount (transactions.amounts).
 MEMBER_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_-]*$"
 AMOUNT_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
-_DATE = "(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-_TIME = "([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?"
-_OFFSET = "(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])"
-FAST_MOMENT_PATTERN = f"^{_DATE}([T ]{_TIME}{_OFFSET}?)?$"
-OFFSET_PATTERN = f"{_OFFSET}$"
+# The ISO moments PostgreSQL types itself, by their shape with every digit written 0: a date, or a date and a
+# time (to the minute or second, after 'T' or a space), with or without an offset ('Z', '+05:30'). Any other
+# non-empty text is parsed once per distinct text by transactions.importing.parse_moment.
+_TIMES = [f"{sep}00:00{seconds}" for sep in ("T", " ") for seconds in ("", ":00")]
+_OFFSETS = ("", "Z", "+00:00", "-00:00")
+MOMENT_SHAPES = ("0000-00-00", *(f"0000-00-00{time}{offset}" for time in _TIMES for offset in _OFFSETS))
 
 
 def quote(name: str) -> str:
@@ -66,6 +66,20 @@ class Dialect:
     def matches(self, expression: str, pattern: str) -> str:
         return f"({expression} ~ '{pattern}')"
 
+    def fast_moment(self, m: str) -> str:
+        """Whether PostgreSQL types the moment text `m` itself: one of MOMENT_SHAPES (translate() is several times
+        cheaper than a regular expression), with hours, minutes and seconds in range and an offset PostgreSQL
+        reads as Python does (at most 14 hours). Whether its date exists is decided per distinct day (day_offsets)."""
+        shapes = ", ".join(literal(shape) for shape in MOMENT_SHAPES)
+        c = 'COLLATE "C"'
+        return (
+            f"(translate({m}, '123456789', '000000000') IN ({shapes}) "
+            f"AND (length({m}) = 10 OR (substr({m}, 12, 2) {c} <= '23' AND substr({m}, 15, 2) {c} <= '59' "
+            f"AND (substr({m}, 17, 1) <> ':' OR substr({m}, 18, 2) {c} <= '59'))) "
+            f"AND (length({m}) <= 19 OR right({m}, 1) = 'Z' "
+            f"OR (substr({m}, length({m}) - 4, 2) {c} <= '14' AND right({m}, 2) {c} <= '59')))"
+        )
+
     def trim(self, expression: str) -> str:
         return f"btrim({expression}, {literal(WHITESPACE)})"
 
@@ -91,17 +105,11 @@ class Dialect:
     def local_month(self, moment: str, zone: str) -> str:
         return f"CAST(date_trunc('month', {moment} AT TIME ZONE {zone_literal(zone)}) AS date)"
 
-    def moment_from_text(self, text: str, zone: str) -> str:
-        """A fast-pattern text as a moment: with its offset, or local to TIME_ZONE read as Python's zoneinfo
-        reads it (fold=0: a repeated wall time is its first occurrence, PostgreSQL's own choice being the
-        second; a skipped one is read with the offset before the change, as PostgreSQL does too). NULL when
-        the date does not exist (30 February)."""
-        year, month, day = (
-            f"CAST(substr({text}, {start}, {size}) AS integer)" for start, size in ((1, 4), (6, 2), (9, 2))
-        )
-        last_day = (
-            f"CAST(extract(day FROM make_date({year}, {month}, 1) + interval '1 month' - interval '1 day') AS integer)"
-        )
+    def local_moment(self, text: str, zone: str) -> str:
+        """A local date-time text (no offset) as a moment, read as Python's zoneinfo reads it (fold=0): a wall time
+        repeated by a daylight-saving change is its first occurrence (PostgreSQL's own choice is the second), a
+        skipped one is read with the offset before the change (as PostgreSQL does). Several time-zone conversions:
+        used only on the days of a change (day_offsets), the others subtract their day's offset."""
         tz = zone_literal(zone)
         local = f"CAST({text} AS timestamp)"
         second = f"({local} AT TIME ZONE {tz})"
@@ -109,11 +117,7 @@ class Dialect:
         # The offset in force a day before (local minus UTC), and the wall time read with it.
         offset_before = f"(({day_before} AT TIME ZONE {tz}) - ({day_before} AT TIME ZONE 'UTC'))"
         first = f"(({local} - {offset_before}) AT TIME ZONE 'UTC')"
-        naive = f"CASE WHEN {first} < {second} AND ({first} AT TIME ZONE {tz}) = {local} THEN {first} ELSE {second} END"
-        return (
-            f"CASE WHEN {day} > {last_day} THEN NULL "
-            f"WHEN {self.matches(text, OFFSET_PATTERN)} THEN CAST({text} AS timestamptz) ELSE {naive} END"
-        )
+        return f"CASE WHEN {first} < {second} AND ({first} AT TIME ZONE {tz}) = {local} THEN {first} ELSE {second} END"
 
     def json(self, text: str) -> str:
         return f"CAST({text} AS jsonb)"

@@ -50,7 +50,7 @@ from rewards.services.ledger import fold_into_rollup
 from rewards.services.liability import fold_into_liability
 
 from .amounts import max_amount
-from .import_sql import AMOUNT_PATTERN, FAST_MOMENT_PATTERN, MEMBER_PATTERN, Dialect, quote
+from .import_sql import AMOUNT_PATTERN, MEMBER_PATTERN, Dialect, quote
 from .models import Store, Transaction
 from .services import check_moment, check_refund
 
@@ -185,7 +185,7 @@ class Stages:
         sql, trim = self.sql, self.sql.trim
         self.analyze("imp_row")
         fence = sql.fence
-        fast = sql.matches("m", FAST_MOMENT_PATTERN) if sql.types_moments else "1 = 0"
+        fast = sql.fast_moment("m") if sql.types_moments else "1 = 0"
         # One pass: the distinct local days of the moments the database types itself ("D2025-01-31"), and the
         # distinct texts of the others ("T..."), which parse_moment reads once each.
         found = self.rows(
@@ -217,7 +217,7 @@ class Stages:
                 f"CASE WHEN NOT v.fast THEN o.moment WHEN d.valid = 0 THEN NULL "
                 f"WHEN {with_offset} THEN CAST(v.m AS timestamptz) "
                 f"WHEN d.uniform = 1 THEN (CAST(v.m AS timestamp) - d.utc_offset) AT TIME ZONE 'UTC' "
-                f"ELSE {sql.moment_from_text('v.m', self.zone)} END"
+                f"ELSE {sql.local_moment('v.m', self.zone)} END"
             )
             day_join = "LEFT JOIN imp_day d ON v.fast AND d.day = substr(v.m, 1, 10) "
         else:
@@ -300,7 +300,7 @@ class Stages:
         typed = (
             f"SELECT v.*, CASE WHEN {amount_ok} THEN {sql.amount('v.amount')} END AS typed_amount, "
             f"{typed_moment} AS typed_moment, s.id AS typed_store_id, s.code AS typed_store_code "
-            f"FROM (SELECT t.*, {sql.matches('t.m', FAST_MOMENT_PATTERN) if sql.types_moments else '1 = 0'} AS fast "
+            f"FROM (SELECT t.*, {sql.fast_moment('t.m') if sql.types_moments else '1 = 0'} AS fast "
             f"FROM (SELECT {trimmed} FROM imp_row{fence}) AS t{fence}) AS v "
             f"LEFT JOIN imp_moment o ON NOT v.fast AND o.m = v.m {day_join}"
             f"LEFT JOIN transactions_store s ON s.code = (CASE WHEN v.store = '' THEN %s ELSE v.store END){fence}"

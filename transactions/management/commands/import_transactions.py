@@ -80,7 +80,9 @@ class Command(BaseCommand):
             return
         rate = update.rows_read / update.elapsed
         line = f"{update.rows_read:,} rows · {rate:,.0f} rows/s"
-        if update.bytes_total and update.bytes_read:
+        if update.stage:  # the file is read: checking, matching, earning, writing
+            line += f" · {update.stage}"
+        elif update.bytes_total and update.bytes_read:
             done = min(update.bytes_read / update.bytes_total, 1.0)
             left = update.elapsed * (1 - done) / done if done else 0
             line += f" · {done:.0%} · about {left:,.0f} s left"
