@@ -128,10 +128,12 @@ class Stages:
         with self.run(sql, params) as cursor:
             return cursor.fetchone()[0]
 
-    def create(self, table: str, select: str, params: list | tuple = ()) -> None:
-        """A temporary table from a SELECT, with statistics (autovacuum never analyses temporary tables)."""
+    def create(self, table: str, select: str, params: list | tuple = (), *, analyze: bool = True) -> None:
+        """A temporary table from a SELECT, with statistics for the joins that read it (autovacuum never analyses
+        temporary tables)."""
         self.run(f"CREATE TEMP TABLE {table}{self.sql.temp_suffix} AS {select}", params).close()
-        self.analyze(table)
+        if analyze:
+            self.analyze(table)
 
     def analyze(self, table: str) -> None:
         if self.sql.vendor == "postgresql":
@@ -183,7 +185,6 @@ class Stages:
         """imp_typed: every staged row typed, with every problem of a bad row (`problems`), and what is
         stored under its receipt at its store (unless `stored` is false: a report of the file alone)."""
         sql, trim = self.sql, self.sql.trim
-        self.analyze("imp_row")
         fence = sql.fence
         fast = sql.fast_moment("m") if sql.types_moments else "1 = 0"
         # One pass: the distinct local days of the moments the database types itself ("D2025-01-31"), and the
@@ -560,8 +561,9 @@ class Stages:
 
         def take(sql: str, params: list | tuple = (), formatter=None) -> None:
             nonlocal count
-            count += self.value(f"SELECT count(*) FROM ({sql}) AS counted", params)
-            for row in self.rows(f"{sql} ORDER BY 1 LIMIT {self.keep}", params):
+            kept, total = self.first_and_count(sql, params)
+            count += total
+            for row in kept:
                 found.append(Problem(row[0], formatter(*row[1:]) if formatter else row[1]))
 
         take("SELECT line, problems FROM imp_typed WHERE problems IS NOT NULL")
@@ -640,12 +642,17 @@ class Stages:
             "JOIN imp_new n ON n.line = w.line "
             "LEFT JOIN customers_customer c ON c.id = n.customer_id LEFT JOIN imp_customer ic ON ic.member = n.member"
         )
-        count = self.value(f"SELECT count(*) FROM ({sql}) AS counted")
+        kept, count = self.first_and_count(sql)
         found = [
             Problem(line, f"customer {member} is enrolled as '{enrolled}'; the name '{name}' was not used")
-            for line, member, enrolled, name in self.rows(f"{sql} ORDER BY 1 LIMIT {self.keep}")
+            for line, member, enrolled, name in kept
         ]
         return count, found
+
+    def first_and_count(self, sql: str, params: list | tuple = ()) -> tuple[list[tuple], int]:
+        """The first `keep` rows of a query by its first column (a line), and how many it has, in one pass."""
+        rows = self.rows(f"SELECT *, count(*) OVER () FROM ({sql}) AS found ORDER BY 1 LIMIT {self.keep}", params)
+        return [row[:-1] for row in rows], (rows[0][-1] if rows else 0)
 
     def counts(self) -> Counts:
         duplicates = self.value(
@@ -697,6 +704,7 @@ class Stages:
             f"SELECT line, {sql.next_ids('transactions_transaction', 'line')} AS txn_id, "
             f"{sql.next_ids('rewards_pointsentry', 'line')} AS entry_id "
             f"FROM (SELECT line FROM imp_new ORDER BY line) s",
+            analyze=False,  # one row per row of imp_new: the planner's estimate from its size is right
         )
         if not self.value("SELECT count(*) FROM imp_ids"):
             return enrolled, bonus_points
@@ -797,15 +805,18 @@ class Stages:
                 column = quote(field.column)
                 target = field.related_model._meta.db_table
                 key = quote(field.target_field.column)
-                rows = f"FROM {quote(table)} t WHERE t.id IN ({written}) AND t.{column} IS NOT NULL"
                 created = self.CREATED.get(target)
-                others = f" AND r.{key} NOT IN ({created})" if created else ""
-                self.run(
-                    f"SELECT r.{key} FROM {quote(target)} r WHERE r.{key} IN (SELECT t.{column} {rows}){others} "
-                    f"ORDER BY r.{key} FOR KEY SHARE OF r"
-                ).close()
-                absent = f"NOT EXISTS (SELECT 1 FROM {quote(target)} r WHERE r.{key} = t.{column})"
-                missing = self.value(f"SELECT count(*) {rows} AND {absent}")
+                ours = f"r.{key} IN ({created})" if created else "false"
+                # The distinct references of the written rows; those the import did not create, locked; then
+                # what is left over is what no longer exists.
+                missing = self.value(
+                    f"WITH refs AS (SELECT DISTINCT t.{column} AS ref FROM {quote(table)} t "
+                    f"WHERE t.id IN ({written}) AND t.{column} IS NOT NULL), "
+                    f"locked AS (SELECT r.{key} FROM {quote(target)} r JOIN refs ON r.{key} = refs.ref "
+                    f"WHERE NOT {ours} ORDER BY r.{key} FOR KEY SHARE OF r), "
+                    f"own AS (SELECT r.{key} FROM {quote(target)} r JOIN refs ON r.{key} = refs.ref WHERE {ours}) "
+                    f"SELECT (SELECT count(*) FROM refs) - (SELECT count(*) FROM locked) - (SELECT count(*) FROM own)"
+                )
                 if missing:
                     raise IntegrityError(
                         f"{missing} imported row(s) of {table} refer to a row of {target} that no longer exists "
