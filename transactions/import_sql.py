@@ -12,6 +12,10 @@ import re
 
 from django.db import connection
 
+from customers.models import member_number_validator
+
+from .amounts import PLAIN_AMOUNT
+
 # What Python's str.strip() strips (every character whose str.isspace() is true): a field is trimmed in
 # SQL exactly as the row-by-row parser trims it. tests/transactions/test_import_sql.py proves the list.
 WHITESPACE = (
@@ -19,9 +23,9 @@ WHITESPACE = (
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 
-# A member number, a plain amount (transactions.amounts).
-MEMBER_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_-]*$"
-AMOUNT_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
+# A member number (the model's validator) and a plain amount (transactions.amounts), the same patterns in SQL.
+MEMBER_PATTERN = member_number_validator.regex.pattern
+AMOUNT_PATTERN = "^" + PLAIN_AMOUNT.replace("(?:", "(") + "$"
 # The ISO moments PostgreSQL types itself, by their shape with every digit written 0: a date, or a date and a
 # time (to the minute or second, after 'T' or a space), with or without an offset ('Z', '+05:30'). Any other
 # non-empty text is parsed once per distinct text by transactions.importing.parse_moment.

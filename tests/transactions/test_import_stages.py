@@ -139,3 +139,25 @@ def test_without_the_right_to_set_the_replication_role_the_triggers_check_every_
             cursor.execute("SHOW session_replication_role")
             assert cursor.fetchone() == ("origin",)
         transaction.set_rollback(True)
+
+
+@pytest.mark.parametrize("amount", ["", "12,50", "-5", "abc", "NaN", "1e3", "10.005", "99999999999", "1000000.01",
+                                    "１２.00", " 1 000", "12.5", "0", "1000000.00"])  # fmt: skip
+@pytest.mark.parametrize("member", ["", "C 1", "-C1", "C1", "x" * 33, "Ünï"])
+def test_the_checks_in_sql_say_what_the_parser_says(tmp_path, amount, member):
+    """Each field's check is written once for Python (the parser, the till's forms) and once in the import's SQL:
+    the same patterns (import_sql derives them) and, proved here, the same words."""
+    from transactions.importing import RowError, parse_member_number, parse_row_amount
+
+    expected = []
+    for parse, text in ((parse_member_number, member), (parse_row_amount, amount)):
+        try:
+            parse(text)
+        except RowError as refusal:
+            expected.append(str(refusal))
+    path = tmp_path / "row.csv"
+    path.write_text(HEADER + f'"{member}",,R1,"{amount}",2025-01-31,,,\n', encoding="utf-8")
+
+    result = import_transactions(path, dry_run=True)
+
+    assert [error.reason for error in result.errors] == (["; ".join(expected)] if expected else [])
