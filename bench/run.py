@@ -435,6 +435,10 @@ def measure_size(args, rows: int, database_url: str) -> Context:
     target = path.parent / f"results-{rows}.json"
     target.write_text(json.dumps(results, indent=2, default=str))
     print(f"written to {target}")
+    if "django" in sys.modules:  # the in-process measurements' connection, before the next size drops the database
+        from django.db import connections
+
+        connections.close_all()
     return context
 
 

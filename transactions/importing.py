@@ -380,7 +380,7 @@ class _Run:
         stages.compute_refunds(lock=stored)
         return True
 
-    def report(self) -> None:
+    def report(self, *, counts: bool = True) -> None:
         """The result's problems, warnings and counts (what the good rows give, even when some are bad)."""
         result, stages = self.result, self.stages
         count, problems = stages.problems()
@@ -389,6 +389,8 @@ class _Run:
         result.error_count += count - len(problems)
         result.errors.sort(key=lambda message: message.line)
         del result.errors[MAX_KEPT_MESSAGES:]
+        if not counts:
+            return
         warnings, kept = stages.warnings()
         for warning in kept:
             result.add_warning(warning.line, warning.reason)
@@ -472,7 +474,7 @@ def file_points(source: str | Path | IO[bytes], *, progress=None) -> FilePoints:
     months: set[dt.date] = set()
     with _open(source) as binary, transaction.atomic(), _import_settings():
         if run.compute(binary, stored=False):
-            run.report()
+            run.report(counts=False)  # the bad rows only: a report has no warnings or counts of writes
             if run.result.ok:
                 for member, name, month, value in run.stages.points_by_month():
                     points.setdefault((member, name), {})[month] = value
