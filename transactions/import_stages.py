@@ -112,6 +112,7 @@ class Stages:
         self.zone = timezone.get_default_timezone_name()
         self.timeline = RuleTimeline()
         self.versions: dict[int, RuleVersion] = {version.pk: version for version in self.timeline.versions}
+        self.first_bonus: int | None = None  # the first enrolment bonus entry written, if any
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -695,7 +696,6 @@ class Stages:
     def write(self) -> tuple[int, int]:
         """Write what the stages computed (the caller has found no problem). Returns the customers enrolled
         and the enrolment bonus points given to them."""
-        first_entry: int | None = None
         enrolled, bonus_points = self.enrol()
         sql = self.sql
         purchases = f"n.kind = '{PURCHASE}'"
@@ -766,8 +766,6 @@ class Stages:
         fold_into_rollup(written)
         fold_into_liability(written)
         return enrolled, bonus_points
-
-    first_bonus: int | None = None
 
     # The rows this import wrote, per table (by their ids), and the rows it created that others may refer to.
     WRITTEN = {
