@@ -294,16 +294,13 @@ class _Reader:
                 if not fields or (len(fields) == 1 and not fields[0].strip()):
                     continue  # a blank line
                 result.rows_read += 1
-                if len(fields) != width:
-                    if search("".join(fields)):
-                        result.add_error(start, "not UTF-8 text")
-                    else:
-                        result.add_error(start, f"expected {width} fields as in the header, found {len(fields)}")
-                    continue
-                values = pick(fields)
-                if search("".join(values) if len(columns) > 1 else values):
+                if search("".join(fields)):  # any field, a column the import ignores too
                     result.add_error(start, "not UTF-8 text")
                     continue
+                if len(fields) != width:
+                    result.add_error(start, f"expected {width} fields as in the header, found {len(fields)}")
+                    continue
+                values = pick(fields)
                 batch.append((start, *values) if len(columns) > 1 else (start, values))
                 if len(batch) >= self.batch_size:
                     self.writer.stage(names, batch)

@@ -161,3 +161,12 @@ def test_the_checks_in_sql_say_what_the_parser_says(tmp_path, amount, member):
     result = import_transactions(path, dry_run=True)
 
     assert [error.reason for error in result.errors] == (["; ".join(expected)] if expected else [])
+
+
+def test_bytes_that_are_not_utf8_in_a_column_the_import_ignores_still_refuse_the_row(tmp_path):
+    path = tmp_path / "record.csv"
+    path.write_bytes(b"customer_id,transaction_id,amount,occurred_at,note\nC1,R1,10.00,2025-01-31,caf\xe9\n")
+
+    result = import_transactions(path)
+
+    assert [(error.line, error.reason) for error in result.errors] == [(2, "not UTF-8 text")]
