@@ -1,8 +1,8 @@
 """Benchmark the import and the report against bare PostgreSQL and a naive per-row Python computation.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_issue3 .venv/bin/python bench/run.py --rows 1000000
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_issue3 .venv/bin/python bench/run.py --rows 300000 1000000
 
-The database named in DATABASE_URL is DROPPED and created afresh (its name must start with "bench").
+The database named in DATABASE_URL is DROPPED and created afresh for each size (its name must contain "bench").
 The record comes from bench/generate.py (made if missing, under bench/data/). Measurements, in order:
 
   bare_copy      psql's \\copy of the file into a plain table with the same columns, no index or key
@@ -15,10 +15,17 @@ The record comes from bench/generate.py (made if missing, under bench/data/). Me
                  month over the project's transactions, taking turns (goal: at most half)
   naive_python   the per-row Python computation most published solutions do: read every row, add up
                  points per customer and month in dictionaries
+  report_file    `manage.py points_report --file` of the same record (the import's stages, nothing written;
+                 in this process), and its --compare against the books the import wrote (must be equal)
 
 Each is a named function registered with @measurement; add one by writing another (run in the order
 they are defined). The ratios and a cross-check (the report's totals equal the naive computation's)
-are printed at the end and written to bench/data/results-<rows>.json.
+are printed at the end and written to bench/data/results-<rows>.json. Given several sizes (--rows 300000
+1000000), each is measured in turn and the import's growth is printed: its time at the largest size over its
+time at the smallest, against the rows' ratio (linear growth: 1,000,000 / 300,000 = 3.33; the goal is 3.6 at most).
+
+Goals (issue 11): import / bare_copy at most 12x at 300,000 and 1,000,000 rows, the growth at most 3.6, the
+import's peak memory under 500 MB, naive_python / report_file at least 1 (the file report at least as fast).
 """
 
 from __future__ import annotations
@@ -106,8 +113,8 @@ def psycopg_connect(url: str, **kwargs):
 
 def recreate_database(url: str) -> None:
     name = urlsplit(url).path.lstrip("/")
-    if not name.startswith("bench"):
-        raise SystemExit(f"refusing to drop database {name!r}: the benchmark's database name must start with 'bench'")
+    if "bench" not in name:
+        raise SystemExit(f"refusing to drop database {name!r}: the benchmark's database name must contain 'bench'")
     maintenance = urlsplit(url)._replace(path="/postgres").geturl()
     with psycopg_connect(maintenance, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -288,6 +295,28 @@ def naive_python(context: Context) -> None:
     context.notes["_naive_totals"] = dict(totals)
 
 
+@measurement("report_file")
+def report_file(context: Context) -> None:
+    """The accountant's check of a till export: the record's points per customer and month under the program's
+    rules, by the import's own stages, writing nothing; then --compare against what the import wrote."""
+    setup_django(context)
+    from django.core.management import CommandError, call_command
+
+    started = time.perf_counter()
+    out = io.StringIO()
+    call_command("points_report", "--file", str(context.path), stdout=out, stderr=io.StringIO())
+    context.seconds["report_file"] = time.perf_counter() - started
+    totals = {row[0]: int(row[-1]) for row in list(csv.reader(io.StringIO(out.getvalue())))[1:]}
+    context.notes["_file_totals"] = totals
+    if "import" in context.seconds:
+        try:
+            call_command("points_report", "--file", str(context.path), "--compare", stdout=io.StringIO(),
+                         stderr=io.StringIO())  # fmt: skip
+            context.notes["report_file_equals_books"] = True
+        except CommandError as refusal:
+            context.notes["report_file_equals_books"] = str(refusal)
+
+
 def exact_points(amount: Decimal) -> int:
     units = int(amount.to_integral_value(rounding=ROUND_FLOOR))
     return max(0, min(units, 100) - 50) + 2 * max(0, units - 100)
@@ -318,7 +347,7 @@ def ratio(context: Context, top: str, bottom: str) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000], help="one or more sizes, measured in turn")
     parser.add_argument("--customers", type=int, help="default: rows / 20 (50,000 for a million rows)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each query; the median is reported")
     parser.add_argument("--time-zone", default="America/New_York")
@@ -328,10 +357,24 @@ def main() -> None:
     database_url = os.environ.get("DATABASE_URL", "")
     if not database_url.startswith(("postgres://", "postgresql://")):
         raise SystemExit("set DATABASE_URL to a PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/bench_issue3")
-    path = default_path(args.rows)
+    runs = [measure_size(args, rows, database_url) for rows in args.rows]
+    if len(runs) > 1:
+        small, large = runs[0], runs[-1]
+        print()
+        print(f"growth from {small.rows:,} to {large.rows:,} rows (rows x{large.rows / small.rows:.2f}):")
+        for name in ("import", "bare_copy", "report_file"):
+            if name in small.seconds and name in large.seconds:
+                print(f"  {name:<16}time x{large.seconds[name] / small.seconds[name]:.2f}")
+        for run in runs:
+            print(f"  {run.rows:>9,} rows: import / bare_copy {ratio(run, 'import', 'bare_copy')}×, "
+                  f"peak memory {run.notes.get('import_peak_memory_mb')} MB")  # fmt: skip
+
+
+def measure_size(args, rows: int, database_url: str) -> Context:
+    path = default_path(rows)
     if not path.exists():
         print(f"generating {path} ...", flush=True)
-        generate(path, rows=args.rows, customers=args.customers or max(1, args.rows // 20))
+        generate(path, rows=rows, customers=args.customers or max(1, rows // 20))
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -340,7 +383,7 @@ def main() -> None:
         "TIME_ZONE": args.time_zone,
         "PYTHONPATH": str(ROOT),
     }
-    context = Context(database_url, path, args.rows, args.time_zone, args.repeat, env)
+    context = Context(database_url, path, rows, args.time_zone, args.repeat, env)
 
     print(f"recreating the database and migrating ({urlsplit(database_url).path.lstrip('/')}) ...", flush=True)
     recreate_database(database_url)
@@ -356,6 +399,9 @@ def main() -> None:
 
     report_totals = context.notes.pop("_report_totals", None)
     naive_totals = context.notes.pop("_naive_totals", None)
+    file_totals = context.notes.pop("_file_totals", None)
+    if file_totals is not None and report_totals is not None:
+        context.notes["report_file_equals_report"] = file_totals == report_totals
     if report_totals is not None and naive_totals is not None:
         context.notes["report_equals_naive"] = report_totals == naive_totals
         if report_totals != naive_totals:
@@ -369,10 +415,11 @@ def main() -> None:
         "report / bare_group_by": ratio(context, "report", "bare_group_by"),
         "naive_python / report": ratio(context, "naive_python", "report"),
         "naive_python / bare_group_by": ratio(context, "naive_python", "bare_group_by"),
+        "naive_python / report_file": ratio(context, "naive_python", "report_file"),
         "report_page / page_group_by": ratio(context, "report_page", "page_group_by"),
     }
     print()
-    print(f"rows {args.rows:,}  ·  time zone {args.time_zone}  ·  {os.cpu_count()} CPUs")
+    print(f"rows {rows:,}  ·  time zone {args.time_zone}  ·  {os.cpu_count()} CPUs  ·  load {os.getloadavg()[0]:.1f}")
     for name, seconds in context.seconds.items():
         print(f"  {name:<16}{seconds:>10.3f} s")
     for name, value in ratios.items():
@@ -383,11 +430,16 @@ def main() -> None:
             print(f"  {name}: {value}")
     if "import_summary" in context.notes:
         print(context.notes["import_summary"])
-    results = {"rows": args.rows, "time_zone": args.time_zone, "seconds": context.seconds, "ratios": ratios,
+    results = {"rows": rows, "time_zone": args.time_zone, "seconds": context.seconds, "ratios": ratios,
                "notes": context.notes}  # fmt: skip
-    target = path.parent / f"results-{args.rows}.json"
+    target = path.parent / f"results-{rows}.json"
     target.write_text(json.dumps(results, indent=2, default=str))
     print(f"written to {target}")
+    if "django" in sys.modules:  # the in-process measurements' connection, before the next size drops the database
+        from django.db import connections
+
+        connections.close_all()
+    return context
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from loyalty_site.formatting import money
+from loyalty_site.indexes import BrinOnPostgresIndex
 
 from . import engine
 
@@ -265,8 +266,9 @@ class PointsEntry(models.Model):
             models.Index(fields=["customer"], condition=Q(stamped=True), name="pointsentry_stamped_idx"),
             # Balance and statement of one customer.
             models.Index(fields=["customer", "-effective_at"], name="pointsentry_customer_idx"),
-            # Period reports that read the ledger itself (the roll-up check, the glance page).
-            models.Index(fields=["effective_at"], name="pointsentry_effective_idx"),
+            # Period reports that read the ledger itself (the roll-up check, the glance page): BRIN on PostgreSQL,
+            # since entries are appended in (nearly) date order (loyalty_site.indexes).
+            BrinOnPostgresIndex(fields=["effective_at"], name="pointsentry_effective_brin"),
             # The corrections of an entry, the entries of a recalculation: few rows, so partial indexes.
             models.Index(fields=["corrects"], condition=Q(corrects__isnull=False), name="pointsentry_corrects_idx"),
             models.Index(

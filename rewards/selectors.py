@@ -627,8 +627,8 @@ def _repeat_by(purchases: QuerySet, group: str | None) -> dict:
 def store_figures(*, start: dt.date, months: int) -> tuple[list[StoreFigures], StoreFigures]:
     """Per store and for all stores, over whole local months: purchases, sales, average purchase, customers
     who bought and how many came back, points earned and redeemed (and so the redemption rate). Six
-    queries whatever the data: purchases by store (txn_occurred_idx), repeat customers by store and
-    overall, points by store from the ledger (pointsentry_effective_idx), redemptions by store, the stores."""
+    queries whatever the data: purchases by store (txn_occurred_brin), repeat customers by store and
+    overall, points by store from the ledger (pointsentry_effective_brin), redemptions by store, the stores."""
     first, end = local_midnight(start), local_midnight(add_months(start, months))
     purchases = Transaction.objects.filter(kind=Transaction.Kind.PURCHASE, occurred_at__gte=first, occurred_at__lt=end)
     sold = {

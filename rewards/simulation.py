@@ -123,7 +123,7 @@ def replay(
     points = _Points(rule, dict(Store.objects.values_list("pk", "code")))
     # Whole units are all that earns, unless a minimum amount has cents: then the exact amount matters.
     amount = F("amount") if rule.has_fractional_minimums else Cast(Floor("amount"), IntegerField())
-    # Served by txn_occurred_idx (occurred_at) on a large table.
+    # Served by txn_occurred_brin (occurred_at) on a large table.
     purchases = Transaction.objects.filter(
         kind=Transaction.Kind.PURCHASE, occurred_at__gte=start, occurred_at__lt=end
     ).order_by()

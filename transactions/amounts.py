@@ -7,7 +7,8 @@ from django.conf import settings
 
 # ASCII digits, optionally a dot and one or two decimals. No sign, no exponent, no thousands separator, and
 # no other script's digits ('１２', '١٢'), which Decimal() and Python's \d would take for 12.
-_PLAIN_AMOUNT = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
+PLAIN_AMOUNT = r"[0-9]{1,10}(?:\.[0-9]{1,2})?"  # the import's SQL checks the same pattern (transactions.import_sql)
+_PLAIN_AMOUNT = re.compile(PLAIN_AMOUNT)
 
 
 class AmountError(ValueError):

@@ -1,21 +1,22 @@
-"""Importing a whole record of purchases and refunds from a CSV file: exact, all or nothing, streamed.
+"""Importing a whole record of purchases and refunds from a CSV file: exact, all or nothing, set-based.
 
-One pass over the file inside ONE database transaction. Rows are parsed and checked one by one and
-written in batches; a bad row anywhere marks the import as failed, the pass goes on so that every bad
-row is reported, and the transaction is rolled back at the end: nothing is written. A dry run is the
-same pass, always rolled back, so it reports exactly what a real import would do.
-
-Writing as we go (rather than validating first, then writing) is what lets a refund or a repeated
-receipt find the purchase it refers to by a look-up in the database, whether that purchase was stored
-before or earlier in this file: memory stays flat however long the file is.
+The file is read once, as text, into a temporary staging table (COPY on PostgreSQL, executemany elsewhere),
+each row with its line number; nothing is typed in Python on the way. The rest is a few SQL statements over
+the whole file, inside ONE database transaction (transactions.import_stages says each stage): one statement
+checks and types every row, duplicates, customers and refunds are found by set operations, the points are
+`rewards.services.earning.earn_fields` once per distinct earning key and a refund's reversal is
+`reversal_entry` itself, and the writes are INSERT ... SELECT, folded into the roll-ups once. A bad row
+anywhere is reported by line with every other bad row, and nothing is written; a dry run checks and writes
+everything, then rolls it back, so it reports exactly what a real import would do.
 
 Rows are judged by the recording service's own checks (transactions.services: a moment in the future, the
-refund rules). Points are the rewards app's: a purchase's earn entry is `rewards.services.earning.earn_fields`
-under the rule version in force at its moment (the one `record_purchase` would use; computed once per
-distinct amount, context and tier multiplier), a refund's reversal is `rewards.services.earning.reversal_entry`
-itself, and a customer it enrols gets the program's enrolment bonus
-(`rewards.services.bonuses.enrolment_bonus_entries`). The ledger entries of the whole import are folded into
-the monthly roll-up once, at the end, in the same transaction (`rewards.services.ledger.fold_into_rollup`).
+refund rules) and by the books (a closed month). Points are the rewards app's: a purchase earns under the rule
+version in force at its moment, at the tier its customer holds when the import starts, in its promotion
+context (local day and store), as `record_purchase` would; a customer it enrols gets the program's enrolment
+bonus (`rewards.services.bonuses.enrolment_bonus_entries`).
+
+`file_points` runs the same stages on a file without writing anything: the per-customer, per-month points of
+the file under the program's rules (`manage.py points_report --file`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import os
 import re
 import time
@@ -31,27 +31,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, JSONField, Lookup
 from django.utils import timezone
 
 from customers.models import Customer
-from rewards import engine
-from rewards.models import CustomerTier, PointsEntry, RuleVersion
-from rewards.selectors import RuleTimeline
 from rewards.services.bonuses import enrolment_bonus_entries
 from rewards.services.books import share_books
-from rewards.services.earning import earn_fields, purchase_context, reversal_entry
-from rewards.services.ledger import fold_into_rollup
-from rewards.services.liability import fold_into_liability
 
 from .amounts import AmountError, parse_amount
-from .models import Store, Transaction
-from .services import check_moment, check_refund
+from .import_sql import dialect
+from .import_stages import STAGED_COLUMNS, Stages
+from .models import Transaction
 
 REQUIRED_COLUMNS = ("customer_id", "transaction_id", "amount", "occurred_at")
 OPTIONAL_COLUMNS = ("customer_name", "store", "kind", "refund_of")
@@ -59,8 +53,8 @@ BATCH_SIZE = 5000
 # Every bad row is counted; the messages of the first ones are kept (a file of a million bad rows
 # must not hold a million messages in memory).
 MAX_KEPT_MESSAGES = 10_000
-# Customers already looked up are remembered up to this many, then forgotten (memory stays flat).
-CUSTOMER_CACHE_LIMIT = 200_000
+# Stage updates reach the progress callback at most this often (a small file's import sends none).
+STAGE_PROGRESS_SECONDS = 1.0
 
 _MEMBER_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -69,33 +63,6 @@ _NOT_TEXT = re.compile("[\udc80-\udcff\x00]")
 _MAX_MEMBER_NUMBER = Customer._meta.get_field("member_number").max_length
 _MAX_NAME = Customer._meta.get_field("name").max_length
 _MAX_RECEIPT = Transaction._meta.get_field("receipt_number").max_length
-PURCHASE, REFUND = Transaction.Kind.PURCHASE.value, Transaction.Kind.REFUND.value
-IMPORT = Transaction.Source.IMPORT.value
-EARN, REVERSAL, BONUS = PointsEntry.Kind.EARN.value, PointsEntry.Kind.REVERSAL.value, PointsEntry.Kind.BONUS.value
-# The refund rules' refusals (transactions.services.check_refund) as a line of the file says them: the
-# purchase by its receipt, the customers by member number. Others say the service's message.
-REFUND_WORDING = {
-    "exceeds_purchase": "refund of {amount} exceeds what is left of purchase {refund_of} ({left})",
-    "other_customer": "refund_of {refund_of} is a purchase of customer {purchase_customer}, not {customer}",
-}
-
-
-class InList(Lookup):
-    """`column IN (values)` with ONE parameter however many values: an array on PostgreSQL
-    (`= ANY(%s)`, served by the column's index), a JSON list elsewhere. A batch's look-ups then cost
-    the same to build as to run; an ORM `__in` of 5,000 values costs more to compile than to execute."""
-
-    lookup_name = "in_list"
-    prepare_rhs = False
-
-    def as_sql(self, compiler, connection):
-        lhs, params = self.process_lhs(compiler, connection)
-        values = list(self.rhs)
-        if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s)", [*params, values]
-        if connection.vendor == "sqlite":
-            return f"{lhs} IN (SELECT value FROM json_each(%s))", [*params, json.dumps(values)]  # noqa: S608
-        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*params, *values]
 
 
 class RowError(ValueError):
@@ -117,6 +84,8 @@ class ImportProgress:
     bytes_read: int
     bytes_total: int | None
     elapsed: float
+    # The stage under way once the whole file is read ("checking", "earning", "writing"...), else "".
+    stage: str = ""
 
 
 @dataclass
@@ -217,7 +186,7 @@ def parse_row_amount(text: str) -> Decimal:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Reading the file as text, line numbers and all.
+# Reading the file as text, line numbers and all, into the staging table.
 
 
 class _CountingReader(io.RawIOBase):
@@ -245,152 +214,54 @@ def _size_of(stream: IO[bytes]) -> int | None:
         return None
 
 
-@dataclass(slots=True)
-class _Row:
-    line: int
-    member: str
-    name: str
-    receipt: str
-    amount: Decimal
-    moment: dt.datetime
-    store: Store
-    kind: str
-    refund_of: str  # "" for a purchase
-    key: tuple[int, str] = ()  # (store pk, receipt): unique among transactions
+class CopyWriter:
+    """Stages rows with COPY ... FROM STDIN (PostgreSQL): a batch of rows is one CSV text the server parses."""
 
-    def __post_init__(self) -> None:
-        self.key = (self.store.pk, self.receipt)
-
-    def describe(self) -> str:
-        return f"transaction {self.receipt} at store {self.store.code}"
-
-
-class _CustomerRef:
-    """A customer by member number: already stored (pk known) or to be enrolled by this import."""
-
-    __slots__ = ("member", "name", "name_warned", "pk")
-
-    def __init__(self, member: str, name: str, pk: int | None) -> None:
-        self.member = member
-        self.name = name
-        self.pk = pk
-        self.name_warned = False
-
-
-class _Purchase:
-    """A purchase the batch refers to: new in this file or stored (for refunds and repeated receipts)."""
-
-    __slots__ = (
-        "amount", "customer", "earn_facts", "earn_pk", "earned", "moment", "pk", "receipt", "refunded", "stored",
-        "version_pk",
-    )  # fmt: skip
-
-    def __init__(
-        self, *, pk, customer, amount, refunded, moment, receipt, earn_pk, version_pk, stored, earn_facts=None
-    ) -> None:
-        self.pk = pk
-        self.customer: _CustomerRef = customer
-        self.amount: Decimal = amount
-        self.refunded: Decimal = refunded
-        self.moment: dt.datetime = moment
-        self.receipt: str = receipt
-        self.earn_pk: int | None = earn_pk
-        self.version_pk: int = version_pk
-        self.stored: bool = stored
-        # The earn entry's facts: its context and tier multiplier are what the purchase's refunds reverse under.
-        self.earn_facts: dict = earn_facts or {}
-        # A new purchase's earn entry (points, facts, stamped), computed when the row is checked.
-        self.earned: tuple[int, dict, bool] | None = None
-
-
-# ---------------------------------------------------------------------------------------------------
-# Writers: how rows reach the tables. The rows are the same; only the transport differs.
+    def stage(self, columns: list[str], rows: list[tuple]) -> None:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(
+                # An empty field is '' (as the csv module reads it), never NULL.
+                f"COPY imp_row ({', '.join(columns)}) FROM STDIN "
+                f"WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(columns[1:])}))"
+            ) as copy,
+        ):
+            copy.write(buffer.getvalue())
 
 
 class OrmWriter:
-    """bulk_create through the ORM: any database."""
+    """Stages rows with executemany: any database."""
 
-    def insert(self, model, rows: list[dict[str, Any]]) -> list[int]:
-        if not rows:
-            return []
-        created = model.objects.bulk_create([model(**row) for row in rows], batch_size=BATCH_SIZE)
-        return [obj.pk for obj in created]
-
-
-class CopyWriter:
-    """COPY ... FROM STDIN through psycopg (PostgreSQL): ids are drawn from the table's sequence first,
-    so that the rows referring to them can be written in the same way."""
-
-    def insert(self, model, rows: list[dict[str, Any]]) -> list[int]:
-        if not rows:
-            return []
-        meta = model._meta
-        quote = connection.ops.quote_name
-        columns = list(rows[0])
-        # Fields the importer does not name (added to a model later, say) get the model's default, as
-        # bulk_create would give them.
-        others = [f for f in meta.concrete_fields if f.attname not in rows[0] and not f.primary_key]
-        if others:
-            rows = [row | {f.attname: f.get_default() for f in others} for row in rows]
-            columns += [f.attname for f in others]
-        json_fields = {f.attname for f in meta.concrete_fields if isinstance(f, JSONField)}
-        json_at = [index for index, name in enumerate(columns) if name in json_fields]
-        dumped: dict[int, str] = {}  # rows share their detail dicts (one per distinct amount): dump each once
+    def stage(self, columns: list[str], rows: list[tuple]) -> None:
+        placeholders = ", ".join(["%s"] * len(columns))
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [meta.db_table, len(rows)],
-            )
-            ids = [pk for (pk,) in cursor.fetchall()]
-            sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(c) for c in ['id', *columns])}) FROM STDIN"
-            with cursor.cursor.copy(sql) as copy:
-                for pk, row in zip(ids, rows, strict=True):
-                    values = [pk, *row.values()]
-                    for index in json_at:
-                        value = values[index + 1]
-                        text = dumped.get(id(value))
-                        if text is None:
-                            text = dumped[id(value)] = json.dumps(value)
-                        values[index + 1] = text
-                    copy.write_row(values)
-        return ids
+            # Only the staged columns' names are interpolated; the values are parameters.
+            sql = f"INSERT INTO imp_row ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
+            cursor.executemany(sql, rows)
 
 
 def default_writer():
     return CopyWriter() if connection.vendor == "postgresql" else OrmWriter()
 
 
-# ---------------------------------------------------------------------------------------------------
-# The import.
+class _Reader:
+    """The file's rows into imp_row, each with its line; what cannot be staged (not UTF-8, the wrong number
+    of fields, unreadable CSV, a bad header) is reported by line here."""
 
-
-class _Importer:
-    def __init__(self, *, dry_run: bool, batch_size: int, writer, progress) -> None:
-        self.result = ImportResult(dry_run=dry_run)
+    def __init__(self, result: ImportResult, *, batch_size: int, writer, progress, started: float) -> None:
+        self.result = result
         self.batch_size = batch_size
-        self.writer = writer or default_writer()
+        self.writer = writer
         self.progress = progress
-        self.tz = timezone.get_default_timezone()
-        self.stamp = timezone.now()  # created_at / recorded_at of everything this import writes
-        self.timeline = RuleTimeline()
-        self.versions: dict[int, RuleVersion] = {version.pk: version for version in self.timeline.versions}
-        self.stores_by_code = {store.code: store for store in Store.objects.all()}
-        self.store_codes = {store.pk: store.code for store in self.stores_by_code.values()}
-        self.default_store = next((s for s in self.stores_by_code.values() if s.is_default), None)
-        self.customers: dict[str, _CustomerRef] = {}
-        self.new_customers: list[_CustomerRef] = []  # to enrol with the batch being checked
-        self.earnings: dict[tuple, tuple[int, dict, bool]] = {}
-        # Imported purchases earn at the tier each customer holds when the import starts (one query). An
-        # import does not move customers up as it goes: the daily review_tiers command catches up on it.
-        self.tier_multipliers: dict[int, Decimal] = dict(
-            CustomerTier.objects.exclude(tier__multiplier=1).values_list("customer_id", "tier__multiplier")
-        )
-        self.first_entry_pk: int | None = None
-        self.last_entry_pk: int | None = None
+        self.started = started
+        self.counter: _CountingReader | None = None
+        self.total: int | None = None
 
-    # -- reading ------------------------------------------------------------------------------------
-
-    def rows(self, binary: IO[bytes]) -> Iterator[_Row]:
+    def stage(self, binary: IO[bytes]) -> bool:
+        """Stage every row; False when the header is unusable (nothing else to check)."""
+        self.total = _size_of(binary)
         counter = self.counter = _CountingReader(binary)
         # Bytes that are not UTF-8 become lone surrogates, found row by row below: every such row is
         # reported with its own line number instead of the whole file failing at its first bad byte.
@@ -398,38 +269,54 @@ class _Importer:
             io.BufferedReader(counter, 1 << 16), encoding="utf-8-sig", errors="surrogateescape", newline=""
         )
         reader = csv.reader(text, strict=True)
-        line = 0
+        result, line = self.result, 0
         try:
             header = next(reader, None)
             while header is not None and not any(name.strip() for name in header):  # blank lines first
                 header = next(reader, None)
             if header is None:
-                self.result.add_error(1, "the file is empty: a header row is needed")
-                return
+                result.add_error(1, "the file is empty: a header row is needed")
+                return False
             line = reader.line_num
             if _NOT_TEXT.search("".join(header)):
-                self.result.add_error(line, "the file is not UTF-8 text")
-                return
+                result.add_error(line, "the file is not UTF-8 text")
+                return False
             columns = self.columns(header, line)
             if columns is None:
-                return
+                return False
+            names = ["line", *columns]
+            pick = itemgetter(*columns.values())
             width = len(header)
+            batch: list[tuple] = []
+            search = _NOT_TEXT.search
             for fields in reader:
                 start, line = line + 1, reader.line_num
                 if not fields or (len(fields) == 1 and not fields[0].strip()):
                     continue  # a blank line
-                self.result.rows_read += 1
-                if _NOT_TEXT.search("".join(fields)):
-                    self.result.add_error(start, "not UTF-8 text")
-                elif len(fields) != width:
-                    self.result.add_error(start, f"expected {width} fields as in the header, found {len(fields)}")
-                else:
-                    try:
-                        yield self.parse(fields, columns, start)
-                    except RowError as exc:
-                        self.result.add_error(start, str(exc))
+                result.rows_read += 1
+                if search("".join(fields)):  # any field, a column the import ignores too
+                    result.add_error(start, "not UTF-8 text")
+                    continue
+                if len(fields) != width:
+                    result.add_error(start, f"expected {width} fields as in the header, found {len(fields)}")
+                    continue
+                values = pick(fields)
+                batch.append((start, *values) if len(columns) > 1 else (start, values))
+                if len(batch) >= self.batch_size:
+                    self.writer.stage(names, batch)
+                    batch = []
+                    if self.progress:
+                        self.progress(self.update())
+            if batch:
+                self.writer.stage(names, batch)
         except csv.Error as exc:
-            self.result.add_error(line + 1, f"unreadable CSV ({exc}); nothing after this line was read")
+            result.add_error(line + 1, f"unreadable CSV ({exc}); nothing after this line was read")
+        return True
+
+    def update(self, stage: str = "") -> ImportProgress:
+        elapsed = time.monotonic() - self.started
+        read = self.counter.count if self.counter else 0
+        return ImportProgress(self.result.rows_read, read, self.total, elapsed, stage)
 
     def columns(self, header: list[str], line: int) -> dict[str, int] | None:
         names = [name.strip().lower() for name in header]
@@ -441,430 +328,104 @@ class _Importer:
             self.result.add_error(line, f"required column(s) missing: {', '.join(missing)}")
         if repeated or missing:
             return None
-        return {name: names.index(name) for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in names}
+        return {name: names.index(name) for name in STAGED_COLUMNS if name in names}
 
-    def parse(self, fields: list[str], columns: dict[str, int], line: int) -> _Row:
-        """The row's values, or RowError naming every problem of the row (not just the first)."""
-        get = columns.get
-        try:
-            index = get("customer_name")
-            name = fields[index].strip() if index is not None else ""
-            if len(name) > _MAX_NAME:
-                raise RowError(f"customer_name is longer than {_MAX_NAME} characters")
-            index = get("store")
-            index_kind, index_refund = get("kind"), get("refund_of")
-            kind, refund_of = self.kind(
-                fields[index_kind].strip() if index_kind is not None else "",
-                fields[index_refund].strip() if index_refund is not None else "",
-            )
-            return _Row(
-                line=line,
-                member=parse_member_number(fields[columns["customer_id"]]),
-                name=name,
-                receipt=parse_receipt(fields[columns["transaction_id"]]),
-                amount=parse_row_amount(fields[columns["amount"]]),
-                moment=parse_moment(fields[columns["occurred_at"]], self.tz),
-                store=self.store(fields[index].strip() if index is not None else ""),
-                kind=kind,
-                refund_of=refund_of,
-            )
-        except RowError:
-            raise RowError("; ".join(self.problems(fields, columns))) from None
 
-    def problems(self, fields: list[str], columns: dict[str, int]) -> list[str]:
-        """Every problem of a bad row, each checked on its own."""
+# ---------------------------------------------------------------------------------------------------
+# The import.
 
-        def value(name: str) -> str:
-            index = columns.get(name)
-            return fields[index].strip() if index is not None else ""
 
-        checks = (
-            lambda: parse_member_number(value("customer_id")),
-            lambda: parse_receipt(value("transaction_id")),
-            lambda: parse_row_amount(value("amount")),
-            lambda: parse_moment(value("occurred_at"), self.tz),
-            lambda: self.store(value("store")),
-            lambda: self.kind(value("kind"), value("refund_of")),
+class _Run:
+    """One pass of the stages over a file: an import (written or not), or a report of the file alone."""
+
+    def __init__(self, *, dry_run: bool, batch_size: int, writer, progress) -> None:
+        self.result = ImportResult(dry_run=dry_run)
+        self.progress = progress
+        self.started = time.monotonic()
+        self.last_update = self.started
+        self.reader = _Reader(
+            self.result,
+            batch_size=batch_size,
+            writer=writer or default_writer(),
+            progress=progress,
+            started=self.started,
         )
-        reasons = []
-        for check in checks:
-            try:
-                check()
-            except RowError as exc:
-                reasons.append(str(exc))
-        if len(value("customer_name")) > _MAX_NAME:
-            reasons.append(f"customer_name is longer than {_MAX_NAME} characters")
-        return reasons
+        self.stages = Stages(stamp=timezone.now(), batch_size=batch_size, keep=MAX_KEPT_MESSAGES, dialect=dialect())
 
-    def store(self, code: str) -> Store:
-        if not code:
-            if self.default_store is None:
-                raise RowError("store is missing and there is no default store")
-            return self.default_store
-        try:
-            return self.stores_by_code[code]
-        except KeyError:
-            raise RowError(f"store '{code[:40]}' is not a known store code") from None
+    def stage(self, name: str) -> None:
+        """Say which stage is under way (at most once a second: a small file's import says nothing)."""
+        now = time.monotonic()
+        if self.progress and now - self.last_update >= STAGE_PROGRESS_SECONDS:
+            self.last_update = now
+            self.progress(self.reader.update(name))
 
-    @staticmethod
-    def kind(kind: str, refund_of: str) -> tuple[str, str]:
-        kind = kind.lower() or PURCHASE
-        if kind == PURCHASE:
-            if refund_of:
-                raise RowError("refund_of is only for rows of kind 'refund'")
-            return PURCHASE, ""
-        if kind == REFUND:
-            return REFUND, parse_receipt(refund_of, "refund_of")
-        raise RowError(f"kind '{kind[:20]}' is neither 'purchase' nor 'refund'")
+    def compute(self, binary: IO[bytes], *, stored: bool = True) -> bool:
+        """Stage and check the file, and compute its points: False when its header is unusable."""
+        stages, tz = self.stages, timezone.get_default_timezone()
+        # The books are held open until the import commits: no month closes under it (rewards.services.books).
+        books = share_books()
+        stages.create_staging()
+        if not self.reader.stage(binary):
+            return False
+        self.stage("checking")
+        stages.type_rows(parse_moment=lambda text: parse_moment(text, tz), tz=tz, stored=stored)
+        stages.stop_rows(books)
+        self.stage("matching")
+        stages.select_new_rows()
+        self.stage("earning")
+        stages.compute_earnings()
+        stages.compute_refunds(lock=stored)
+        return True
 
-    # -- checking and writing a batch ---------------------------------------------------------------
+    def report(self, *, counts: bool = True) -> None:
+        """The result's problems, warnings and counts (what the good rows give, even when some are bad)."""
+        result, stages = self.result, self.stages
+        count, problems = stages.problems()
+        for problem in problems:
+            result.add_error(problem.line, problem.reason)
+        result.error_count += count - len(problems)
+        result.errors.sort(key=lambda message: message.line)
+        del result.errors[MAX_KEPT_MESSAGES:]
+        if not counts:
+            return
+        warnings, kept = stages.warnings()
+        for warning in kept:
+            result.add_warning(warning.line, warning.reason)
+        result.warning_count += warnings - len(kept)
+        counts = stages.counts()
+        result.purchases_written, result.refunds_written = counts.purchases, counts.refunds
+        result.duplicates_skipped, result.customers_enrolled = counts.duplicates, counts.customers
+        result.points_earned, result.points_reversed = counts.points_earned, counts.points_reversed
 
     def run(self, binary: IO[bytes]) -> ImportResult:
-        # The books are held open until the import commits: no month closes under it (rewards.services.books).
-        self.books = share_books()
-        started = time.monotonic()
-        total = _size_of(binary)
-        batch: list[_Row] = []
-        for row in self.rows(binary):
-            batch.append(row)
-            if len(batch) >= self.batch_size:
-                self.process(batch)
-                batch = []
-                if self.progress:
-                    elapsed = time.monotonic() - started
-                    self.progress(ImportProgress(self.result.rows_read, self.counter.count, total, elapsed))
-        self.process(batch)
-        if self.first_entry_pk is not None:
-            # The whole import's entries, once: our ids and our stamp (a concurrent till's entry could
-            # take an id in the range, never our created_at).
-            written = PointsEntry.objects.filter(
-                pk__gte=self.first_entry_pk, pk__lte=self.last_entry_pk, created_at=self.stamp
-            )
-            fold_into_rollup(written)
-            fold_into_liability(written)
+        if self.compute(binary):
+            self.report()
+            if self.result.ok:
+                self.stage("writing")
+                _enrolled, self.result.points_bonus = self.stages.write()
+            elif self.result.customers_enrolled:
+                # Not written: the bonus the enrolled customers would have had, from one stand-in.
+                per_customer = sum(entry.points for entry in enrolment_bonus_entries([0], moment=self.stages.stamp))
+                self.result.points_bonus = per_customer * self.result.customers_enrolled
+        self.stages.drop()
         return self.result
 
-    def process(self, batch: list[_Row]) -> None:
-        if not batch:
-            return
-        stored = self.stored_transactions(batch)
-        targets = self.stored_purchases(batch)
-        self.resolve_customers(batch)
-        seen: dict[tuple[int, str], _Row] = {}
-        purchases: list[tuple[_Row, _Purchase]] = []
-        new_purchases: dict[tuple[int, str], _Purchase] = {}
-        refunds: list[tuple[_Row, _Purchase, Decimal]] = []  # row, purchase, refunded before
-        for row in batch:
-            try:
-                check_moment(row.moment, kind=row.kind)
-            except ValidationError as refusal:
-                self.result.add_error(row.line, f"occurred_at {row.moment.isoformat()}: {_said(refusal)}")
-                continue
-            if self.books.is_closed(row.moment):
-                # "line 12: May 2025 is closed: nothing can be dated in it. ..." (rewards.services.books)
-                self.result.add_error(row.line, self.books.refusal(row.moment, field=None).message)
-                continue
-            key = row.key
-            earlier = seen.get(key)
-            if earlier is not None or key in stored:
-                difference = self.difference(row, earlier) if earlier is not None else self.difference(row, stored[key])
-                if difference is None:
-                    self.result.duplicates_skipped += 1
-                elif earlier is not None:
-                    self.result.add_error(
-                        row.line, f"{row.describe()} is also on line {earlier.line}, with {difference}"
-                    )
-                elif stored[key][-1]:
-                    self.result.add_error(row.line, f"{row.describe()} is also earlier in the file, with {difference}")
-                else:
-                    self.result.add_error(row.line, f"{row.describe()} is already stored, with {difference}")
-                continue
-            seen[key] = row
-            customer = self.customer_of(row)
-            if row.kind == PURCHASE:
-                try:
-                    version = self.timeline.at(row.moment)
-                except LookupError:
-                    self.result.add_error(row.line, f"no earning rule is in force at {row.moment.isoformat()}")
-                    continue
-                purchase = _Purchase(
-                    pk=None, customer=customer, amount=row.amount, refunded=Decimal("0.00"), moment=row.moment,
-                    receipt=row.receipt, earn_pk=None, version_pk=version.pk, stored=False,
-                )  # fmt: skip
-                multiplier = self.tier_multipliers.get(customer.pk, Decimal(1))
-                try:
-                    purchase.earned = self.earning(row, version.pk, multiplier)
-                except engine.TooManyPoints as refusal:
-                    self.result.add_error(row.line, refusal.message)
-                    continue
-                purchases.append((row, purchase))
-                new_purchases[key] = purchase
-            else:
-                target_key = (row.key[0], row.refund_of)
-                purchase = new_purchases.get(target_key) or targets.get(target_key)
-                reason = self.refund_problem(row, purchase, customer)
-                if reason:
-                    self.result.add_error(row.line, reason)
-                    continue
-                refunds.append((row, purchase, purchase.refunded))
-                purchase.refunded += row.amount
-        self.write(purchases, refunds, targets)
 
-    def difference(self, row: _Row, other) -> str | None:
-        """What differs between a row and an earlier row or stored transaction with its receipt, or None."""
-        if isinstance(other, _Row):
-            theirs = (other.member, other.amount, other.moment, other.kind, other.refund_of)
-        else:
-            theirs = other
-        ours = (row.member, row.amount, row.moment, row.kind, row.refund_of)
-        labels = ("customer_id", "amount", "occurred_at", "kind", "refund_of")
-        for label, mine, other_value in zip(labels, ours, theirs[:5], strict=True):
-            if mine != other_value:
-                shown = other_value.isoformat() if isinstance(other_value, dt.datetime) else other_value
-                return f"{label} {shown or '(none)'}"
+def _open(source: str | Path | IO[bytes]):
+    return open(source, "rb") if isinstance(source, str | Path) else _Unclosed(source)
+
+
+class _Unclosed:
+    """A caller's stream, used as a context manager without closing it."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+
+    def __enter__(self) -> IO[bytes]:
+        return self.stream
+
+    def __exit__(self, *exc) -> None:
         return None
-
-    def refund_problem(self, row: _Row, purchase: _Purchase | None, customer: _CustomerRef) -> str | None:
-        """Why a refund row cannot be recorded (the service's refund rules, said for a line), or None."""
-        if purchase is None:
-            return (
-                f"refund_of {row.refund_of}: no such purchase at store {row.store.code} "
-                "(stored, or earlier in this file)"
-            )
-        if purchase.stored and purchase.earn_pk is None:
-            return f"refund_of {row.refund_of}: the purchase has no earn entry to reverse"
-        try:
-            check_refund(
-                purchase_kind=PURCHASE,
-                purchase_moment=purchase.moment,
-                left=purchase.amount - purchase.refunded,
-                amount=row.amount,
-                occurred_at=row.moment,
-                customer=customer.member,
-                purchase_customer=purchase.customer.member,
-            )
-        except ValidationError as refusal:
-            return "; ".join(_said(error, refund_of=row.refund_of) for error in _each(refusal))
-        return None
-
-    # -- look-ups ----------------------------------------------------------------------------------
-
-    def _by_store(self, keys) -> dict[int, set[str]]:
-        grouped: dict[int, set[str]] = {}
-        for store_pk, receipt in keys:
-            grouped.setdefault(store_pk, set()).add(receipt)
-        return grouped
-
-    def stored_transactions(self, batch: list[_Row]) -> dict[tuple[int, str], tuple]:
-        """The batch's receipts already stored (before this import, or earlier in it), as comparable tuples."""
-        found = {}
-        for store_pk, receipts in self._by_store(row.key for row in batch).items():
-            values = Transaction.objects.filter(InList(F("receipt_number"), receipts), store_id=store_pk).values_list(
-                "receipt_number",
-                "customer__member_number",
-                "amount",
-                "occurred_at",
-                "kind",
-                "refund_of__receipt_number",
-                "recorded_at",
-            )
-            for receipt, member, amount, moment, kind, refund_of, recorded_at in values:
-                # Last: whether this import wrote it (from an earlier batch of the same file).
-                found[(store_pk, receipt)] = (member, amount, moment, kind, refund_of or "", recorded_at == self.stamp)
-        return found
-
-    def stored_purchases(self, batch: list[_Row]) -> dict[tuple[int, str], _Purchase]:
-        """The stored purchases the batch's refunds refer to, locked against a till refunding them meanwhile."""
-        keys = [(row.key[0], row.refund_of) for row in batch if row.refund_of]
-        found = {}
-        for store_pk, receipts in self._by_store(keys).items():
-            rows = list(
-                Transaction.objects.select_for_update(of=("self",))
-                .filter(InList(F("receipt_number"), receipts), store_id=store_pk, kind=Transaction.Kind.PURCHASE)
-                .values_list("pk", "receipt_number", "customer_id", "customer__member_number", "amount",
-                             "refunded_amount", "occurred_at")
-            )  # fmt: skip
-            earns = {
-                purchase_pk: (entry_pk, version_pk, detail)
-                for purchase_pk, entry_pk, version_pk, detail in PointsEntry.objects.filter(
-                    InList(F("transaction_id"), [r[0] for r in rows]), kind=PointsEntry.Kind.EARN
-                ).values_list("transaction_id", "pk", "rule_version_id", "facts")
-            }
-            for pk, receipt, customer_pk, member, amount, refunded, moment in rows:
-                ref = self.customers.get(member) or _CustomerRef(member, "", customer_pk)
-                earn_pk, version_pk, earn_facts = earns.get(pk, (None, None, None))
-                found[(store_pk, receipt)] = _Purchase(
-                    pk=pk, customer=ref, amount=amount, refunded=refunded, moment=moment, receipt=receipt,
-                    earn_pk=earn_pk, version_pk=version_pk, stored=True, earn_facts=earn_facts,
-                )  # fmt: skip
-        return found
-
-    def resolve_customers(self, batch: list[_Row]) -> None:
-        unknown = {row.member for row in batch if row.member not in self.customers}
-        if not unknown:
-            return
-        if len(self.customers) > CUSTOMER_CACHE_LIMIT:
-            self.customers.clear()  # every ref is stored by now: forgetting costs only a look-up
-        for pk, member, name in Customer.objects.filter(InList(F("member_number"), unknown)).values_list(
-            "pk", "member_number", "name"
-        ):
-            self.customers[member] = _CustomerRef(member, name, pk)
-
-    def customer_of(self, row: _Row) -> _CustomerRef:
-        ref = self.customers.get(row.member)
-        if ref is None:
-            ref = self.customers[row.member] = _CustomerRef(row.member, row.name or row.member, None)
-            self.new_customers.append(ref)
-            return ref
-        if row.name and row.name != ref.name and not ref.name_warned:
-            ref.name_warned = True
-            self.result.add_warning(
-                row.line,
-                f"customer {row.member} is enrolled as '{ref.name}'; the name '{row.name}' was not used",
-            )
-        return ref
-
-    def earning(self, row: _Row, version_pk: int, multiplier: Decimal = Decimal(1)) -> tuple[int, dict, bool]:
-        """Points, facts and stamp of a purchase's earn entry under a rule version and the customer's tier
-        multiplier: `earn_fields`, the till's own, in the purchase's promotion context, remembered per amount,
-        context and multiplier (a million purchases have far fewer distinct ones)."""
-        rule = self.timeline.rule_of(self.versions[version_pk])
-        context = purchase_context(rule, occurred_at=row.moment, store_code=self.store_codes[row.key[0]])
-        key = (version_pk, row.amount, context, multiplier)
-        known = self.earnings.get(key)
-        if known is None:
-            if len(self.earnings) > 100_000:
-                self.earnings.clear()
-            fields = earn_fields(amount=row.amount, rule=rule, context=context, tier_multiplier=multiplier)
-            known = self.earnings[key] = (fields.points, fields.facts, fields.stamped)
-        return known
-
-    # -- writing -------------------------------------------------------------------------------------
-
-    def write(self, purchases, refunds, targets) -> None:
-        insert = self.writer.insert
-        enrol, self.new_customers = self.new_customers, []
-        if enrol:
-            ids = insert(Customer, [self.customer_row(ref) for ref in enrol])
-            for ref, pk in zip(enrol, ids, strict=True):
-                ref.pk = pk
-            self.result.customers_enrolled += len(enrol)
-            # The program's enrolment bonus, as enrolling at the till gives it (joined at the import's moment).
-            bonuses = enrolment_bonus_entries(ids, moment=self.stamp)
-            self.note_entries(insert(PointsEntry, [self.bonus_row(entry) for entry in bonuses]))
-            self.result.points_bonus += sum(entry.points for entry in bonuses)
-
-        ids = insert(Transaction, [self.transaction_row(row, purchase) for row, purchase in purchases])
-        for (_row, purchase), pk in zip(purchases, ids, strict=True):
-            purchase.pk = pk
-        earn_rows = []
-        for row, purchase in purchases:
-            points, facts, stamped = purchase.earned
-            purchase.earn_facts = facts
-            self.result.points_earned += points
-            earn_rows.append(
-                self.entry_row(
-                    customer=purchase.customer.pk, kind=EARN, points=points, moment=row.moment,
-                    transaction=purchase.pk, version=purchase.version_pk, corrects=None, note="", facts=facts,
-                    stamped=stamped,
-                )
-            )  # fmt: skip
-        ids = insert(PointsEntry, earn_rows)
-        for (_row, purchase), pk in zip(purchases, ids, strict=True):
-            purchase.earn_pk = pk
-        self.note_entries(ids)
-        self.result.purchases_written += len(purchases)
-
-        if refunds:
-            refund_pks = insert(Transaction, [self.transaction_row(row, purchase) for row, purchase, _ in refunds])
-            reversal_rows = []
-            for (row, purchase, refunded_before), refund_pk in zip(refunds, refund_pks, strict=True):
-                entry = self.reversal(row, purchase, refunded_before, refund_pk)
-                self.result.points_reversed += entry["points"]
-                reversal_rows.append(entry)
-            self.note_entries(insert(PointsEntry, reversal_rows))
-            self.result.refunds_written += len(refunds)
-            changed = [Transaction(pk=p.pk, refunded_amount=p.refunded) for p in targets.values() if p.refunded]
-            if changed:
-                Transaction.objects.bulk_update(changed, ["refunded_amount"], batch_size=BATCH_SIZE)
-
-    def note_entries(self, ids: list[int]) -> None:
-        if ids:
-            low, high = min(ids), max(ids)
-            self.first_entry_pk = low if self.first_entry_pk is None else min(self.first_entry_pk, low)
-            self.last_entry_pk = high if self.last_entry_pk is None else max(self.last_entry_pk, high)
-
-    def customer_row(self, ref: _CustomerRef) -> dict[str, Any]:
-        return {
-            "member_number": ref.member, "name": ref.name, "email": "", "phone": "", "birthday": None,
-            "date_joined": self.stamp, "home_store_id": None, "referred_by_id": None,
-        }  # fmt: skip
-
-    def transaction_row(self, row: _Row, purchase: _Purchase) -> dict[str, Any]:
-        refund = row.kind == REFUND
-        return {
-            "customer_id": purchase.customer.pk,
-            "store_id": row.key[0],
-            "kind": row.kind,
-            "amount": row.amount,
-            # A purchase refunded later in the same batch is written with its refunds already counted.
-            "refunded_amount": Decimal("0.00") if refund else purchase.refunded,
-            "occurred_at": row.moment,
-            "receipt_number": row.receipt,
-            "refund_of_id": purchase.pk if refund else None,
-            "recorded_by_id": None,
-            "source": IMPORT,
-            "idempotency_key": None,
-            "recorded_at": self.stamp,
-        }
-
-    def entry_row(self, *, customer, kind, points, moment, transaction, version, corrects, note, facts, stamped=False):
-        return {
-            "customer_id": customer, "kind": kind, "points": points, "effective_at": moment,
-            "created_at": self.stamp, "transaction_id": transaction, "rule_version_id": version,
-            "created_by_id": None, "corrects_id": corrects, "reason": "", "note": note,
-            "facts": facts, "stamped": stamped,
-        }  # fmt: skip
-
-    def bonus_row(self, entry: PointsEntry) -> dict[str, Any]:
-        return self.entry_row(
-            customer=entry.customer_id, kind=BONUS, points=entry.points, moment=entry.effective_at, transaction=None,
-            version=entry.rule_version_id, corrects=None, note="", facts={},
-        ) | {"reason": entry.reason, "bonus_key": entry.bonus_key}  # fmt: skip
-
-    def reversal(self, row: _Row, purchase: _Purchase, refunded_before: Decimal, refund_pk: int) -> dict[str, Any]:
-        """reversal_entry's own entry for the refund, on unsaved stand-ins of the rows it reads."""
-        version = self.versions[purchase.version_pk]
-        refund = Transaction(pk=refund_pk, amount=row.amount, occurred_at=row.moment)
-        stand_in = Transaction(
-            pk=purchase.pk, customer_id=purchase.customer.pk, amount=purchase.amount, receipt_number=purchase.receipt
-        )
-        earned = PointsEntry(pk=purchase.earn_pk, rule_version=version, facts=purchase.earn_facts)
-        entry = reversal_entry(refund=refund, purchase=stand_in, refunded_before=refunded_before, earned=earned)
-        return self.entry_row(
-            customer=purchase.customer.pk, kind=REVERSAL, points=entry.points, moment=row.moment,
-            transaction=refund_pk, version=version.pk, corrects=purchase.earn_pk,
-            note=entry.note, facts=entry.facts,
-        )  # fmt: skip
-
-
-def _each(error: ValidationError) -> list[ValidationError]:
-    """The single refusals of a (field-keyed) ValidationError."""
-    if hasattr(error, "error_dict"):
-        return [single for errors in error.error_dict.values() for single in errors]
-    return list(error.error_list)
-
-
-def _said(error: ValidationError, **context: str) -> str:
-    """A refusal as a line of the import says it: the import's own wording of its code, else the service's
-    message in lower case without its full stop."""
-    single = _each(error)[0] if hasattr(error, "error_dict") or len(error.error_list) > 1 else error
-    params = {**(single.params or {}), **context}
-    wording = REFUND_WORDING.get(single.code)
-    if wording:
-        return wording.format(**params)
-    message = single.message % params if single.params else single.message
-    return message[:1].lower() + message[1:].rstrip(".")
 
 
 def import_transactions(
@@ -878,30 +439,59 @@ def import_transactions(
     """Import a CSV record of purchases and refunds (a path, or a binary stream), all or nothing.
 
     Returns what was (or, on a dry run or a bad file, would have been) written, with every bad row as
-    `line N: reason`. Nothing is kept unless every row is good and it is not a dry run.
+    `line N: reason`. Nothing is kept unless every row is good and it is not a dry run. `batch_size` is
+    how many rows are staged at a time (and how often the callback hears of the rows read); `writer`
+    how they are staged (COPY on PostgreSQL by default).
     """
-    importer = _Importer(dry_run=dry_run, batch_size=batch_size, writer=writer, progress=progress)
-    with transaction.atomic(), _constraints_checked_per_statement():
-        if isinstance(source, str | Path):
-            with open(source, "rb") as binary:
-                result = importer.run(binary)
-        else:
-            result = importer.run(source)
+    run = _Run(dry_run=dry_run, batch_size=batch_size, writer=writer, progress=progress)
+    with _open(source) as binary, transaction.atomic(), _import_settings():
+        result = run.run(binary)
         if not result.written:
             transaction.set_rollback(True)
     return result
 
 
+@dataclass(frozen=True)
+class FilePoints:
+    """A file's points per customer and local month under the program's rules (nothing written)."""
+
+    result: ImportResult
+    months: list[dt.date]
+    # (member number, name, month) -> points earned less refunds' reversals, the report's figure
+    points: dict[tuple[str, str], dict[dt.date, int]]
+
+
+def file_points(source: str | Path | IO[bytes], *, progress=None) -> FilePoints:
+    """The import's stages on a file, written nowhere and rolled back: every row of the file counts (a
+    receipt already stored too), refunds of stored purchases reverse under their earn entries, and the
+    customers' names are the stored ones where they are members. Bad rows are in `result`, as an import
+    reports them."""
+    run = _Run(dry_run=True, batch_size=BATCH_SIZE, writer=None, progress=progress)
+    points: dict[tuple[str, str], dict[dt.date, int]] = {}
+    months: set[dt.date] = set()
+    with _open(source) as binary, transaction.atomic(), _import_settings():
+        if run.compute(binary, stored=False):
+            run.report(counts=False)  # the bad rows only: a report has no warnings or counts of writes
+            if run.result.ok:
+                for member, name, month, value in run.stages.points_by_month():
+                    points.setdefault((member, name), {})[month] = value
+                    months.add(month)
+        run.stages.drop()
+        transaction.set_rollback(True)
+    return FilePoints(run.result, sorted(months), points)
+
+
 @contextmanager
-def _constraints_checked_per_statement() -> Iterator[None]:
-    """On PostgreSQL, check the foreign keys (deferred to the commit by Django) at the end of each batch's
-    statement instead: while the rows they look up are still in the buffer cache, rather than a million
-    checks at the commit against rows long evicted. Deferred again afterwards, as Django declares them."""
+def _import_settings() -> Iterator[None]:
+    """On PostgreSQL, for the import's transaction: foreign keys checked at the end of each statement (while
+    the rows they look up are in the buffer cache, rather than all at the commit), and memory enough for the
+    stages' hash joins and the roll-up's grouping not to spill to disk. Deferred again afterwards."""
     if connection.vendor != "postgresql":
         yield
         return
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
     try:
         yield
     finally:
@@ -912,11 +502,13 @@ def _constraints_checked_per_statement() -> Iterator[None]:
 
 __all__ = [
     "CopyWriter",
+    "FilePoints",
     "ImportProgress",
     "ImportResult",
     "LineMessage",
     "OrmWriter",
     "RowError",
+    "file_points",
     "import_transactions",
     "parse_moment",
 ]

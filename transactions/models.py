@@ -3,6 +3,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from loyalty_site.indexes import BrinOnPostgresIndex
+
 
 class Store(models.Model):
     """A place where purchases happen. One store is the default, used when an import names none."""
@@ -92,7 +94,9 @@ class Transaction(models.Model):
         indexes = [
             # A customer's recent transactions (till, statement).
             models.Index(fields=["customer", "-occurred_at"], name="txn_customer_recent_idx"),
-            models.Index(fields=["occurred_at"], name="txn_occurred_idx"),
+            # Periods of purchases (reports by store, the simulator): BRIN on PostgreSQL, nearly free to keep up
+            # on a million-row import (see loyalty_site.indexes and the README's "Performance").
+            BrinOnPostgresIndex(fields=["occurred_at"], name="txn_occurred_brin"),
             models.Index(fields=["refund_of"], condition=Q(refund_of__isnull=False), name="txn_refund_of_idx"),
         ]
 

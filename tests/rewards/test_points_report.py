@@ -200,3 +200,76 @@ def test_csv_names_that_a_spreadsheet_would_run_are_written_inert(db):
     # JSON is data, not a spreadsheet: it keeps the name as it is.
     data = json.loads(report("--start", "2025-01", "--months", "1", "--format", "json"))
     assert data["rows"][0]["customer_name"] == '=HYPERLINK("http://x")'
+
+
+# ---------------------------------------------------------------------------------------------------
+# --file: a record's points under the program's rules, written nowhere; --compare: against the books.
+
+
+def record_file(tmp_path, text: str = RECORD):
+    path = tmp_path / "till-export.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_files_points_are_reported_without_writing_anything(db, tmp_path):
+    from customers.models import Customer
+    from rewards.models import PointsEntry
+    from transactions.models import Transaction
+
+    rows = list(csv.reader(io.StringIO(report("--file", str(record_file(tmp_path)), "--start", "2025-01"))))
+
+    assert rows == EXPECTED
+    assert not Transaction.objects.exists() and not Customer.objects.exists() and not PointsEntry.objects.exists()
+
+
+def test_a_files_months_are_its_own_unless_chosen(db, tmp_path):
+    rows = list(csv.reader(io.StringIO(report("--file", str(record_file(tmp_path))))))
+    # D4's December purchase makes the file start in December 2024: 500.00 earns 850.
+    assert rows[0] == ["customer_id", "customer_name", "2024-12", "2025-01", "2025-02", "2025-03", "total"]
+    assert rows[-1] == ["D4", "Di", "850", "0", "0", "0", "850"]
+
+
+def test_a_file_already_imported_reports_the_same_points_and_compares_equal(record, tmp_path):
+    path = record_file(tmp_path)
+    assert list(csv.reader(io.StringIO(report("--file", str(path), "--start", "2025-01")))) == EXPECTED
+    err = io.StringIO()
+    call_command("points_report", "--file", str(path), "--compare", stdout=io.StringIO(), stderr=err)
+    assert "equal the books' in every customer-month" in err.getvalue()
+
+
+def test_compare_lists_where_the_file_and_the_books_differ(record, tmp_path):
+    # The till's export has Bob's February purchase at 150.00 (the books: 200.00) and a purchase of Eve's that
+    # the books never got; Cy's refund-free March is the same.
+    changed = RECORD.replace("B2,Bob,R4,200.00", "B2,Bob,R4,150.00") + "E5,Eve,R7,60.00,2025-03-01T10:00:00,,,\n"
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="2 customer-months differ") as caught:
+        call_command("points_report", "--file", str(record_file(tmp_path, changed)), "--compare", stdout=out)
+    assert caught.value.returncode == 1
+    assert list(csv.reader(io.StringIO(out.getvalue()))) == [
+        ["customer_id", "customer_name", "month", "file", "books", "difference"],
+        ["B2", "Bob", "2025-02", "150", "250", "-100"],
+        ["E5", "Eve", "2025-03", "10", "0", "10"],
+    ]
+
+
+def test_a_file_with_bad_rows_gives_no_report(db, tmp_path):
+    err = io.StringIO()
+    path = record_file(tmp_path, HEADER + "A1,,R1,12x,2025-01-05,,,\nB2,,R2,5.00,2025-01-06,,,\n")
+    with pytest.raises(CommandError, match="1 bad row in 2 rows read: no report") as caught:
+        call_command("points_report", "--file", str(path), stdout=io.StringIO(), stderr=err)
+    assert caught.value.returncode == 1
+    assert "line 2: Amount must be a number like 12.50, not '12x'" in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "--start is required"),
+        (["--compare", "--start", "2025-01"], "--compare needs --file"),
+        (["--file", "/no/such/file.csv"], "no such file"),
+    ],
+)
+def test_bad_file_arguments_are_refused(db, args, message):
+    with pytest.raises(CommandError, match=message):
+        report(*args)

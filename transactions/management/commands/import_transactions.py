@@ -27,7 +27,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", help="CSV file, UTF-8 (a BOM is allowed), with a header row")
         parser.add_argument("--dry-run", action="store_true", help="check everything and report; write nothing")
-        parser.add_argument("--batch-size", type=int, default=5000, help="rows written per batch (default 5000)")
+        parser.add_argument(
+            "--batch-size", type=int, default=5000, help="rows staged per batch, and per progress update (default 5000)"
+        )
 
     def handle(self, *args, path: str, dry_run: bool, batch_size: int, **options) -> None:
         if batch_size < 1:
@@ -80,7 +82,9 @@ class Command(BaseCommand):
             return
         rate = update.rows_read / update.elapsed
         line = f"{update.rows_read:,} rows · {rate:,.0f} rows/s"
-        if update.bytes_total and update.bytes_read:
+        if update.stage:  # the file is read: checking, matching, earning, writing
+            line += f" · {update.stage}"
+        elif update.bytes_total and update.bytes_read:
             done = min(update.bytes_read / update.bytes_total, 1.0)
             left = update.elapsed * (1 - done) / done if done else 0
             line += f" · {done:.0%} · about {left:,.0f} s left"
