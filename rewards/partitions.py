@@ -44,6 +44,11 @@ DEFAULT = f"{LEDGER}_default"
 MONTHS_AHEAD = 3
 _MONTH_NAME = re.compile(rf"^{LEDGER}_([0-9]{{4}})_([0-9]{{2}})$")
 
+# The entries that carry a once-only claim (what the unique constraints' conditions select) and the claim's
+# columns: the claims trigger of migration 0017 writes these for every statement that inserts into the ledger.
+CLAIMED = "kind IN ('earn', 'reversal') OR (kind IN ('bonus', 'expiry') AND bonus_key <> '')"
+CLAIM_COLUMNS = ("entry_id", "effective_at", "kind", "transaction_id", "customer_id", "bonus_key")
+
 # The tables (and their columns) that refer to ledger entries by id: checked by constraint triggers.
 REFERENCES = (
     (LEDGER, "corrects_id"),
@@ -75,6 +80,22 @@ def is_partitioned() -> bool:
         cursor.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", [LEDGER])
         row = cursor.fetchone()
     return bool(row) and row[0] == "p"
+
+
+def claim_entries(entry_ids_sql: str) -> None:
+    """Write the once-only claims of ledger entries that were inserted with the ledger's triggers off (the
+    import's bulk path sets session_replication_role = replica for its INSERTs, which silences the claims
+    trigger too): a duplicate fails here, at the import, exactly as the trigger would have failed it.
+    `entry_ids_sql` is a SELECT of the entries' ids. Nothing to do on a plain ledger (its unique indexes
+    were never off)."""
+    if not is_partitioned():
+        return
+    columns = ", ".join(CLAIM_COLUMNS)
+    source = ", ".join(("id", *CLAIM_COLUMNS[1:]))
+    _execute(
+        f"INSERT INTO {CLAIMS} ({columns}) SELECT {source} FROM {LEDGER} "  # noqa: S608
+        f"WHERE id IN ({entry_ids_sql}) AND ({CLAIMED})"
+    )
 
 
 def partitions() -> list[Partition]:

@@ -42,6 +42,7 @@ from customers.models import Customer
 from rewards import engine
 from rewards.local_time import local_midnight
 from rewards.models import PointsEntry, RuleVersion
+from rewards.partitions import claim_entries
 from rewards.selectors import RuleTimeline
 from rewards.services.bonuses import enrolment_bonus_entries
 from rewards.services.books import ClosedBooks
@@ -753,6 +754,8 @@ class Stages:
         self.insert_select(PointsEntry, reversal, f"FROM imp_new n {joins} WHERE n.kind = '{REFUND}' ORDER BY n.line")
         if bulk:
             self.verify_references()
+            # The claims trigger of the partitioned ledger was silent with the others: its claims, now.
+            claim_entries("SELECT entry_id FROM imp_ids")
         # Stored purchases refunded by the file: their refunded amount, computed with their lock held.
         for stored_id, refunded in self.rows(
             "SELECT stored_id, refunded FROM imp_refunded WHERE stored_id IS NOT NULL"

@@ -170,3 +170,27 @@ def test_bytes_that_are_not_utf8_in_a_column_the_import_ignores_still_refuse_the
     result = import_transactions(path)
 
     assert [(error.line, error.reason) for error in result.errors] == [(2, "not UTF-8 text")]
+
+
+@needs_postgres
+def test_the_bulk_path_keeps_the_ledgers_once_only_claims(tmp_path):
+    """The bulk path silences every trigger for its INSERTs, the partitioned ledger's claims trigger too: the
+    import writes the claims itself, so a second earn for an imported purchase is still refused."""
+    from rewards.models import PointsEntry
+    from rewards.partitions import is_partitioned
+
+    assert is_partitioned()
+    path = tmp_path / "record.csv"
+    path.write_text(HEADER + "C1,,R1,120.00,2025-01-31,,,\nC1,,F1,20.00,2025-02-01,,refund,R1\n", encoding="utf-8")
+    assert import_transactions(path).ok
+    entries = PointsEntry.objects.filter(kind__in=["earn", "reversal"])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT entry_id, kind FROM rewards_ledgerclaim ORDER BY entry_id")
+        assert cursor.fetchall() == sorted(entries.values_list("id", "kind"))
+    earn = entries.get(kind="earn")
+    duplicate = pytest.raises(IntegrityError, match="pointsentry_one_earn_per_purchase")
+    with duplicate, transaction.atomic():
+        PointsEntry.objects.create(
+            customer=earn.customer, kind="earn", points=1, effective_at=earn.effective_at,
+            transaction=earn.transaction, rule_version=earn.rule_version,
+        )  # fmt: skip

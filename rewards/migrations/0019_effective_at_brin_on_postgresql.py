@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0003_phones_stored_as_e164'),
-        ('rewards', '0016_adjustment_requests_can_be_withdrawn'),
+        ('rewards', '0018_ledger_months_detached_from_the_partitioned_ledger'),
         ('transactions', '0006_occurred_at_brin_on_postgresql'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
