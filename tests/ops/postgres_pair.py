@@ -96,6 +96,21 @@ class Pair:
             assert time.monotonic() < deadline, f"the replica replays the primary's writes within {seconds} s"
             time.sleep(0.05)
 
+    def log_size(self, name: str) -> int:
+        return (self.folder / f"{name}.log").stat().st_size
+
+    def statements_during(self, action) -> tuple[object, str, str]:
+        """What `action()` returned, and what the primary's and the replica's logs gained while it ran: the
+        statements each server was sent (log_statement = 'all')."""
+        sizes = {name: self.log_size(name) for name in ("primary", "replica")}
+        result = action()
+        gained = []
+        for name, size in sizes.items():
+            with (self.folder / f"{name}.log").open("rb") as log:
+                log.seek(size)
+                gained.append(log.read().decode("utf-8", "replace"))
+        return result, gained[0], gained[1]
+
     def pause_replay(self) -> None:
         self.one(self.replica_port, "SELECT pg_wal_replay_pause()", database="postgres")
 
@@ -114,8 +129,10 @@ def _run(command: list[str], folder: Path, timeout: int = 120) -> None:
 
 
 # A test cluster: loopback only, a socket in its own folder, no waiting on the disk (nothing needs to survive a
-# crash), small; replication from 127.0.0.1 with initdb's defaults (wal_level replica, 10 WAL senders).
+# crash), small; replication from 127.0.0.1 with initdb's defaults (wal_level replica, 10 WAL senders). Every
+# statement is written to the server's log (primary.log, replica.log): tests read which server ran a page's.
 PRIMARY_SETTINGS = """
+log_statement = 'all'
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '{folder}'
 port = {port}

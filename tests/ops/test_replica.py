@@ -67,12 +67,19 @@ def site_environment(pair, **more: str) -> dict[str, str]:
 
 
 SET_UP = f"""
+import json
+from api.keys import create_api_key
+from rewards import engine
+from rewards.selectors import default_program
+from rewards.services.program import save_draft
 from tests.factories import CustomerFactory, ManagerFactory, StaffFactory
-ManagerFactory(username="manager", password={PASSWORD!r})
+manager = ManagerFactory(username="manager", password={PASSWORD!r})
 ManagerFactory(username="second-manager", password={PASSWORD!r})
 StaffFactory(username="cashier", password={PASSWORD!r})
 for number in ("R0001", "R0002", "R0003"):
     CustomerFactory(member_number=number, name=f"Replica {{number}}")
+save_draft(program=default_program(), rule=engine.CLASSIC_RULE, author=manager)
+print(json.dumps({{"api_key": create_api_key(name="Reports", role="manager").secret}}))
 """
 
 
@@ -85,6 +92,7 @@ def site(pair, tmp_path_factory):
     assert migrated.returncode == 0, migrated.stderr
     made = manage("shell", "-c", SET_UP, **variables)
     assert made.returncode == 0, made.stderr
+    api_key = _last_json(made.stdout)["api_key"]
     folder = tmp_path_factory.mktemp("replica-site")
     port = free_port()
     log = (folder / "gunicorn.log").open("w")
@@ -109,7 +117,7 @@ def site(pair, tmp_path_factory):
         wait_until(lambda: server.poll() is not None or _answers(url), seconds=60, what="gunicorn answers")
         assert server.poll() is None, (folder / "gunicorn.log").read_text()
         pair.wait_caught_up()
-        yield {"url": url, "log": folder / "gunicorn.log", "variables": variables}
+        yield {"url": url, "log": folder / "gunicorn.log", "variables": variables, "api_key": api_key}
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -244,6 +252,68 @@ def test_reports_and_exports_read_the_replica_and_the_till_the_primary(pair, sit
     command = manage("points_report", "--start", month(), "--months", "1", **site["variables"])
     assert "R0001" in command.stdout
     assert lag_metric(site) == 0
+
+
+# Tables of the apps whose rows the reports read; the sign-in state (auth_, django_session, axes_, api_: an API
+# key is looked up with its store) and the audit trail are the primary's even inside a report.
+REPORTED_TABLES = re.compile(r"^(customers|transactions|rewards|members)_")
+# A statement as logged: simple ("statement: ...") or with parameters ("execute <unnamed>: ...").
+STATEMENT = re.compile(r"LOG:  (?:statement|execute [^:]*): ")
+MAIN_TABLE = re.compile(r'\b(?:FROM|INTO|UPDATE)\s+"?([a-z_0-9]+)"?')
+
+
+def reported(log: str) -> list[str]:
+    """The statements in a server's log that read (or write) a reported table first: the table each names."""
+    tables = []
+    for statement in STATEMENT.split(log)[1:]:
+        main = MAIN_TABLE.search(statement)
+        if main and REPORTED_TABLES.match(main.group(1)):
+            tables.append(main.group(1))
+    return tables
+
+
+def test_every_report_export_and_the_simulator_query_the_replica_and_nothing_of_theirs_the_primary(pair, site):
+    """Each page marked for the replica, from the servers' own statement logs: its queries of the reported
+    tables ran on the replica, none on the primary. The till and the customer's page, for contrast, the other
+    way round."""
+    manager = unpinned(sign_in(site, "manager"))
+    pk = pair.one(pair.primary_port, "SELECT id FROM customers_customer WHERE member_number = 'R0003'")
+    api = {"Authorization": f"Bearer {site['api_key']}"}
+    pages = [
+        ("/reports/", {}),
+        ("/reports/points/", {}),
+        ("/reports/points/?_export=csv", {}),
+        ("/reports/points/?_export=xlsx", {}),
+        (f"/reports/customers/{pk}/", {}),
+        ("/reports/feedback/", {}),
+        ("/accounting/", {}),
+        ("/accounting/?_export=csv", {}),
+        ("/accounting/breakage/", {}),
+        ("/accounting/breakage/?_export=xlsx", {}),
+        ("/accounting/ageing/", {}),
+        ("/accounting/ageing/?_export=csv", {}),
+        ("/program/simulate/", {}),
+        ("/customers/list/", {}),
+        ("/customers/list/?_export=csv", {}),
+        ("/api/v1/reports/points", api),
+        ("/api/v1/reports/points", {**api, "Accept": "text/csv"}),
+    ]
+    for path, headers in pages:
+        answer, on_primary, on_replica = pair.statements_during(
+            lambda path=path, headers=headers: manager.get(f"{site['url']}{path}", headers=headers, timeout=60)
+        )
+        assert answer.status_code == 200, (path, answer.text[:500])
+        assert reported(on_replica), (path, on_replica[-2000:])
+        assert not reported(on_primary), (path, reported(on_primary))
+    # The simulator's own SQL (a transaction with planner settings, on the replica) ran there.
+    _, on_primary, on_replica = pair.statements_during(
+        lambda: manager.get(f"{site['url']}/program/simulate/", timeout=60)
+    )
+    assert "SET LOCAL enable_mergejoin = off" in on_replica
+    for path in ("/till/", f"/customers/{pk}/"):
+        _, on_primary, on_replica = pair.statements_during(lambda path=path: manager.get(f"{site['url']}{path}"))
+        assert reported(on_primary), path
+        assert not reported(on_replica), path
 
 
 def test_a_browser_that_just_posted_reads_the_primary(pair, site):
