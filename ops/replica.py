@@ -126,12 +126,14 @@ def pinned_to_primary(request: HttpRequest) -> bool:
 
 
 def replica_failure(error: DatabaseError) -> bool:
-    """An error a replica gives and the primary would not: the replica is down or restarting (the connection
-    failed or was lost), it cancelled the query for a conflict with recovery (serialization failure), or a
-    write reached it (a read-only transaction). Each is answered by reading the primary instead."""
-    if isinstance(error, OperationalError):
-        return True
-    return isinstance(error, InternalError) and getattr(error.__cause__, "sqlstate", None) == READ_ONLY_TRANSACTION
+    """Whether the error is the replica's, answered by reading the primary instead: a write reached it (a
+    read-only transaction, which only a standby refuses), or an operational error on its connection (it is
+    down or restarting, the connection was lost, or it cancelled the query for a conflict with recovery).
+    Django marks a connection on which such an error occurred, until the next request checks it; the same
+    error on the primary's connection is not the replica's and is raised as it would be without one."""
+    if isinstance(error, InternalError):
+        return getattr(error.__cause__, "sqlstate", None) == READ_ONLY_TRANSACTION
+    return isinstance(error, OperationalError) and connections[REPLICA].errors_occurred
 
 
 def reads_from_replica(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

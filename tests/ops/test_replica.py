@@ -384,13 +384,53 @@ def test_a_write_refused_by_the_replica_is_answered_from_the_primary(pair, site)
     assert "cannot execute UPDATE in a read-only transaction" in result.stderr
 
 
+# A view marked for the replica whose replica connection is cut halfway through (the replica restarting, or
+# cancelling the query for a conflict with recovery, looks the same to Django: an operational error there).
+CUT_HALFWAY = """
+import json
+import psycopg
+from django.db import connections, router
+from django.http import HttpResponse
+from django.test import RequestFactory
+from ops.replica import reads_from_replica
+from transactions.models import Store
+
+used = []
+
+@reads_from_replica
+def report(request):
+    alias = router.db_for_read(Store)
+    used.append(alias)
+    if alias == "replica":
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            (pid,) = cursor.fetchone()
+        settings = connections[alias].settings_dict
+        with psycopg.connect(host=settings["HOST"], port=settings["PORT"], user="postgres", dbname="postgres",
+                             autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    return HttpResponse(Store.objects.get(is_default=True).code)
+
+response = report(RequestFactory().get("/reports/example/"))
+print(json.dumps({"status": response.status_code, "body": response.content.decode(), "used": used}))
+"""
+
+
+def test_a_replica_connection_lost_halfway_is_answered_from_the_primary(pair, site):
+    result = manage("shell", "-c", CUT_HALFWAY, **site["variables"])
+    assert result.returncode == 0, result.stderr
+    assert _last_json(result.stdout) == {"status": 200, "body": "main", "used": [REPLICA, "default"]}
+    assert "replica_read_failed: /reports/example/ answered again from the primary (OperationalError" in result.stderr
+
+
 def test_an_unreachable_replica_costs_a_log_line_not_the_report(pair, site):
     """Nothing listens on the replica's address: the report, a view marked for the replica, reads the primary."""
+    record_at_till(site, sign_in(site, "cashier"), "R0003", "120.00", "REPLICA-3")
     closed = pair.url(free_port())
     variables = {**site["variables"], "DATABASE_REPLICA_URL": closed}
     result = manage("points_report", "--start", month(), "--months", "1", **variables)
     assert result.returncode == 0, result.stderr
-    assert "R0001" in result.stdout
+    assert "Replica R0003" in result.stdout
     assert "replica_unreachable" in result.stderr
     served = manage("shell", "-c", WRITES_WHERE_IT_READS, **variables)
     assert served.returncode == 0, served.stderr

@@ -145,16 +145,26 @@ def _read_only_error() -> InternalError:
         return error
 
 
+class Connection:
+    """A connection as the fallback sees it: whether Django marked an error on it during the request."""
+
+    def __init__(self, errors_occurred: bool):
+        self.errors_occurred = errors_occurred
+
+
 @pytest.mark.parametrize(
-    "failure",
+    ("failure", "replica_marked"),
     [
-        OperationalError("server closed the connection unexpectedly"),
-        OperationalError("canceling statement due to conflict with recovery"),
-        _read_only_error(),
+        (OperationalError("server closed the connection unexpectedly"), True),
+        (OperationalError("canceling statement due to conflict with recovery"), True),
+        (_read_only_error(), False),
     ],
     ids=["replica-gone", "conflict-with-recovery", "write-refused"],
 )
-def test_a_replica_failure_is_answered_from_the_primary_with_a_log_line(with_replica, failure, caplog):
+def test_a_replica_failure_is_answered_from_the_primary_with_a_log_line(
+    with_replica, monkeypatch, failure, replica_marked, caplog
+):
+    monkeypatch.setattr(replica, "connections", {REPLICA: Connection(errors_occurred=replica_marked)})
     view, runs = _recording_view(failure)
     response = view(factory.get("/reports/points/"))
     assert (response.status_code, response.content) == (200, b"figures")
@@ -162,13 +172,17 @@ def test_a_replica_failure_is_answered_from_the_primary_with_a_log_line(with_rep
     assert "replica_read_failed: /reports/points/ answered again from the primary" in caplog.text
 
 
-def test_other_database_errors_are_not_hidden(with_replica):
+def test_other_database_errors_are_not_hidden(with_replica, monkeypatch):
+    monkeypatch.setattr(replica, "connections", {REPLICA: Connection(errors_occurred=False)})
     assert not replica_failure(IntegrityError("duplicate key value"))
     assert not replica_failure(InternalError("something else"))
-    view, runs = _recording_view(IntegrityError("duplicate key value"))
-    with pytest.raises(IntegrityError):
-        view(factory.get("/reports/"))
-    assert runs == [True]
+    # The primary's own failure (its connection lost, the replica's fine): raised, not run again.
+    assert not replica_failure(OperationalError("server closed the connection unexpectedly"))
+    for error in (IntegrityError("duplicate key value"), OperationalError("the primary is gone")):
+        view, runs = _recording_view(error)
+        with pytest.raises(type(error)):
+            view(factory.get("/reports/"))
+        assert runs == [True]
 
 
 def test_an_unreachable_replica_is_read_around(monkeypatch, caplog):
