@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -19,9 +20,13 @@ from pathlib import Path
 
 import psycopg
 
-from .conftest import free_port
-
 PROGRAMS = ("initdb", "pg_ctl", "pg_basebackup")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def postgres_programs() -> Path | None:
@@ -90,7 +95,7 @@ class Pair:
         replayed = "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn"
         return bool(self.one(self.replica_port, replayed, (written,), database="postgres"))
 
-    def wait_caught_up(self, seconds: float = 30) -> None:
+    def wait_caught_up(self, seconds: float = 60) -> None:
         deadline = time.monotonic() + seconds
         while not self.caught_up():
             assert time.monotonic() < deadline, f"the replica replays the primary's writes within {seconds} s"
@@ -129,22 +134,23 @@ def _run(command: list[str], folder: Path, timeout: int = 120) -> None:
 
 
 # A test cluster: loopback only, a socket in its own folder, no waiting on the disk (nothing needs to survive a
-# crash), small; replication from 127.0.0.1 with initdb's defaults (wal_level replica, 10 WAL senders). Every
-# statement is written to the server's log (primary.log, replica.log): tests read which server ran a page's.
+# crash), small; replication from 127.0.0.1 with initdb's defaults (wal_level replica, 10 WAL senders). With
+# log_statements, every statement is written to the server's log (primary.log, replica.log): tests read which
+# server ran a page's.
 PRIMARY_SETTINGS = """
-log_statement = 'all'
+log_statement = '{log_statement}'
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '{folder}'
 port = {port}
 fsync = off
 synchronous_commit = off
 full_page_writes = off
-shared_buffers = 32MB
+shared_buffers = {shared_buffers}
 max_connections = 40
 """
 
 
-def start_pair() -> Pair:
+def start_pair(*, log_statements: bool = True, shared_buffers: str = "32MB") -> Pair:
     """initdb a primary, start it, pg_basebackup a replica from it and start that; both answering on return."""
     programs = postgres_programs()
     assert programs is not None, why_not()
@@ -159,7 +165,14 @@ def start_pair() -> Pair:
         _run([str(programs / "initdb"), "-D", str(primary), "-U", "postgres", "--auth=trust", "-E", "UTF8",
               "--locale=C", "--no-sync"], folder)  # fmt: skip
         with (primary / "postgresql.conf").open("a") as conf:
-            conf.write(PRIMARY_SETTINGS.format(folder=folder, port=pair.primary_port))
+            conf.write(
+                PRIMARY_SETTINGS.format(
+                    folder=folder,
+                    port=pair.primary_port,
+                    log_statement="all" if log_statements else "none",
+                    shared_buffers=shared_buffers,
+                )
+            )
         _run([str(programs / "pg_ctl"), "-D", str(primary), "-l", str(folder / "primary.log"), "-w", "-t", "60",
               "start"], folder)  # fmt: skip
         _run([str(programs / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(pair.primary_port), "-U", "postgres",
