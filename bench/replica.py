@@ -46,6 +46,8 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def run(args) -> None:
+    # Imported here, not at the top: the settings read DATABASE_URL and DATABASE_REPLICA_URL, which name the
+    # pair main() has just started.
     import django
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
