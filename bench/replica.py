@@ -11,7 +11,7 @@ site there, fills three months of purchases (bench/report_page.py's filler), and
 What is timed, in the same process as a web worker would run it:
 - the till: `record_purchase` (the service every till, API and import purchase goes through), one after the
   other, `--purchases-per-round` each round, p50 and p95;
-- meanwhile `--report-clients` threads each render the monthly points report's first page sorted by total
+- meanwhile `--report-clients` processes each render the monthly points report's first page sorted by total
   (the view, with its @reads_from_replica mark) as fast as they can: in "reports on the primary" rounds with
   the cookie of a browser that just posted (the mark's own way of reading the primary), in "reports on the
   replica" rounds without;
@@ -24,10 +24,10 @@ the lag under load, not the gain of a second machine's cores, which is the point
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import sys
-import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -49,6 +49,8 @@ def run(args) -> None:
     # Imported here, not at the top: the settings read DATABASE_URL and DATABASE_REPLICA_URL, which name the
     # pair main() has just started.
     import django
+
+    django.setup()
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connections
@@ -62,7 +64,6 @@ def run(args) -> None:
     from transactions.models import Store
     from transactions.services import record_purchase
 
-    django.setup()
     started = time.perf_counter()
     call_command("migrate", verbosity=0)
     fill(transactions=args.purchases, customers=args.customers)
@@ -84,12 +85,15 @@ def run(args) -> None:
         response = monthly_points_report(request)
         assert response.status_code == 200, response.status_code
 
-    def report_client(stop: threading.Event, on_primary: bool, done: list[float]) -> None:
+    def report_client(stop, on_primary: bool, done) -> None:
+        """A manager's browser, in a process of its own as under gunicorn (threads would share the till's
+        interpreter lock and time Python, not the database)."""
+        connections.close_all()  # the parent's connections are not this process's to use
         try:
             while not stop.is_set():
                 began = time.perf_counter()
                 report(on_primary)
-                done.append(time.perf_counter() - began)
+                done.put(time.perf_counter() - began)
         finally:
             connections.close_all()
 
@@ -97,6 +101,7 @@ def run(args) -> None:
     report(on_primary=True)
     report(on_primary=False)
 
+    processes = multiprocessing.get_context("fork")
     till: dict[str, list[float]] = {mode: [] for mode in MODES}
     reports: dict[str, list[float]] = {mode: [] for mode in MODES}
     spans: dict[str, float] = dict.fromkeys(MODES, 0.0)
@@ -104,17 +109,19 @@ def run(args) -> None:
     receipt = 0
     for round_number in range(args.rounds):
         for mode in MODES:
-            stop = threading.Event()
-            done: list[float] = []
+            stop = processes.Event()
+            done = processes.Queue()
             clients = []
             if mode != "quiet":
+                # Forked without the till's open connections: each client opens its own.
+                connections.close_all()
                 clients = [
-                    threading.Thread(target=report_client, args=(stop, mode == MODES[1], done), daemon=True)
+                    processes.Process(target=report_client, args=(stop, mode == MODES[1], done), daemon=True)
                     for _ in range(args.report_clients)
                 ]
                 for client in clients:
                     client.start()
-                time.sleep(0.5)  # the reports under way before the till starts
+                time.sleep(1)  # the reports under way before the till starts
             began = time.perf_counter()
             for _ in range(args.purchases_per_round):
                 receipt += 1
@@ -133,7 +140,8 @@ def run(args) -> None:
             stop.set()
             for client in clients:
                 client.join()
-            reports[mode].extend(done)
+            while not done.empty():
+                reports[mode].append(done.get())
         print(f"round {round_number + 1} of {args.rounds} done")
 
     print()
