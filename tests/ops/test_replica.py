@@ -228,7 +228,8 @@ def test_reports_and_exports_read_the_replica_and_the_till_the_primary(pair, sit
         # Written on the primary; not yet on the replica, whose replay is paused.
         assert points_of(pair, pair.primary_port, "R0001") == 90
         assert points_of(pair, pair.replica_port, "R0001") == 0
-        assert lag_metric(site) > 0
+        # The replica receives the purchase's WAL but does not replay it: it falls behind.
+        wait_until(lambda: lag_metric(site) > 0, seconds=30, what="the lag metric shows the replica behind")
         # The report, its export and the command line's report read the replica: no R0001 there yet.
         assert "Replica R0001" not in report_page(site, manager, "R0001")
         assert report_csv(site, manager, "R0001") is None
@@ -251,7 +252,7 @@ def test_reports_and_exports_read_the_replica_and_the_till_the_primary(pair, sit
     assert report_csv(site, manager, "R0001")["Total"] == "90"
     command = manage("points_report", "--start", month(), "--months", "1", **site["variables"])
     assert "R0001" in command.stdout
-    assert lag_metric(site) == 0
+    wait_until(lambda: lag_metric(site) == 0, seconds=30, what="the lag metric back to 0 once replayed")
 
 
 # Tables of the apps whose rows the reports read; the sign-in state (auth_, django_session, axes_, api_: an API
