@@ -21,6 +21,8 @@ from pathlib import Path
 import psycopg
 
 PROGRAMS = ("initdb", "pg_ctl", "pg_basebackup")
+# util-linux's runuser, in /usr/sbin: not on every PATH (a CI's environment, a cron job).
+RUNUSER = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
 
 
 def free_port() -> int:
@@ -50,7 +52,7 @@ def why_not() -> str | None:
             pwd.getpwnam("postgres")
         except KeyError:
             return "running as root with no postgres account to run PostgreSQL's programs as"
-        if shutil.which("runuser") is None:
+        if RUNUSER is None:
             return "running as root without runuser to run PostgreSQL's programs as postgres"
     return None
 
@@ -124,7 +126,7 @@ class Pair:
 
 
 def _as_postgres(command: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+    return [RUNUSER, "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
 def _run(command: list[str], folder: Path, timeout: int = 120) -> None:
