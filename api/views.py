@@ -14,6 +14,7 @@ from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.views import defaults
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -27,6 +28,7 @@ import audit
 from customers.models import Customer
 from customers.selectors import find_customers
 from customers.services import enrol_customer
+from ops.replica import reads_from_replica
 from rewards.calendar import add_months
 from rewards.local_time import current_month
 from rewards.management.commands.points_report import write_csv
@@ -496,6 +498,8 @@ class RedemptionsView(ApiView):
 # The monthly points report.
 
 
+# A report: its reads may come from the read replica (ops.replica), seconds behind at worst.
+@method_decorator(reads_from_replica, name="get")
 class PointsReportView(ApiView):
     permission_classes = [HasManagerKey]
     query_serializer = s.PointsReportQuerySerializer

@@ -191,8 +191,9 @@ def fill(*, transactions: int, customers: int, start: dt.date | None = None, see
         cursor.execute(
             f"""
             INSERT INTO rewards_pointsentry (customer_id, kind, points, effective_at, created_at, transaction_id,
-                rule_version_id, reason, note, facts)
-            SELECT t.customer_id, 'earn', {points_sql}, t.occurred_at, now(), t.id, %s, '', '', '{{}}'::jsonb
+                rule_version_id, reason, note, facts, bonus_key, stamped)
+            SELECT t.customer_id, 'earn', {points_sql}, t.occurred_at, now(), t.id, %s, '', '', '{{}}'::jsonb, '',
+                   false
             FROM transactions_transaction t WHERE t.receipt_number LIKE 'BENCH-%%'
             """,
             [version.pk],

@@ -11,6 +11,7 @@ from django_tables2.export import TableExport
 
 import audit
 from loyalty_site.access import is_manager, is_store_staff, managers_only, staff_only
+from ops.replica import reads_from_replica
 from rewards.models import AdjustmentRequest, PointsEntry
 from rewards.selectors import customer_balance, customer_tier_status, default_program, rule_version_at
 from rewards.services.adjustments import (
@@ -225,6 +226,7 @@ def contact(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @managers_only
+@reads_from_replica
 def customers_list(request: HttpRequest) -> HttpResponse:
     """Every member with their balance, tier, last visit, and the last 12 months' spend and points: sorted,
     filtered and paged in the database; downloadable as CSV or XLSX."""

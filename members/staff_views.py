@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 import audit
 from customers.models import Customer
 from loyalty_site.access import MANAGERS_ONLY, can_manage_program, managers_only, staff_only
+from ops.replica import reads_from_replica
 from rewards.calendar import add_months
 from rewards.forms import PeriodForm, shifted
 from rewards.local_time import current_month
@@ -121,6 +122,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 
 
 @managers_only
+@reads_from_replica
 def feedback_report_page(request: HttpRequest) -> HttpResponse:
     period = PeriodForm(request.GET, default_start=add_months(current_month(), -11), default_months=12)
     if not period.is_valid():

@@ -8,7 +8,7 @@ class OpsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported once the apps are loaded: request_log reads django-axes, whose helpers import its models.
-        from . import metrics, request_log, worker  # noqa: F401 (request_log connects its receivers)
+        from . import metrics, replica, request_log, worker  # noqa: F401 (request_log connects its receivers)
 
         HUEY.signal()(worker.on_task_signal)
         HUEY.on_startup("ops_metrics")(worker.start_metrics_server)
@@ -16,3 +16,9 @@ class OpsConfig(AppConfig):
         metrics.gauge(
             "loyalty_task_scheduled", "Jobs waiting for a later time (retries, delayed jobs).", HUEY.scheduled_count
         )
+        if replica.replica_configured():
+            metrics.gauge(
+                "loyalty_replica_lag_seconds",
+                "How far the read replica is behind the primary (0: it has replayed all it received).",
+                replica.replica_lag_seconds,
+            )

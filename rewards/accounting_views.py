@@ -16,6 +16,7 @@ from django_tables2.export import TableExport
 
 import audit
 from loyalty_site.access import can_manage_program, is_owner, managers_only
+from ops.replica import reads_from_replica
 from transactions.forms import add_service_errors
 
 from . import accounting, charts
@@ -80,6 +81,7 @@ def _period_context(request: HttpRequest, start: dt.date, months: int) -> dict:
 
 
 @managers_only
+@reads_from_replica
 def liability(request: HttpRequest) -> HttpResponse:
     """The liability roll-forward of a period, month by month, of the whole program or one store; each store's
     period beside it."""
@@ -132,6 +134,7 @@ def liability(request: HttpRequest) -> HttpResponse:
 
 
 @managers_only
+@reads_from_replica
 def breakage(request: HttpRequest) -> HttpResponse:
     """Breakage and the revenue recognised, month by month; the merchant's estimate, and the form to set it."""
     period = _period(request)
@@ -212,6 +215,7 @@ def breakage_estimate(request: HttpRequest) -> HttpResponse:
 
 
 @managers_only
+@reads_from_replica
 def ageing_page(request: HttpRequest) -> HttpResponse:
     """Points outstanding by the month they were earned, and what the expiry policy lapses in the next months."""
     form = AsOfForm(request.GET, default=current_month())

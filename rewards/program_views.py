@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from loyalty_site.access import can_manage_program, managers_only
+from ops.replica import reads_from_replica
 
 from . import simulation
 from .calendar import add_months
@@ -159,6 +160,7 @@ def publish(request: HttpRequest) -> HttpResponse:
 
 
 @managers_only
+@reads_from_replica
 def simulate(request: HttpRequest) -> HttpResponse:
     """Replay a past period under the saved draft beside what was actually earned. Writes nothing."""
     program = default_program()

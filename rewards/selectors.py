@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
+from django.db import connections
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -619,7 +619,7 @@ def _repeat_by(purchases: QuerySet, group: str | None) -> dict:
         f"SELECT {select}, COUNT(*), SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END) "  # noqa: S608 (ORM's own SQL)
         f"FROM ({inner}) AS per_customer{grouping}"
     )
-    with connection.cursor() as cursor:
+    with connections[purchases.db].cursor() as cursor:
         cursor.execute(sql, params)
         return {key: (members, repeat or 0) for key, members, repeat in cursor.fetchall() if members}
 

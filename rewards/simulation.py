@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Count, F, IntegerField, Sum
 from django.db.models.functions import Cast, Floor
 from django.utils import timezone
@@ -220,10 +220,13 @@ def _purchases_in_sql(
         local_day=day_of("occurred_at"), local_month=month_of("occurred_at"), amount_key=amount
     ).values("customer_id", "local_day", "local_month", "store_id", "amount_key")
     inner, params = rows.query.sql_with_params()
+    # The database the queryset reads from: the read replica inside a view marked for it (ops.replica).
+    alias = purchases.db
+    database = connections[alias]
     rule = points.rule
     if rule.has_fractional_minimums:
         # Exact amounts: only the ones that occur (one scan, a few thousand values).
-        with connection.cursor() as cursor:
+        with database.cursor() as cursor:
             cursor.execute(f"SELECT DISTINCT amount_key FROM ({inner}) AS p", params)  # noqa: S608
             keys = [key for (key,) in cursor.fetchall()]
         bound = None
@@ -274,7 +277,7 @@ def _purchases_in_sql(
         GROUP BY p.customer_id, p.local_month
     """  # noqa: S608
     count = missing = 0
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(using=alias), database.cursor() as cursor:
         # The planner cannot see inside unnest(): left alone it sorts a million rows on disk for merge
         # joins and sorts them again to group. Two small hash tables and a hash aggregate of the
         # customer-months (some 150,000 for a million purchases) are what this needs.
@@ -286,7 +289,7 @@ def _purchases_in_sql(
             missing += not_in_table
     if missing:
         # Purchases beyond the table (whole units above `bound`): few, each through the memo.
-        with connection.cursor() as cursor:
+        with database.cursor() as cursor:
             cursor.execute(
                 f"SELECT customer_id, local_day, local_month::date, store_id, amount_key FROM ({inner}) AS p "  # noqa: S608
                 "WHERE p.amount_key > %s",
@@ -304,7 +307,7 @@ def plain_rows(queryset) -> list[tuple]:
     if connection.vendor != "postgresql":
         return list(queryset)
     sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
+    with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 

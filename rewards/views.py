@@ -15,6 +15,7 @@ from django_tables2.export import TableExport
 import audit
 from customers.models import Customer
 from loyalty_site.access import managers_only
+from ops.replica import reads_from_replica
 
 from . import charts
 from .calendar import add_months
@@ -52,6 +53,7 @@ def _query_with(request: HttpRequest, **changes) -> str:
 
 
 @managers_only
+@reads_from_replica
 def monthly_points_report(request: HttpRequest) -> HttpResponse:
     # The last three complete months unless the picker says otherwise.
     period = PeriodForm(request.GET, default_start=add_months(current_month(), -3), default_months=3)
@@ -96,6 +98,7 @@ def monthly_points_report(request: HttpRequest) -> HttpResponse:
 
 
 @managers_only
+@reads_from_replica
 def customer_statement(request: HttpRequest, pk: int) -> HttpResponse:
     customer = get_object_or_404(Customer, pk=pk)
     first = add_months(current_month(), -11)
@@ -128,6 +131,7 @@ def customer_statement(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @managers_only
+@reads_from_replica
 def program_at_a_glance(request: HttpRequest) -> HttpResponse:
     # The twelve months up to and including the current one unless the picker says otherwise.
     period = PeriodForm(request.GET, default_start=add_months(current_month(), -11), default_months=12)

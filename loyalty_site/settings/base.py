@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # With a read replica: a browser that posted a form reads the primary for a few seconds (ops.replica).
+    "ops.replica.PrimaryAfterWriteMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -134,6 +136,33 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
     DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
     DATABASES["default"]["OPTIONS"].setdefault("init_command", "PRAGMA journal_mode=WAL;")
+
+# A PostgreSQL streaming replica of the primary (README: "Read replica"), e.g.
+# DATABASE_REPLICA_URL=postgres://loyalty:PASSWORD@10.0.0.3:5432/loyalty. The reports, exports and the simulator
+# read from it (views marked @reads_from_replica); everything else, and every write, uses the primary
+# (ops.replica.ReplicaRouter). Unset: everything on the primary. A browser that posted a form reads the
+# primary for DATABASE_REPLICA_PIN_SECONDS after (0: never pinned), so it sees what it just saved.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+DATABASE_REPLICA_PIN_SECONDS = env.int("DATABASE_REPLICA_PIN_SECONDS", default=15)
+
+
+def replica_database(url: str, primary: dict) -> dict:
+    replica = env.db_url_config(url)
+    if replica["ENGINE"] != "django.db.backends.postgresql" or primary["ENGINE"] != replica["ENGINE"]:
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL names a PostgreSQL streaming replica (postgres://...) of a PostgreSQL "
+            "DATABASE_URL; leave it unset otherwise."
+        )
+    replica["ATOMIC_REQUESTS"] = False
+    replica["CONN_MAX_AGE"] = primary["CONN_MAX_AGE"]
+    # A replica that does not answer costs a report a few seconds, then it reads the primary (ops.replica).
+    replica.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    return replica
+
+
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = replica_database(DATABASE_REPLICA_URL, DATABASES["default"])
+    DATABASE_ROUTERS = ["ops.replica.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -29,7 +29,8 @@ SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)  # noqa: F405
+for _database in DATABASES.values():  # noqa: F405 (the primary, and the replica if there is one)
+    _database["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 # The health check answers a load balancer over plain HTTP on the private side of the proxy.
 # The metrics likewise, to a scraper on the same machine (ops.metrics decides who may read them).
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]

@@ -39,3 +39,7 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.worker_app"]  # noqa: F405
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
     DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"  # noqa: F405
+# The suite runs on one database: a DATABASE_REPLICA_URL in the environment is for the site, not the tests
+# (tests/ops/test_replica.py starts a primary and a streaming replica of its own, and the site on them).
+DATABASES.pop("replica", None)  # noqa: F405
+DATABASE_ROUTERS = []

@@ -34,7 +34,7 @@ def database_url() -> str:
 
 def environment(**variables: str) -> dict[str, str]:
     """This process's environment without its Django settings, plus `variables`."""
-    kept = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "TASK_", "SENTRY_"))}
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "TASK_", "SENTRY_"))}
     return {**kept, **variables}
 
 
