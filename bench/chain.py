@@ -38,18 +38,26 @@ import datetime as dt
 import io
 import json
 import os
+import random
+import re
+import secrets
+import signal
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432"
 DEFAULT_PREFIX = "bench_chain"
+GOAL_RATIO = 1.5  # each figure at 10 M within 1.5x of its figure at 1 M
 STORES = 200
 CUSTOMERS = 1_000_000
 MONTHS = 12
@@ -65,6 +73,7 @@ REWARDS = [  # name, cost in points, benefit, money off, description
     ("Free delivery", 300, "free_delivery", None, ""),
 ]
 BUILD_TABLE = "bench_chain_build"
+BASELINE_TABLE = "bench_chain_insert"  # the baseline view's (bench/chain_urls.py)
 LOADED_TABLES = [
     "customers_customer",
     "transactions_transaction",
@@ -621,6 +630,431 @@ class Builder:
 
 
 # ---------------------------------------------------------------------------------------------------
+# The site under test: gunicorn (production's config) and the huey worker, on one chain database.
+
+
+class Site:
+    """gunicorn with deploy/gunicorn.conf.py and `manage.py run_huey`, on one database, on 127.0.0.1:port,
+    with production's settings (bench/chain_settings.py: plus the baseline view, over plain HTTP)."""
+
+    def __init__(self, *, label: str, url: str, port: int, time_zone: str, web_workers: int) -> None:
+        self.label, self.url, self.port = label, url, port
+        self.base = f"http://127.0.0.1:{port}"
+        folder = ROOT / "bench" / "data" / f"chain-{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bench.chain_settings",
+            "DATABASE_URL": url,
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "TIME_ZONE": time_zone,
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "WEB_CONCURRENCY": str(web_workers),
+            "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"),
+            "DJANGO_LOG_LEVEL": "WARNING",  # one JSON line per request at INFO: the disk, not the site, would be timed
+            "PYTHONPATH": str(ROOT),
+        }
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        # As an upgrade does: the chain may have been built before the latest migrations.
+        manage(self.env, "migrate", "--noinput", "-v", "0")
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        for name, command in [
+            (
+                "web",
+                [str(gunicorn), "--config", str(ROOT / "deploy" / "gunicorn.conf.py"), "loyalty_site.wsgi:application"],
+            ),
+            ("worker", [sys.executable, str(ROOT / "manage.py"), "run_huey"]),
+        ]:
+            log = (self.folder / f"{name}.log").open("ab")
+            self.processes.append(
+                subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+            )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            for process in self.processes:
+                if process.poll() is not None:
+                    self.stop()
+                    raise SystemExit(f"{self.label}: a process exited at start; see {self.folder}/web.log, worker.log")
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise SystemExit(f"{self.label}: gunicorn did not answer /healthz within 90 s; see {self.folder}/web.log")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT if process is self.processes[-1] else signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes = []
+
+    def __enter__(self) -> Site:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Clients: a signed-in cashier at the till, a signed-in manager reading pages, and the baseline's poster.
+
+TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+IDEMPOTENCY = re.compile(r'name="idempotency_key" value="([^"]+)"')
+
+
+class Refused(Exception):
+    """A request that did not get the answer the till gives when it works."""
+
+
+def hidden(pattern: re.Pattern, html: str, what: str) -> str:
+    found = pattern.search(html)
+    if not found:
+        raise Refused(f"no {what} in the page")
+    return found.group(1)
+
+
+class Browser:
+    """A person's session: cookies, the CSRF token, signing in through the login form."""
+
+    def __init__(self, base: str, username: str) -> None:
+        self.client = httpx.Client(base_url=base, timeout=120, follow_redirects=False)
+        self.username = username
+
+    def sign_in(self, next_page: str) -> httpx.Response:
+        page = self.client.get("/accounts/login/", params={"next": next_page})
+        token = hidden(TOKEN, page.text, "CSRF token")
+        answer = self.client.post(
+            "/accounts/login/",
+            data={"csrfmiddlewaretoken": token, "username": self.username, "password": PASSWORD, "next": next_page},
+        )
+        if answer.status_code != 302:
+            raise Refused(f"{self.username} could not sign in: {answer.status_code}")
+        return self.client.get(next_page)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class Cashier(Browser):
+    """Records purchases through the till form as a cashier does: the form's CSRF token and idempotency key,
+    the member number typed, Record purchase, and the confirmation page (which carries the next form)."""
+
+    def open(self) -> None:
+        self.form_from(self.sign_in("/till/"))
+
+    def form_from(self, page: httpx.Response) -> None:
+        if page.status_code != 200:
+            raise Refused(f"the till answered {page.status_code}")
+        self.token = hidden(TOKEN, page.text, "CSRF token")
+        self.key = hidden(IDEMPOTENCY, page.text, "idempotency key")
+
+    def purchase(self, member: str, amount: str) -> tuple[float, float]:
+        """Record one purchase: (seconds to the recording's answer, seconds to the confirmation page)."""
+        started = time.perf_counter()
+        answer = self.client.post(
+            "/till/",
+            data={"csrfmiddlewaretoken": self.token, "idempotency_key": self.key, "customer": member,
+                  "amount": amount, "receipt_number": ""},
+        )  # fmt: skip
+        recorded = time.perf_counter() - started
+        location = answer.headers.get("location", "")
+        if answer.status_code != 302 or "recorded=" not in location:
+            # Not recorded (a refusal or a question shows the till again with 200): start again from a fresh form.
+            why = "the same amount again within minutes" if "confirm_repeat" in answer.text else answer.status_code
+            self.form_from(self.client.get("/till/"))
+            raise Refused(f"the purchase was not recorded: {why} {location}")
+        self.form_from(self.client.get(location))
+        return recorded, time.perf_counter() - started
+
+
+def purchases_plan(count: int, customers: int, seed: int) -> list[tuple[str, str]]:
+    """The same members and amounts for every site: member numbers as the till's cashier types them."""
+    rng = random.Random(seed)
+    return [(f"C{rng.randint(1, customers):07d}", f"{rng.randint(500, 15000) / 100:.2f}") for _ in range(count)]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
+
+
+# ---------------------------------------------------------------------------------------------------
+# measure
+
+
+def sizes_built(args) -> list[tuple[str, str, dict]]:
+    found = []
+    for transactions in args.sizes:
+        name = database_name(args.prefix, transactions)
+        url = database_url(args.server, name)
+        record = build_record(url)
+        if record is None:
+            print(f"{name}: not built; run `bench/chain.py generate --transactions {transactions}` first")
+            continue
+        found.append((size_label(transactions), url, record))
+    return found
+
+
+def measure(args) -> None:
+    built = sizes_built(args)
+    if not built:
+        raise SystemExit("no chain database is built")
+    print(f"measuring {', '.join(label for label, _url, _record in built)} side by side, taking turns; "
+          f"{os.cpu_count()} CPUs, load average {load_average()}")  # fmt: skip
+    sites = [
+        Site(label=label, url=url, port=args.port + index, time_zone=record["time_zone"], web_workers=args.web_workers)
+        for index, (label, url, record) in enumerate(built)
+    ]
+    results: dict[str, dict[str, list[float]]] = {site.label: {} for site in sites}
+    errors: dict[str, int] = {site.label: 0 for site in sites}
+    try:
+        for site in sites:
+            site.start()
+        record = built[0][2]
+        first_month = dt.date.fromisoformat(record["first_month"])
+        last_three = (first_month.replace(year=first_month.year + (first_month.month + 8) // 12,
+                                          month=(first_month.month + 8) % 12 + 1))  # fmt: skip
+        pages = {
+            "monthly report, first page": f"/reports/points/?start={last_three:%Y-%m}&months=3&sort=-total",
+            "customer statement": f"/reports/customers/{args.statement_customer}/",
+            "liability roll-forward": f"/accounting/?start={first_month:%Y-%m}&months={record['months']}",
+        }
+        till(sites, min(record["customers"] for _l, _u, record in built), args, results, errors)
+        read_pages(sites, pages, args.repeats, results)
+    finally:
+        for site in sites:
+            site.stop()
+    report(built, results, errors, args)
+
+
+def till(sites: list[Site], customers: int, args, results, errors) -> None:
+    """`--purchases` purchases on each site, from `--clients` cashiers at once, each cashier taking turns
+    between the sites (the same member and amount on each), so that both meet the same load."""
+    # Members and amounts new to each run (the till asks first when a member is charged the same amount again
+    # within minutes), the same on each site.
+    plan = purchases_plan(args.purchases, customers, seed=time.time_ns())
+    print(
+        f"till: {args.purchases} purchases on each of {len(sites)} sites from {args.clients} cashiers ...", flush=True
+    )
+    lock = threading.Lock()
+    shares = [plan[index :: args.clients] for index in range(args.clients)]
+
+    def cashier(number: int) -> None:
+        tills = {}
+        for site in sites:
+            tills[site.label] = Cashier(site.base, f"bench-cashier-{number + 1:02d}")
+            tills[site.label].open()
+        for member, amount in shares[number]:
+            for site in sites:
+                try:
+                    recorded, confirmed = tills[site.label].purchase(member, amount)
+                except (Refused, httpx.HTTPError) as error:
+                    with lock:
+                        errors[site.label] += 1
+                        if errors[site.label] <= 3:
+                            print(f"  {site.label}: {error}")
+                    continue
+                with lock:
+                    results[site.label].setdefault("till: record (POST)", []).append(recorded)
+                    results[site.label].setdefault("till: record + confirmation", []).append(confirmed)
+        for browser in tills.values():
+            browser.close()
+
+    threads = [threading.Thread(target=cashier, args=(number,)) for number in range(args.clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def read_pages(sites: list[Site], pages: dict[str, str], repeats: int, results) -> None:
+    """Each page `repeats` times on each site, signed in as the manager, taking turns between the sites."""
+    managers = {site.label: Browser(site.base, "bench-manager") for site in sites}
+    for browser in managers.values():
+        browser.sign_in("/reports/")
+    for name, path in pages.items():
+        print(f"{name}: {path} x {repeats} ...", flush=True)
+        for turn in range(repeats + 1):
+            for site in sites:
+                started = time.perf_counter()
+                answer = managers[site.label].client.get(path)
+                seconds = time.perf_counter() - started
+                if answer.status_code != 200:
+                    raise SystemExit(f"{site.label}: {path} answered {answer.status_code}")
+                if turn:  # the first turn warms the caches
+                    results[site.label].setdefault(name, []).append(seconds)
+    for browser in managers.values():
+        browser.close()
+
+
+def load_average() -> str:
+    return ", ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def report(built, results, errors, args) -> None:
+    labels = [label for label, _url, _record in built]
+    print()
+    print(
+        f"{'':36}"
+        + "".join(f"{label:>22}" for label in labels)
+        + ("   ratio " + "/".join(labels[::-1]) if len(labels) > 1 else "")
+    )
+    print(f"{'transactions':36}" + "".join(f"{record['transactions']:>22,}" for _l, _u, record in built))
+    print(
+        f"{'ledger entries':36}"
+        + "".join(f"{record['counts']['rewards_pointsentry']:>22,}" for _l, _u, record in built)
+    )
+    rows = {}
+    for name in results[labels[0]]:
+        figures = {label: results[label].get(name, []) for label in labels}
+        shown = [("p50", 0.5), ("p95", 0.95)] if name.startswith("till") else [("median", 0.5)]
+        for which, share in shown:
+            values = {label: percentile(figures[label], share) * 1000 for label in labels}
+            line = f"{name + ' ' + which + ' (ms)':36}" + "".join(f"{values[label]:>22.1f}" for label in labels)
+            ratio = None
+            if len(labels) > 1 and values[labels[0]] > 0:
+                ratio = values[labels[-1]] / values[labels[0]]
+                line += f"   {ratio:5.2f}x {'meets' if ratio <= GOAL_RATIO else 'MISSES'} the goal (<= {GOAL_RATIO}x)"
+            print(line)
+            rows[f"{name} {which}"] = {"ms": values, "ratio": ratio}
+    print(f"{'till purchases not recorded':36}" + "".join(f"{errors[label]:>22}" for label in labels))
+    print(f"load average after: {load_average()}")
+    target = ROOT / "bench" / "data" / "chain-measure.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "rows": rows,
+                                  "errors": errors, "purchases": args.purchases, "clients": args.clients,
+                                  "load_average": load_average()}, indent=2))  # fmt: skip
+    print(f"written to {target}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# load
+
+
+def load(args) -> None:
+    """Till purchases from `--clients` cashiers at once for `--seconds`, against the baseline (a bare view doing
+    one INSERT, bench/chain_urls.py) from as many clients, in turns (`--rounds`): throughput and errors."""
+    built = [entry for entry in sizes_built(args) if entry[0] == size_label(args.size)]
+    if not built:
+        raise SystemExit(f"the {size_label(args.size)} chain is not built")
+    label, url, record = built[0]
+    with psycopg_connect(url, autocommit=True) as connection:
+        connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {BASELINE_TABLE} (id bigserial PRIMARY KEY, amount numeric(12, 2) NOT NULL, "
+            "at timestamptz NOT NULL)"
+        )
+    print(f"load test on {label} ({record['transactions']:,} transactions): {args.clients} clients, "
+          f"{args.rounds} rounds of {args.seconds:.0f} s each way; {os.cpu_count()} CPUs, "
+          f"load average {load_average()}")  # fmt: skip
+    plan = purchases_plan(100_000, record["customers"], seed=time.time_ns())
+    totals = {"till": {"done": 0, "errors": 0, "seconds": 0.0, "latency": []},
+              "baseline": {"done": 0, "errors": 0, "seconds": 0.0, "latency": []}}  # fmt: skip
+    with Site(
+        label=label, url=url, port=args.port, time_zone=record["time_zone"], web_workers=args.web_workers
+    ) as site:
+        cashiers = [Cashier(site.base, f"bench-cashier-{number + 1:02d}") for number in range(args.clients)]
+        for cashier in cashiers:
+            cashier.open()
+        posters = [httpx.Client(base_url=site.base, timeout=120) for _ in range(args.clients)]
+        for round_number in range(1, args.rounds + 1):
+            for kind in ("till", "baseline"):
+                done, errors, latency, seconds = run_clients(kind, cashiers, posters, plan, args.seconds)
+                totals[kind]["done"] += done
+                totals[kind]["errors"] += errors
+                totals[kind]["seconds"] += seconds
+                totals[kind]["latency"] += latency
+                print(f"  round {round_number} {kind:<8} {done / seconds:8.1f}/s  ({done} in {seconds:.1f} s, "
+                      f"{errors} errors; p50 {percentile(latency, 0.5) * 1000:.0f} ms)", flush=True)  # fmt: skip
+        for cashier in cashiers:
+            cashier.close()
+        for poster in posters:
+            poster.close()
+    till_rate = totals["till"]["done"] / totals["till"]["seconds"]
+    base_rate = totals["baseline"]["done"] / totals["baseline"]["seconds"]
+    print()
+    print(f"{'':44}{'per second':>12}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}")
+    for name, kind in [
+        ("till purchases (record + confirmation)", "till"),
+        ("baseline: bare view, one INSERT", "baseline"),
+    ]:
+        entry = totals[kind]
+        p50, p95 = percentile(entry["latency"], 0.5) * 1000, percentile(entry["latency"], 0.95) * 1000
+        print(f"{name:44}{entry['done'] / entry['seconds']:>12.1f}{entry['errors']:>8}{p50:>9.0f}{p95:>9.0f}")
+    print(f"ratio till / baseline throughput: {till_rate / base_rate:.3f} (one purchase is 2 requests: "
+          f"{2 * till_rate / base_rate:.3f} in requests)")  # fmt: skip
+    print(f"load average after: {load_average()}")
+    target = ROOT / "bench" / "data" / f"chain-load-{label}.json"
+    target.write_text(json.dumps({"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "size": label,
+                                  "clients": args.clients, "rounds": args.rounds, "seconds": args.seconds,
+                                  "till_per_second": till_rate, "baseline_per_second": base_rate,
+                                  "till_errors": totals["till"]["errors"],
+                                  "baseline_errors": totals["baseline"]["errors"]},
+                                 indent=2))  # fmt: skip
+    print(f"written to {target}")
+
+
+def run_clients(kind: str, cashiers: list[Cashier], posters: list[httpx.Client], plan, seconds: float):
+    """Every client in a loop until the time is up: (done, errors, latencies, seconds taken)."""
+    lock = threading.Lock()
+    done, errors, latency = [0], [0], []
+    deadline = time.perf_counter() + seconds
+    counter = iter(range(10**9))
+
+    def till_client(cashier: Cashier) -> None:
+        while time.perf_counter() < deadline:
+            with lock:
+                member, amount = plan[next(counter) % len(plan)]
+            try:
+                _recorded, confirmed = cashier.purchase(member, amount)
+            except (Refused, httpx.HTTPError):
+                with lock:
+                    errors[0] += 1
+                continue
+            with lock:
+                done[0] += 1
+                latency.append(confirmed)
+
+    def baseline_client(poster: httpx.Client) -> None:
+        while time.perf_counter() < deadline:
+            with lock:
+                _member, amount = plan[next(counter) % len(plan)]
+            started = time.perf_counter()
+            try:
+                ok = poster.post("/bench/insert/", data={"amount": amount}).status_code == 204
+            except httpx.HTTPError:
+                ok = False
+            with lock:
+                if ok:
+                    done[0] += 1
+                    latency.append(time.perf_counter() - started)
+                else:
+                    errors[0] += 1
+
+    target, clients = (till_client, cashiers) if kind == "till" else (baseline_client, posters)
+    started = time.perf_counter()
+    threads = [threading.Thread(target=target, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return done[0], errors[0], latency, time.perf_counter() - started
+
+
+# ---------------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -634,9 +1068,30 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--customers", type=int, default=CUSTOMERS)
     build.add_argument("--seed", type=float, default=0.16)
     build.add_argument("--rebuild", action="store_true", help="drop and build again")
+    sizes = [1_000_000, 10_000_000]
+    side = commands.add_parser("measure", help="the till and three pages at each size, side by side")
+    side.add_argument("--sizes", type=int, nargs="+", default=sizes, help="transactions of each chain (built)")
+    side.add_argument("--purchases", type=int, default=300, help="till purchases on each size")
+    side.add_argument("--clients", type=int, default=2, help="cashiers at once")
+    side.add_argument("--repeats", type=int, default=15, help="reads of each page on each size")
+    side.add_argument("--statement-customer", type=int, default=1000, help="the member whose statement is read")
+    side.add_argument("--port", type=int, default=8716, help="the first size's port; the next ones follow")
+    side.add_argument("--web-workers", type=int, default=3, help="gunicorn processes on each size")
+    loaded = commands.add_parser("load", help="a load test of till purchases against a bare INSERT view")
+    loaded.add_argument("--size", type=int, default=10_000_000, help="the chain's transactions (built)")
+    loaded.add_argument("--clients", type=int, default=4)
+    loaded.add_argument("--seconds", type=float, default=20.0, help="each round's length, each way")
+    loaded.add_argument("--rounds", type=int, default=3)
+    loaded.add_argument("--port", type=int, default=8726)
+    loaded.add_argument("--web-workers", type=int, default=5, help="gunicorn processes (production: 2 x cores + 1)")
     args = parser.parse_args(argv)
     if args.command == "generate":
         generate(args)
+    elif args.command == "measure":
+        measure(args)
+    else:
+        args.sizes = [args.size]
+        load(args)
     return 0
 
 

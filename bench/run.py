@@ -149,9 +149,11 @@ def bare_copy(context: Context) -> None:
     else:  # the same COPY through psycopg
         with psycopg_connect(context.database_url, autocommit=True) as connection:
             connection.execute(f"SET TIME ZONE '{context.time_zone}'")
-            with connection.cursor() as cursor, cursor.copy(
-                f"COPY {PLAIN_TABLE} FROM STDIN WITH (FORMAT csv, HEADER true)"
-            ) as copy, context.path.open("rb") as source:
+            with (
+                connection.cursor() as cursor,
+                cursor.copy(f"COPY {PLAIN_TABLE} FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+                context.path.open("rb") as source,
+            ):
                 while chunk := source.read(1 << 20):
                     copy.write(chunk)
     context.seconds["bare_copy"] = time.perf_counter() - started
@@ -327,7 +329,9 @@ def main() -> None:
 
     database_url = os.environ.get("DATABASE_URL", "")
     if not database_url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("set DATABASE_URL to a PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/bench_issue3")
+        raise SystemExit(
+            "set DATABASE_URL to a PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/bench_issue3"
+        )
     path = default_path(args.rows)
     if not path.exists():
         print(f"generating {path} ...", flush=True)
