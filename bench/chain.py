@@ -664,9 +664,17 @@ class Site:
         manage(self.env, "migrate", "--noinput", "-v", "0")
         gunicorn = Path(sys.executable).with_name("gunicorn")
         for name, command in [
+            # No control socket: its default path is one per machine user, and two sizes (or another gunicorn
+            # on this machine) would take it from each other.
             (
                 "web",
-                [str(gunicorn), "--config", str(ROOT / "deploy" / "gunicorn.conf.py"), "loyalty_site.wsgi:application"],
+                [
+                    str(gunicorn),
+                    "--config",
+                    str(ROOT / "deploy" / "gunicorn.conf.py"),
+                    "--no-control-socket",
+                    "loyalty_site.wsgi:application",
+                ],
             ),
             ("worker", [sys.executable, str(ROOT / "manage.py"), "run_huey"]),
         ]:
