@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 
 import audit
 from customers.models import Customer
-from customers.selectors import find_customers
+from customers.selectors import find_customers, with_member_number
 from customers.services import enrol_customer
 from ops.replica import reads_from_replica
 from rewards.calendar import add_months
@@ -247,7 +247,7 @@ class CustomersView(ApiView):
         referrer = self.customer_named(data["referred_by"], field="referred_by") if "referred_by" in data else None
         home_store = self.store_named(data.get("store")) if data.get("store") or self.api_key.store_id else None
         number = data.get("member_number")
-        if number and Customer.objects.filter(member_number__iexact=number).exists():
+        if number and with_member_number(number).exists():
             raise exceptions.ValidationError({"member_number": [f"Member number {number} is already taken."]})
         try:
             customer = enrol_customer(

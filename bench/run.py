@@ -156,9 +156,11 @@ def bare_copy(context: Context) -> None:
     else:  # the same COPY through psycopg
         with psycopg_connect(context.database_url, autocommit=True) as connection:
             connection.execute(f"SET TIME ZONE '{context.time_zone}'")
-            with connection.cursor() as cursor, cursor.copy(
-                f"COPY {PLAIN_TABLE} FROM STDIN WITH (FORMAT csv, HEADER true)"
-            ) as copy, context.path.open("rb") as source:
+            with (
+                connection.cursor() as cursor,
+                cursor.copy(f"COPY {PLAIN_TABLE} FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+                context.path.open("rb") as source,
+            ):
                 while chunk := source.read(1 << 20):
                     copy.write(chunk)
     context.seconds["bare_copy"] = time.perf_counter() - started

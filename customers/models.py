@@ -27,8 +27,9 @@ class Customer(models.Model):
     class Meta:
         ordering = ["member_number"]
         indexes = [
-            # Till look-ups: phone exactly, email and name case-insensitively.
+            # Till look-ups: phone exactly; member number, email and name case-insensitively.
             models.Index(fields=["phone"], name="customer_phone_idx"),
+            models.Index(Lower("member_number"), name="customer_number_lower_idx"),
             models.Index(Lower("email"), name="customer_email_lower_idx"),
             models.Index(Lower("name"), name="customer_name_lower_idx"),
             models.Index(fields=["date_joined"], name="customer_joined_idx"),

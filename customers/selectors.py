@@ -7,7 +7,7 @@ import re
 from decimal import Decimal
 
 from django.db.models import DecimalField, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
 from rewards.calendar import add_months
@@ -31,10 +31,13 @@ def find_customers(text: str, *, limit: int = 20) -> list[Customer]:
     if not text:
         return []
     phones = stored_forms(text)
-    exact_query = Q(member_number__iexact=text) | Q(email__iexact=text)
+    # Lowered on both sides, so that customer_number_lower_idx and customer_email_lower_idx serve it (Django's
+    # iexact compares UPPER(...) on PostgreSQL, which no index serves: every member would be read at the till).
+    exact_query = Q(number_lower=text.lower()) | Q(email_lower=text.lower())
     if phones:
         exact_query |= Q(phone__in=phones)
-    exact = list(with_last_visit(Customer.objects.filter(exact_query)).order_by("name", "member_number")[:limit])
+    lowered = Customer.objects.alias(number_lower=Lower("member_number"), email_lower=Lower("email"))
+    exact = list(with_last_visit(lowered.filter(exact_query)).order_by("name", "member_number")[:limit])
     if exact:
         return exact
     query = Q(name__icontains=text) | Q(member_number__istartswith=text) | Q(email__icontains=text)
@@ -42,6 +45,11 @@ def find_customers(text: str, *, limit: int = 20) -> list[Customer]:
     if len(digits) >= FEWEST_DIGITS:
         query |= Q(phone__contains=digits)
     return list(search_customers(query)[:limit])
+
+
+def with_member_number(number: str) -> QuerySet[Customer]:
+    """The member with this number, whatever its case (customer_number_lower_idx)."""
+    return Customer.objects.alias(number_lower=Lower("member_number")).filter(number_lower=number.lower())
 
 
 def with_last_visit(customers: QuerySet[Customer]) -> QuerySet[Customer]:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from customers.models import Customer
+from customers.selectors import with_member_number
 
 from .amounts import AmountError, parse_amount
 from .models import Store
@@ -115,7 +115,6 @@ class PurchaseForm(forms.Form):
         return amount
 
 
-
 class EnrolForm(forms.Form):
     """Enrol a new member in one step from the till; the purchase typed so far rides along in hidden fields."""
 
@@ -134,7 +133,7 @@ class EnrolForm(forms.Form):
 
     def clean_member_number(self) -> str:
         number = self.cleaned_data["member_number"].strip()
-        if number and Customer.objects.filter(member_number__iexact=number).exists():
+        if number and with_member_number(number).exists():
             raise ValidationError(f"Member number {number} is already taken.", code="taken")
         return number
 

@@ -90,6 +90,9 @@ def test_with_a_promotion_the_lines_add_up_on_the_till_the_purchase_and_the_stat
     assert lines == [50, 40, 90] and sum(lines) == total == 180
 
     page.get_by_role("link", name="Open this purchase").click()
+    # all_inner_texts() does not wait: read the purchase's page once it is there, not the page in between.
+    expect(page).to_have_url(re.compile(r"/transactions/\d+/$"))
+    expect(page.locator("main table.account tbody td").first).to_be_visible()
     lines, total = account_lines(page.locator("main"))
     assert lines == [50, 40, 90] and sum(lines) == total == 180
 

@@ -1,7 +1,9 @@
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from customers.selectors import find_customers
+from customers.selectors import find_customers, with_member_number
 from customers.services import enrol_customer, generate_member_number, luhn_check_digit
 from tests.factories import CustomerFactory
 
@@ -39,6 +41,27 @@ class TestFindCustomers:
         assert find_customers("m100") == [ann]
         assert find_customers("(212) 555-0130") == [ann]
         assert find_customers("ANN@example.com") == [ann]
+
+    def test_member_numbers_taken_whatever_their_case(self):
+        CustomerFactory(member_number="M100")
+        assert with_member_number("m100").exists()
+        assert not with_member_number("m10").exists()
+
+    def test_an_exact_look_up_reads_indexes_not_every_member(self):
+        """The till's look-up of a member number, email or phone (find_customers' first query) is served by
+        indexes on PostgreSQL: with a million members a scan of the table took half a second per purchase."""
+        if connection.vendor != "postgresql":
+            pytest.skip("the plan of PostgreSQL's planner")
+        CustomerFactory(member_number="M100", email="ann@example.com")
+        with CaptureQueriesContext(connection) as queries:
+            find_customers("m100")
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a small table would be scanned anyway
+            cursor.execute("EXPLAIN " + queries.captured_queries[0]["sql"])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "Seq Scan on customers_customer" not in plan
+        assert "customer_number_lower_idx" in plan
+        assert "customer_email_lower_idx" in plan
 
     def test_by_part_of_a_name_returns_every_match(self):
         ann = CustomerFactory(name="Ann Lee")
