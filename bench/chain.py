@@ -56,6 +56,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.run import psycopg_connect  # noqa: E402 (the other benches' connection helper)
+
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432"
 DEFAULT_PREFIX = "bench_chain"
 GOAL_RATIO = 1.5  # each figure at 10 M within 1.5x of its figure at 1 M
@@ -97,16 +99,6 @@ def database_name(prefix: str, transactions: int) -> str:
 
 def database_url(server: str, name: str) -> str:
     return f"{server.rstrip('/')}/{name}"
-
-
-def psycopg_connect(url: str, **kwargs):
-    import psycopg
-
-    parts = urlsplit(url)
-    return psycopg.connect(
-        host=parts.hostname, port=parts.port or 5432, user=parts.username, password=parts.password,
-        dbname=parts.path.lstrip("/"), **kwargs,
-    )  # fmt: skip
 
 
 def build_record(url: str) -> dict | None:
