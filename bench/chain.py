@@ -242,7 +242,7 @@ class Builder:
         steps.run("recreate the indexes and unique constraints", self.restore_indexes, saved)
         steps.run("check every foreign key of the loaded tables", self.check_foreign_keys)
         steps.run("sequences", self.sequences)
-        steps.run("fold the monthly roll-up (fold_into_rollup)", self.fold_rollup)
+        steps.run("fold the monthly roll-up and the report's windows (fold_into_rollup)", self.fold_rollup)
         steps.run("fold the liability roll-up (fold_into_liability)", self.fold_liability)
         steps.run("VACUUM ANALYZE", self.vacuum)
         checks = {
@@ -250,7 +250,8 @@ class Builder:
             "check_liability": steps.run("check_liability", self.check, "check_liability"),
         }
         counts = {table: self.sql(f"SELECT count(*) FROM {table}")[0][0] for table in LOADED_TABLES}
-        counts["rewards_customermonthpoints"] = self.sql("SELECT count(*) FROM rewards_customermonthpoints")[0][0]
+        for derived in ["rewards_customermonthpoints", "rewards_customerwindowpoints"]:
+            counts[derived] = self.sql(f"SELECT count(*) FROM {derived}")[0][0]
         size = self.sql("SELECT pg_size_pretty(pg_database_size(current_database()))")[0][0]
         size_bytes = self.sql("SELECT pg_database_size(current_database())")[0][0]
         record = {
