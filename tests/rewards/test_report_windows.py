@@ -3,20 +3,23 @@ from them equals the page grouped from the roll-up, and every path that writes t
 
 import datetime as dt
 import io
+import time
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from rewards.models import CustomerMonthPoints, CustomerWindowCount, CustomerWindowPoints, ExpiryPolicy
+from rewards.models import CustomerMonthPoints, CustomerWindowCount, CustomerWindowPoints, ExpiryPolicy, PointsEntry
 from rewards.selectors import default_program, grouped_points, month_columns, monthly_points
 from rewards.services.adjustments import request_adjustment
 from rewards.services.expiry import expire_points
-from rewards.services.ledger import rebuild_windows, rollup_differences, window_differences
+from rewards.services.ledger import fold_into_rollup, rebuild_windows, rollup_differences, window_differences
 from rewards.services.redemption import redeem, undo_redemption
 from rewards.tables import MonthlyPointsTable
+from tests.concurrency import at_once
 from tests.factories import CustomerFactory, RewardFactory, at, default_store, purchase, refund
+from tests.migration_rows import restore_migration_rows
 from transactions.importing import import_transactions
 
 pytestmark = pytest.mark.django_db
@@ -354,3 +357,30 @@ def test_the_first_page_sorted_by_total_reads_a_range_of_the_windows_index(manag
     # Only the runs of equal totals are sorted, by member number.
     assert "Incremental Sort" in plan
     assert "Presorted Key: rewards_customerwindowpoints.earned" in plan
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_tills_creating_the_same_window_at_once_count_it_once():
+    """Two transactions fold entries of one customer into windows that do not exist yet, at the same moment:
+    the second waits on the first's new rows and adds to them, so each window is counted once (a count of
+    the windows that did not exist before the upsert, as on SQLite, would count it twice here)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers, so the two folds cannot race")
+    restore_migration_rows()  # a transactional test may follow one that emptied the database
+    ann = CustomerFactory(member_number="A1")
+    purchase(ann, "120.00", when=at(2025, 3, 10))
+    entries = list(PointsEntry.objects.filter(customer=ann).values_list("pk", flat=True))
+    # As if the purchase had not been folded yet: its windows and their counts do not exist.
+    CustomerWindowPoints.objects.all().delete()
+    CustomerWindowCount.objects.all().delete()
+
+    def fold() -> None:
+        with transaction.atomic():
+            fold_into_rollup(PointsEntry.objects.filter(pk__in=entries))
+            time.sleep(0.3)  # hold the new rows uncommitted while the other fold arrives
+
+    at_once(2, fold)
+
+    assert [counted(dt.date(2025, month, 1)) for month in (1, 2, 3)] == [1, 1, 1]
+    assert window(ann, dt.date(2025, 3, 1))["earned"] == 2 * 90  # both folds added their entry
