@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet, Sum
@@ -233,38 +234,51 @@ def window_differences() -> list[WindowDifference]:
     """Every window whose row differs from the roll-up's months grouped the same way, then every count that
     differs from the windows counted per shard, found in SQL (FULL OUTER JOINs)."""
     windows, counts = _quoted(CustomerWindowPoints), _quoted(CustomerWindowCount)
-    expected = _window_rows(_quoted(CustomerMonthPoints), "month")
-    differences = _differences(f"({expected})", windows, ("customer_id", "start_month"), WINDOW_SUMMED, window=True)
-    return differences + _differences(
-        f"({_counts_of(windows)})", counts, ("shard", "start_month"), ("customers",), window=False
-    )
+    expected = f"({_window_rows(_quoted(CustomerMonthPoints), 'month')})"
+    by_customer = [("customer_id", "customer_id"), ("start_month", "start_month")]
+    by_shard = [("shard", "shard"), ("start_month", "start_month")]
+    return [
+        WindowDifference(start, customer_id, None, want, found)
+        for customer_id, start, want, found in compare(expected, windows, by_customer, WINDOW_SUMMED)
+    ] + [
+        WindowDifference(start, None, shard, want, found)
+        for shard, start, want, found in compare(f"({_counts_of(windows)})", counts, by_shard, ("customers",))
+    ]
 
 
-def _differences(expected: str, found: str, key: tuple[str, str], values: tuple[str, ...], *, window: bool):
-    on = " AND ".join(f"expected.{column} = found.{column}" for column in key)
-    differs = " OR ".join(f"expected.{column} <> found.{column}" for column in values)
+def compare(
+    expected: str, found: str, keys: Sequence[tuple[str, str]], values: Sequence[str], params: Sequence = ()
+) -> list[tuple[Any, dt.date, dict[str, int] | None, dict[str, int] | None]]:
+    """The rows where the SQL `expected` and `found` (tables, or parenthesised SELECTs) differ, in one FULL
+    OUTER JOIN on the two `keys` (each a pair: its column in `expected`, in `found`; the second a month):
+    (first key, month, the expected values or None without a row, the found values or None), ordered by
+    the keys."""
+    quote = connection.ops.quote_name
+    (want_id, found_id), (want_month, found_month) = keys
+    on = " AND ".join(f"expected.{quote(a)} = found.{quote(b)}" for a, b in keys)
+    columns = [quote(column) for column in values]
+    differs = " OR ".join(f"expected.{c} <> found.{c}" for c in columns)
+    # Only identifiers from the models' metadata and the ORM's own SQL are interpolated; values are parameters.
     sql = (
-        f"SELECT COALESCE(expected.{key[0]}, found.{key[0]}), COALESCE(expected.{key[1]}, found.{key[1]}), "  # noqa: S608
-        f"expected.{key[0]} IS NOT NULL, found.{key[0]} IS NOT NULL, "
-        f"{', '.join(f'expected.{c}' for c in values)}, {', '.join(f'found.{c}' for c in values)} "
+        f"SELECT COALESCE(expected.{want_id}, found.{found_id}), "  # noqa: S608
+        f"COALESCE(expected.{want_month}, found.{found_month}), "
+        f"expected.{want_id} IS NOT NULL, found.{found_id} IS NOT NULL, "
+        f"{', '.join(f'expected.{c}' for c in columns)}, {', '.join(f'found.{c}' for c in columns)} "
         f"FROM {expected} AS expected FULL OUTER JOIN {found} AS found ON {on} "
-        f"WHERE expected.{key[0]} IS NULL OR found.{key[0]} IS NULL OR {differs} ORDER BY 2, 1"
+        f"WHERE expected.{want_id} IS NULL OR found.{found_id} IS NULL OR {differs} ORDER BY 1, 2"
     )
-    width = len(values)
-    result = []
+    width = len(columns)
     with connection.cursor() as cursor:
-        cursor.execute(sql, ())
-        for identity, month, in_expected, in_found, *figures in cursor.fetchall():
-            result.append(
-                WindowDifference(
-                    start_month=_as_date(month),
-                    customer_id=identity if window else None,
-                    shard=None if window else identity,
-                    expected=dict(zip(values, figures[:width], strict=True)) if in_expected else None,
-                    found=dict(zip(values, figures[width:], strict=True)) if in_found else None,
-                )
+        cursor.execute(sql, tuple(params))  # parameters always given, so that `%%` reads `%` on both engines
+        return [
+            (
+                identity,
+                _as_date(month),
+                dict(zip(values, figures[:width], strict=True)) if in_expected else None,
+                dict(zip(values, figures[width:], strict=True)) if in_found else None,
             )
-    return result
+            for identity, month, in_expected, in_found, *figures in cursor.fetchall()
+        ]
 
 
 def _as_date(month) -> dt.date:
@@ -289,32 +303,15 @@ def rollup_differences() -> list[RollupDifference]:
     """Every customer-month where the roll-up differs from the ledger grouped the same way, found in SQL
     (one FULL OUTER JOIN of the grouped ledger and the roll-up table)."""
     ledger_sql, params = rollup_rows(PointsEntry.objects.all()).query.sql_with_params()
-    quote = connection.ops.quote_name
     # Months detached from the ledger keep their sums in the roll-up only: left out of the comparison.
     table = attached_months_of(CustomerMonthPoints._meta.db_table)
-    names = CustomerMonthPoints.SUMMED
-    columns = [quote(column) for column in names]
-    differs = " OR ".join(f"ledger.{c} <> rollup.{c}" for c in columns)
-    # Only identifiers from the model's metadata and the ORM's own SQL are interpolated; values are parameters.
-    sql = (
-        f"SELECT COALESCE(ledger.customer_id, rollup.customer_id), COALESCE(ledger.entry_month, rollup.month), "  # noqa: S608
-        f"ledger.customer_id IS NOT NULL, rollup.customer_id IS NOT NULL, "
-        f"{', '.join(f'ledger.{c}' for c in columns)}, {', '.join(f'rollup.{c}' for c in columns)} "
-        f"FROM ({ledger_sql}) AS ledger FULL OUTER JOIN {table} AS rollup "
-        f"ON rollup.customer_id = ledger.customer_id AND rollup.month = ledger.entry_month "
-        f"WHERE ledger.customer_id IS NULL OR rollup.customer_id IS NULL OR {differs} "
-        f"ORDER BY 1, 2"
-    )
-    width = len(columns)
-    differences = []
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for customer_id, month, in_ledger, in_rollup, *values in cursor.fetchall():
-            month = _as_date(month)
-            ledger = dict(zip(names, values[:width], strict=True)) if in_ledger else None
-            rollup = dict(zip(names, values[width:], strict=True)) if in_rollup else None
-            differences.append(RollupDifference(customer_id, month, ledger, rollup))
-    return differences
+    keys = [("customer_id", "customer_id"), ("entry_month", "month")]
+    return [
+        RollupDifference(customer_id, month, ledger, rollup)
+        for customer_id, month, ledger, rollup in compare(
+            f"({ledger_sql})", table, keys, CustomerMonthPoints.SUMMED, params
+        )
+    ]
 
 
 def rebuild_rollup() -> int:
