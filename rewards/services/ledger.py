@@ -165,13 +165,17 @@ def _window_rows(source: str, month: str) -> str:
 
 
 def _window_upsert(windows: str) -> str:
-    """Add the rows of the SELECT `windows` (as _window_rows gives them) to CustomerWindowPoints."""
+    """Add the rows of the SELECT `windows` (as _window_rows gives them) to CustomerWindowPoints.
+
+    In the order of the primary key: a bulk fold (an import, the chain generator) then walks its index from
+    left to right instead of visiting millions of its pages at random (at 10 M purchases, with PostgreSQL's
+    stock 128 MB of shared buffers, the random order spent most of the fold re-reading index pages)."""
     quote = connection.ops.quote_name
     table = _quoted(CustomerWindowPoints)
     updates = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in WINDOW_SUMMED)
     return (
         f"INSERT INTO {table} ({', '.join(quote(c) for c in WINDOW_COLUMNS)}) "  # noqa: S608
-        f"SELECT * FROM ({windows}) AS windows WHERE 1 = 1 "
+        f"SELECT * FROM ({windows}) AS windows WHERE 1 = 1 ORDER BY customer_id, start_month "
         f"ON CONFLICT ({quote('customer_id')}, {quote('start_month')}) DO UPDATE SET {updates}"
     )
 
