@@ -14,6 +14,7 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from rewards import partitions as ledger_partitions
 from rewards.liability import liability_report
 from rewards.local_time import current_month
 from rewards.models import DetachedLedgerMonth, PointsEntry, Redemption
@@ -22,6 +23,7 @@ from rewards.partitions import (
     DEFAULT,
     LEDGER,
     ensure_months,
+    ensure_months_apart,
     is_partitioned,
     maintain,
     months_ahead,
@@ -344,6 +346,26 @@ def test_the_daily_job_and_the_command_make_months_ahead_and_split_what_reached_
         call_command("ledger_partitions", "--from", "1997-1")
     with pytest.raises(CommandError, match="before --from"):
         call_command("ledger_partitions", "--from", "1997-03", "--to", "1997-01")
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_months_made_apart_wait_for_the_ledger_a_short_time_only_and_then_leave_rows_to_default(monkeypatch):
+    """The import makes its months on a connection of its own while its transaction holds no lock on the ledger;
+    were it to hold one, the other connection would wait for it for ever: it gives up instead, nothing made."""
+    monkeypatch.setattr(ledger_partitions, "MONTHS_LOCK_TIMEOUT", "200ms")
+    month = dt.date(1991, 1, 1)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {LEDGER} IN ACCESS SHARE MODE")  # what any read of the ledger holds
+            assert ensure_months_apart([month]) == []
+        assert month not in {p.month for p in partitions()}
+
+        assert ensure_months_apart([month]) == [month]  # committed by the other connection: seen here
+        assert month in {p.month for p in partitions()}
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS rewards_pointsentry_1991_01")
 
 
 def test_the_partition_command_on_sqlite_says_there_is_nothing_to_do():
