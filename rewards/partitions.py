@@ -51,7 +51,9 @@ MONTHS_LOCK_TIMEOUT = "5s"
 logger = logging.getLogger(__name__)
 Result = TypeVar("Result")
 
-_MONTH_NAME = re.compile(rf"^{LEDGER}_([0-9]{{4}})_([0-9]{{2}})$")
+# A month's partition, or what the ledger keeps of a detached month (rewards.services.archive): `..._kept`.
+KEPT_SUFFIX = "_kept"
+_MONTH_NAME = re.compile(rf"^{LEDGER}_([0-9]{{4}})_([0-9]{{2}})(?:{KEPT_SUFFIX})?$")
 
 # The entries that carry a once-only claim (what the unique constraints' conditions select) and the claim's
 # columns: the claims trigger of migration 0017 writes these for every statement that inserts into the ledger.
@@ -80,6 +82,11 @@ class Partition:
 
 def partition_name(month: dt.date) -> str:
     return f"{LEDGER}_{month:%Y_%m}"
+
+
+def kept_partition_name(month: dt.date) -> str:
+    """The partition holding what the ledger keeps of a detached month (rewards.services.archive)."""
+    return f"{partition_name(month)}{KEPT_SUFFIX}"
 
 
 def is_partitioned() -> bool:

@@ -47,7 +47,7 @@ from rewards.partitions import claim_entries
 from rewards.selectors import RuleTimeline
 from rewards.services.bonuses import enrolment_bonus_entries
 from rewards.services.books import ClosedBooks
-from rewards.services.earning import earn_fields, purchase_context, reversal_entry
+from rewards.services.earning import archived_refusal, earn_fields, purchase_context, reversal_entry
 from rewards.services.ledger import fold_into_rollup
 from rewards.services.liability import fold_into_liability
 
@@ -934,8 +934,8 @@ def refund_problem(purchase: _Purchase | None, *, amount, moment, member, refund
     """Why a refund row cannot be recorded (the service's refund rules, said for a line), or None."""
     if purchase is None:
         return f"refund_of {refund_of}: no such purchase at store {store_code} (stored, or earlier in this file)"
-    if purchase.stored_id is not None and purchase.earn_id is None:
-        return f"refund_of {refund_of}: the purchase has no earn entry to reverse"
+    if purchase.stored_id is not None and purchase.earn_id is None:  # it left the ledger with its month
+        return f"refund_of {refund_of}: {said(archived_refusal(purchase.moment))}"
     try:
         check_refund(
             purchase_kind=PURCHASE,
