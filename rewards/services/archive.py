@@ -140,7 +140,7 @@ def detach_month(month: dt.date, *, archive_dir: Path | None = None) -> Detached
         _run(
             f"INSERT INTO {CarriedPoints._meta.db_table} (customer_id, month, points, stamps, entries) "  # noqa: S608
             f"SELECT customer_id, %s, sum(points), count(*) FILTER (WHERE kind = %s AND stamped), count(*) "
-            f"FROM {name} WHERE id NOT IN (SELECT id FROM detach_kept) GROUP BY customer_id",
+            f"FROM {name} AS e WHERE NOT EXISTS (SELECT 1 FROM detach_kept k WHERE k.id = e.id) GROUP BY customer_id",
             [month, PointsEntry.Kind.EARN],
         )
         if kept:
