@@ -7,8 +7,10 @@ The design (README, "Partitioned ledger"):
 - `rewards_pointsentry` is partitioned by RANGE (effective_at), one partition per calendar month of the
   merchant (bounds are local midnights of the first day in TIME_ZONE, so a partition is exactly a month of
   the books), named `rewards_pointsentry_YYYY_MM`, and a DEFAULT partition as a safety net for a moment no
-  month has been made for yet (a backdated purchase, an import from 1997). The daily job makes months
-  ahead and splits whatever reached the DEFAULT partition into months of its own.
+  month has been made for yet (a purchase back-dated at the till). The daily job makes months ahead and
+  splits whatever reached the DEFAULT partition into months of its own; an import makes its rows' months
+  before it writes (`ensure_months_apart`). A detached month's entries that something still counts one by one
+  stay in `rewards_pointsentry_YYYY_MM_kept`, the month's partition from then on (rewards.services.archive).
 - The table's primary key is (id, effective_at): PostgreSQL requires the partition key in every unique
   index. Django keeps `id` as the model's pk; ids come from the table's identity sequence, as before.
 - The four once-only guarantees (one earn per purchase, one reversal per refund, a keyed bonus once per
@@ -21,8 +23,8 @@ The design (README, "Partitioned ledger"):
 - Foreign keys INTO the ledger (an entry's `corrects`, a redemption's entry and undo entry, an adjustment
   request's entry) cannot reference `id` alone any more; constraint triggers check them instead (the
   referenced entry exists), deferred to the commit as Django's foreign keys are. Entries are never
-  deleted (append-only trigger), so the other side of the check is the detach command's: it refuses a
-  month that anything still attached refers to.
+  deleted (append-only trigger), so the other side of the check is the detach command's: it keeps in the
+  ledger every entry of the month that anything still attached refers to.
 """
 
 from __future__ import annotations
