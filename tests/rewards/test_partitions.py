@@ -477,7 +477,7 @@ def test_a_busy_month_is_archived_whole_and_the_archive_restores_every_original_
 
 @postgres_only
 def test_a_refund_of_a_purchase_whose_points_were_archived_is_refused_saying_why_and_nothing_is_written(
-    staff_client, tmp_path
+    staff_client, manager_client, tmp_path
 ):
     ann, _bob, _dan = busy_january()
     second = Transaction.objects.get(customer=ann, occurred_at=at(2025, 1, 20))
@@ -493,6 +493,13 @@ def test_a_refund_of_a_purchase_whose_points_were_archived_is_refused_saying_why
         )
         assert answer.status_code == 200
         assert "archived with January 2025" in answer.content.decode()
+    # In the admin, beside the purchase refunded.
+    answer = manager_client.post(
+        "/admin/transactions/transaction/add/",
+        {"kind": "refund", "refund_of": second.pk, "store": second.store_id, "amount": "10.00",
+         "occurred_at_0": "2025-03-09", "occurred_at_1": "10:00:00"},
+    )  # fmt: skip
+    assert answer.status_code == 200 and "archived with January 2025" in answer.content.decode()
     # In an imported record, the same words on the refund's line.
     record = tmp_path / "refunds.csv"
     record.write_text(
