@@ -6,7 +6,8 @@ The file's rows are in a temporary table (`imp_row`, filled by transactions.impo
    naming every problem of a bad row, and finds the transaction already stored under its receipt.
 2. `stop_rows`: rows the recording service refuses whatever else they hold: a moment in the future
    (`transactions.services.check_moment`, asked of the few rows near now) and a closed month
-   (`rewards.services.books.ClosedBooks`, asked once per distinct month).
+   (`rewards.services.books.ClosedBooks`, asked once per distinct month). `ledger_months`: the months the
+   write needs, which the importer has made in the partitioned ledger before going on.
 3. `select_new_rows`: duplicates by set operations (a receipt stored before, or repeated in the file), and the
    rows to write, with their customer (stored, or one the import enrols), tier multiplier, rule version and
    earning key (the rule version, amount, promotion context and tier multiplier: all `earn_fields` reads).
@@ -46,7 +47,7 @@ from rewards.partitions import claim_entries
 from rewards.selectors import RuleTimeline
 from rewards.services.bonuses import enrolment_bonus_entries
 from rewards.services.books import ClosedBooks
-from rewards.services.earning import earn_fields, purchase_context, reversal_entry
+from rewards.services.earning import archived_refusal, earn_fields, purchase_context, reversal_entry
 from rewards.services.ledger import fold_into_rollup
 from rewards.services.liability import fold_into_liability
 
@@ -350,7 +351,7 @@ class Stages:
             )
             closed = []
             for (value,) in months:
-                first = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+                first = _month(value)
                 if books.month_closed(first):
                     closed.append((str(value), books.refusal(local_midnight(first), field=None).message))
             if closed:
@@ -364,9 +365,21 @@ class Stages:
                 self.run("DROP TABLE imp_closed").close()
         self.analyze("imp_stop")
 
-    # -- 3. duplicates, customers, versions, earning keys ------------------------------------------
-
     GOOD = "t.problems IS NULL AND NOT EXISTS (SELECT 1 FROM imp_stop s WHERE s.line = t.line)"
+
+    def ledger_months(self) -> list[dt.date]:
+        """The local months the write may date ledger entries in: those of the good rows (a purchase's earn and a
+        refund's reversal are dated at the row's moment) and the import's own (enrolment bonuses), so that the
+        ledger's partitions can be made before the write (rewards.partitions.ensure_months_apart)."""
+        month = self.sql.local_month("d.moment", self.zone)
+        found = self.rows(
+            f"SELECT DISTINCT {month} FROM (SELECT t.moment FROM imp_typed t WHERE {self.GOOD} "
+            f"UNION ALL SELECT %s) AS d",
+            [self.moment_param(self.stamp)],
+        )
+        return sorted(_month(value) for (value,) in found)
+
+    # -- 3. duplicates, customers, versions, earning keys ------------------------------------------
 
     def select_new_rows(self) -> None:
         """imp_repeat: receipts repeated in the file (not stored); imp_new: the rows to write."""
@@ -687,10 +700,7 @@ class Stages:
             f"LEFT JOIN imp_customer ic ON ic.member = p.member "
             f"GROUP BY p.member, COALESCE(c.name, ic.name, p.member), {month} ORDER BY 1, 3"
         )
-        return [
-            (member, name, value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10]), int(points))
-            for member, name, value, points in rows
-        ]
+        return [(member, name, _month(value), int(points)) for member, name, value, points in rows]
 
     # -- 6. writing ---------------------------------------------------------------------------------
 
@@ -907,6 +917,11 @@ def day_offsets(text: str, tz: dt.tzinfo) -> tuple[str, int, int, dt.timedelta |
     return text, 1, 0, None
 
 
+def _month(value) -> dt.date:
+    """A local month as the database hands it back (a date; text on SQLite)."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
 def _money(value) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
 
@@ -919,8 +934,8 @@ def refund_problem(purchase: _Purchase | None, *, amount, moment, member, refund
     """Why a refund row cannot be recorded (the service's refund rules, said for a line), or None."""
     if purchase is None:
         return f"refund_of {refund_of}: no such purchase at store {store_code} (stored, or earlier in this file)"
-    if purchase.stored_id is not None and purchase.earn_id is None:
-        return f"refund_of {refund_of}: the purchase has no earn entry to reverse"
+    if purchase.stored_id is not None and purchase.earn_id is None:  # it left the ledger with its month
+        return f"refund_of {refund_of}: {said(archived_refusal(purchase.moment))}"
     try:
         check_refund(
             purchase_kind=PURCHASE,

@@ -15,6 +15,10 @@ version in force at its moment, at the tier its customer holds when the import s
 context (local day and store), as `record_purchase` would; a customer it enrols gets the program's enrolment
 bonus (`rewards.services.bonuses.enrolment_bonus_entries`).
 
+On the partitioned ledger (PostgreSQL), the months the rows need are made before the write, in a short
+transaction of their own (`rewards.partitions.ensure_months_apart`), so that no row lands in the DEFAULT
+partition; the data's all-or-nothing is unchanged (a refused import leaves at most an empty month).
+
 `file_points` runs the same stages on a file without writing anything: the per-customer, per-month points of
 the file under the program's rules (`manage.py points_report --file`).
 """
@@ -39,6 +43,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.models import Customer
+from rewards.partitions import ensure_months_apart
 from rewards.services.bonuses import enrolment_bonus_entries
 from rewards.services.books import share_books
 
@@ -338,8 +343,11 @@ class _Reader:
 class _Run:
     """One pass of the stages over a file: an import (written or not), or a report of the file alone."""
 
-    def __init__(self, *, dry_run: bool, batch_size: int, writer, progress) -> None:
+    def __init__(self, *, dry_run: bool, batch_size: int, writer, progress, make_months: bool = False) -> None:
         self.result = ImportResult(dry_run=dry_run)
+        # Whether to make the ledger's months the rows need before writing (an import to be kept, begun outside
+        # any transaction: see compute).
+        self.make_months = make_months and not dry_run
         self.progress = progress
         self.started = time.monotonic()
         self.last_update = self.started
@@ -370,6 +378,14 @@ class _Run:
         self.stage("checking")
         stages.type_rows(parse_moment=lambda text: parse_moment(text, tz), tz=tz, stored=stored)
         stages.stop_rows(books)
+        if self.make_months:
+            # The partitioned ledger's months for the rows' moments, made and committed on a connection of their
+            # own now, while this transaction holds no lock on the ledger (it has not read it yet), so that no
+            # entry lands in DEFAULT (which the daily job would split under the ledger's exclusive lock) and the
+            # DDL's lock lasts only as long as the DDL. The data stays all or nothing: a month made for an import
+            # that is then refused, or fails, is an empty partition, as the months made ahead are.
+            self.stage("making months")
+            ensure_months_apart(stages.ledger_months())
         self.stage("matching")
         stages.select_new_rows()
         self.stage("earning")
@@ -443,7 +459,15 @@ def import_transactions(
     how many rows are staged at a time (and how often the callback hears of the rows read); `writer`
     how they are staged (COPY on PostgreSQL by default).
     """
-    run = _Run(dry_run=dry_run, batch_size=batch_size, writer=writer, progress=progress)
+    # Inside a caller's transaction, the months could not be made apart from it (the caller may hold the ledger):
+    # rows of a month without a partition then go to DEFAULT, and the daily job moves them.
+    run = _Run(
+        dry_run=dry_run,
+        batch_size=batch_size,
+        writer=writer,
+        progress=progress,
+        make_months=not connection.in_atomic_block,
+    )
     with _open(source) as binary, transaction.atomic(), _import_settings():
         result = run.run(binary)
         if not result.written:

@@ -25,7 +25,7 @@ from ..local_time import local_date
 from ..models import PointsEntry, RuleVersion
 from ..selectors import rule_version_at
 from .bonuses import purchase_bonuses
-from .books import check_open, share_books
+from .books import check_open, month_name, share_books
 from .ledger import balance_to_take_from, post_entries
 from .tiers import move_up_if_qualified, tier_multiplier_of
 
@@ -162,15 +162,36 @@ def reverse_refund(refund, *, refunded_before: Decimal, reason: str = "") -> Poi
     purchase earned in, posted to the ledger. `refunded_before` is what was refunded of the purchase before;
     `reason` (optional, as staff gave it) is kept on the reversal entry, where the statement shows it."""
     purchase = refund.refund_of
-    earned = PointsEntry.objects.select_related("rule_version__program").get(
-        transaction=purchase, kind=PointsEntry.Kind.EARN
-    )
+    earned = earn_entry_of(purchase)
     entry = reversal_entry(refund=refund, purchase=purchase, refunded_before=refunded_before, earned=earned)
     _date_in_open_month(entry)
     entry.reason = reason.strip()[:200]
     _take_what_the_policy_allows(entry, earned.rule_version.program)
     post_entries([entry])
     return entry
+
+
+def earn_entry_of(purchase) -> PointsEntry:
+    """The purchase's earn entry, which its refunds reverse (with its rule version's program). A purchase of a
+    month detached from the ledger has none left there unless something referred to it (rewards.services.archive):
+    its refund is refused, saying why, and nothing is written."""
+    try:
+        return PointsEntry.objects.select_related("rule_version__program").get(
+            transaction=purchase, kind=PointsEntry.Kind.EARN
+        )
+    except PointsEntry.DoesNotExist:
+        raise ValidationError({"refund_of": archived_refusal(purchase.occurred_at)}) from None
+
+
+def archived_refusal(purchase_moment: dt.datetime) -> ValidationError:
+    """Why a purchase whose earn entry left the ledger with its month cannot be refunded (earn_entry_of; the
+    importer says it of a stored purchase it finds without an earn entry)."""
+    return ValidationError(
+        "The points this purchase earned were archived with %(month)s (detached from the ledger): a refund of it "
+        "cannot take them back. Adjust the member's points instead if it should.",
+        code="archived",
+        params={"month": month_name(local_date(purchase_moment).replace(day=1))},
+    )
 
 
 def _date_in_open_month(entry: PointsEntry) -> None:
