@@ -100,20 +100,18 @@ def is_partitioned() -> bool:
     return bool(row) and row[0] == "p"
 
 
-def claim_entries(entry_ids_sql: str) -> None:
+def claim_entries(entries: str) -> None:
     """Write the once-only claims of ledger entries that were inserted with the ledger's triggers off (the
     import's bulk path sets session_replication_role = replica for its INSERTs, which silences the claims
     trigger too): a duplicate fails here, at the import, exactly as the trigger would have failed it.
-    `entry_ids_sql` is a SELECT of the entries' ids. Nothing to do on a plain ledger (its unique indexes
+    `entries` names a table with the ledger's columns holding exactly those entries: the import's own copy of
+    the rows it wrote, or the ledger itself for a whole load. Nothing to do on a plain ledger (its unique indexes
     were never off)."""
     if not is_partitioned():
         return
     columns = ", ".join(CLAIM_COLUMNS)
     source = ", ".join(("id", *CLAIM_COLUMNS[1:]))
-    _execute(
-        f"INSERT INTO {CLAIMS} ({columns}) SELECT {source} FROM {LEDGER} "  # noqa: S608
-        f"WHERE id IN ({entry_ids_sql}) AND ({CLAIMED})"
-    )
+    _execute(f"INSERT INTO {CLAIMS} ({columns}) SELECT {source} FROM {entries} WHERE {CLAIMED}")  # noqa: S608
 
 
 def partitions() -> list[Partition]:

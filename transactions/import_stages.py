@@ -77,7 +77,8 @@ STAGED_COLUMNS = (
 NO_DAY, NO_STORE, NO_MULTIPLIER = "0001-01-01", "", "1"
 TEMP_TABLES = (
     "imp_row", "imp_moment", "imp_typed", "imp_stop", "imp_repeat", "imp_new", "imp_customer", "imp_version",
-    "imp_earn", "imp_refund", "imp_refunded", "imp_ids", "imp_day", "imp_closed",
+    "imp_earn", "imp_refund", "imp_refunded", "imp_ids", "imp_day", "imp_closed", "imp_txn_rows", "imp_entry_rows",
+    "imp_refs",
 )  # fmt: skip
 # The refund rules' refusals (transactions.services.check_refund) as a line of the file says them: the
 # purchase by its receipt, the customers by member number. Others say the service's message.
@@ -720,6 +721,13 @@ class Stages:
         if not self.value("SELECT count(*) FROM imp_ids"):
             return enrolled, bonus_points
         bulk = self.references_checked_in_bulk()
+        if bulk:
+            # The rows to write are made in private copies of the two tables first, then copied in whole: the
+            # bulk checks and the once-only claims read those copies, not the tables just written (reading
+            # freshly written rows back out of the ledger's partitions cost seconds per pass).
+            for table, rows in self.WRITTEN.items():
+                self.run(f"CREATE TEMP TABLE {rows} (LIKE {quote(table)}){self.sql.temp_suffix}").close()
+        into = self.WRITTEN if bulk else {}
         customer = "COALESCE(n.customer_id, ic.customer_id)"
         stamp = Param(self.moment_param(self.stamp))
         joins = (
@@ -745,6 +753,7 @@ class Stages:
                 "recorded_at": Param(self.moment_param(self.stamp)),
             },
             f"FROM imp_new n {joins} LEFT JOIN imp_refunded rd ON rd.line = n.line ORDER BY n.line",
+            into=into.get(Transaction._meta.db_table),
         )
         earn = {
             "id": "i.entry_id", "customer_id": customer, "kind": f"'{EARN}'", "points": "e.points",
@@ -752,8 +761,12 @@ class Stages:
             "rule_version_id": "n.version_id",
             "facts": sql.json("e.facts"), "stamped": "e.stamped = 1",
         }  # fmt: skip
+        entries = into.get(PointsEntry._meta.db_table)
         self.insert_select(
-            PointsEntry, earn, f"FROM imp_new n {joins} {self.EARN_JOIN} WHERE {purchases} ORDER BY n.line"
+            PointsEntry,
+            earn,
+            f"FROM imp_new n {joins} {self.EARN_JOIN} WHERE {purchases} ORDER BY n.line",
+            into=entries,
         )
         reversal = {
             "id": "i.entry_id", "customer_id": customer, "kind": f"'{REVERSAL}'", "points": "rf.points",
@@ -761,11 +774,15 @@ class Stages:
             "rule_version_id": "rf.version_id", "corrects_id": "COALESCE(pi.entry_id, rf.target_earn_id)",
             "note": "rf.note", "facts": sql.json("rf.facts"),
         }  # fmt: skip
-        self.insert_select(PointsEntry, reversal, f"FROM imp_new n {joins} WHERE n.kind = '{REFUND}' ORDER BY n.line")
+        self.insert_select(
+            PointsEntry, reversal, f"FROM imp_new n {joins} WHERE n.kind = '{REFUND}' ORDER BY n.line", into=entries
+        )
         if bulk:
+            for table, rows in self.WRITTEN.items():
+                self.run(f"INSERT INTO {quote(table)} SELECT * FROM {rows} ORDER BY id").close()
             self.verify_references()
             # The claims trigger of the partitioned ledger was silent with the others: its claims, now.
-            claim_entries("SELECT entry_id FROM imp_ids")
+            claim_entries(self.WRITTEN[PointsEntry._meta.db_table])
         # Stored purchases refunded by the file: their refunded amount, computed with their lock held.
         for stored_id, refunded in self.rows(
             "SELECT stored_id, refunded FROM imp_refunded WHERE stored_id IS NOT NULL"
@@ -780,12 +797,13 @@ class Stages:
         fold_into_liability(written)
         return enrolled, bonus_points
 
-    # The rows this import wrote, per table (by their ids), and the rows it created that others may refer to.
-    WRITTEN = {
-        "transactions_transaction": "SELECT txn_id FROM imp_ids",
-        "rewards_pointsentry": "SELECT entry_id FROM imp_ids",
+    # On the bulk path, the private copy of the rows this import writes, per table; and the ids of the rows it
+    # created that others may refer to.
+    WRITTEN = {"transactions_transaction": "imp_txn_rows", "rewards_pointsentry": "imp_entry_rows"}
+    CREATED = {
+        **{table: f"SELECT id FROM {rows}" for table, rows in WRITTEN.items()},
+        "customers_customer": "SELECT customer_id FROM imp_customer",
     }
-    CREATED = {**WRITTEN, "customers_customer": "SELECT customer_id FROM imp_customer"}
 
     def references_checked_in_bulk(self) -> bool:
         """Whether the foreign keys of the import's transactions and ledger entries are checked in bulk, under
@@ -802,37 +820,47 @@ class Stages:
         return True
 
     def verify_references(self) -> None:
-        """What the foreign-key triggers would have done for the rows just written, in one statement per key:
-        lock every referenced row the import did not create (FOR KEY SHARE, as the trigger does, so that no one
-        can delete it until the import commits), then prove every reference resolves. Then the triggers are on
-        again for the rest of the transaction."""
+        """What the foreign-key triggers would have done for the rows just written: lock every referenced row the
+        import did not create (FOR KEY SHARE, as the trigger does, so that no one can delete it until the import
+        commits), then prove every reference resolves. One pass over the import's copy of each table's written
+        rows gathers the distinct references of all its keys, then one statement per key that has any locks and
+        counts (a statement per key reading the written rows back out of the table cost seconds each). Then the
+        triggers are on again for the rest of the transaction."""
         self.run("SET LOCAL session_replication_role = origin").close()
         for model in (Transaction, PointsEntry):
             table = model._meta.db_table
-            written = self.WRITTEN[table]
-            for field in model._meta.concrete_fields:
-                if not field.is_relation:
+            keys = [field for field in model._meta.concrete_fields if field.is_relation]
+            pairs = ", ".join(f"({number}, t.{quote(field.column)})" for number, field in enumerate(keys))
+            self.create(
+                "imp_refs",
+                f"SELECT DISTINCT v.k, v.ref FROM {self.WRITTEN[table]} t "
+                f"CROSS JOIN LATERAL (VALUES {pairs}) AS v (k, ref) WHERE v.ref IS NOT NULL",
+            )
+            used = {k for (k,) in self.rows("SELECT DISTINCT k FROM imp_refs")}
+            for number, field in enumerate(keys):
+                if number not in used:
                     continue
-                column = quote(field.column)
                 target = field.related_model._meta.db_table
                 key = quote(field.target_field.column)
                 created = self.CREATED.get(target)
-                ours = f"r.{key} IN ({created})" if created else "false"
-                # The distinct references of the written rows; those the import did not create, locked; then
-                # what is left over is what no longer exists.
+                # The distinct references of the written rows. Those to rows the import created exist (it inserted
+                # every one of them in this transaction, where no one else can see them to delete them); the
+                # others are locked; what is left over is what no longer exists.
+                others = f"SELECT ref FROM imp_refs WHERE k = {number}"
+                if created:
+                    others += f" AND ref NOT IN (SELECT c FROM ({created}) AS created (c) WHERE c IS NOT NULL)"
                 missing = self.value(
-                    f"WITH refs AS (SELECT DISTINCT t.{column} AS ref FROM {quote(table)} t "
-                    f"WHERE t.id IN ({written}) AND t.{column} IS NOT NULL), "
-                    f"locked AS (SELECT r.{key} FROM {quote(target)} r JOIN refs ON r.{key} = refs.ref "
-                    f"WHERE NOT {ours} ORDER BY r.{key} FOR KEY SHARE OF r), "
-                    f"own AS (SELECT r.{key} FROM {quote(target)} r JOIN refs ON r.{key} = refs.ref WHERE {ours}) "
-                    f"SELECT (SELECT count(*) FROM refs) - (SELECT count(*) FROM locked) - (SELECT count(*) FROM own)"
+                    f"WITH others AS ({others}), "
+                    f"locked AS (SELECT r.{key} FROM {quote(target)} r JOIN others ON r.{key} = others.ref "
+                    f"ORDER BY r.{key} FOR KEY SHARE OF r) "
+                    f"SELECT (SELECT count(*) FROM others) - (SELECT count(*) FROM locked)"
                 )
                 if missing:
                     raise IntegrityError(
                         f"{missing} imported row(s) of {table} refer to a row of {target} that no longer exists "
                         f"({field.column})"
                     )
+            self.run("DROP TABLE imp_refs").close()
 
     def enrol(self) -> tuple[int, int]:
         """Enrol the new customers, and give them the program's enrolment bonus as enrolling at the till does
@@ -858,9 +886,10 @@ class Stages:
             self.first_bonus = min(entry.pk for entry in created)  # folded into the roll-ups with the rest
         return count, sum(entry.points for entry in bonuses)
 
-    def insert_select(self, model, values: dict[str, str | Param], source: str) -> None:
-        """INSERT INTO the model's table SELECT the given expressions (or parameters); every other column gets the
-        field's default, as bulk_create would give it, so that a field added to the model later needs nothing here."""
+    def insert_select(self, model, values: dict[str, str | Param], source: str, *, into: str | None = None) -> None:
+        """INSERT INTO the model's table (or `into`, a copy of it) SELECT the given expressions (or parameters);
+        every other column gets the field's default, as bulk_create would give it, so that a field added to the
+        model later needs nothing here."""
         columns, expressions, params = [], [], []
         for field in model._meta.concrete_fields:
             value = values.get(field.column)
@@ -875,7 +904,7 @@ class Stages:
             else:
                 expressions.append(value)
         self.run(
-            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "
+            f"INSERT INTO {into or quote(model._meta.db_table)} ({', '.join(columns)}) "
             f"SELECT {', '.join(expressions)} {source}",
             params,
         ).close()
