@@ -52,6 +52,7 @@ from rewards.services.ledger import fold_into_rollup
 from rewards.services.liability import fold_into_liability
 
 from .amounts import max_amount
+from .import_rows import MAX_MEMBER_NUMBER, MAX_NAME, MAX_RECEIPT, day_offsets
 from .import_sql import AMOUNT_PATTERN, MEMBER_PATTERN, Dialect, quote
 from .models import Store, Transaction
 from .services import check_moment, check_refund
@@ -59,9 +60,6 @@ from .services import check_moment, check_refund
 PURCHASE, REFUND = Transaction.Kind.PURCHASE.value, Transaction.Kind.REFUND.value
 IMPORT = Transaction.Source.IMPORT.value
 EARN, REVERSAL = PointsEntry.Kind.EARN.value, PointsEntry.Kind.REVERSAL.value
-_MAX_MEMBER_NUMBER = Customer._meta.get_field("member_number").max_length
-_MAX_NAME = Customer._meta.get_field("name").max_length
-_MAX_RECEIPT = Transaction._meta.get_field("receipt_number").max_length
 # The file's columns as staged (imp_row), in the order of the header's names.
 STAGED_COLUMNS = (
     "customer_id",
@@ -230,7 +228,7 @@ class Stages:
         amount_ok = sql.matches("v.amount", AMOUNT_PATTERN)
         amount_ok_outer = sql.matches("w.amount", AMOUNT_PATTERN)
         limit = max_amount()
-        member_ok = f"(length(w.member) <= {_MAX_MEMBER_NUMBER} AND {sql.matches('w.member', MEMBER_PATTERN)})"
+        member_ok = f"(length(w.member) <= {MAX_MEMBER_NUMBER} AND {sql.matches('w.member', MEMBER_PATTERN)})"
 
         def problem(condition: str, message: str) -> str:
             condition = condition.replace("v.", "w.").replace("typed.", "w.typed_")
@@ -243,11 +241,11 @@ class Stages:
                 problem(
                     f"v.member <> '' AND NOT {member_ok}",
                     f"'customer_id ''' || substr(w.member, 1, 40) || ''' is not a member number (letters, digits, "
-                    f"''-'' or ''_'', at most {_MAX_MEMBER_NUMBER} characters)'",
+                    f"''-'' or ''_'', at most {MAX_MEMBER_NUMBER} characters)'",
                 ),
                 problem("v.receipt = ''", "'transaction_id is missing'"),
                 problem(
-                    f"length(v.receipt) > {_MAX_RECEIPT}", f"'transaction_id is longer than {_MAX_RECEIPT} characters'"
+                    f"length(v.receipt) > {MAX_RECEIPT}", f"'transaction_id is longer than {MAX_RECEIPT} characters'"
                 ),
                 problem("v.amount = ''", "'Amount is missing'"),
                 problem(
@@ -275,14 +273,14 @@ class Stages:
                 ),
                 problem(f"v.kind = '{REFUND}' AND v.refund_of = ''", "'refund_of is missing'"),
                 problem(
-                    f"v.kind = '{REFUND}' AND length(v.refund_of) > {_MAX_RECEIPT}",
-                    f"'refund_of is longer than {_MAX_RECEIPT} characters'",
+                    f"v.kind = '{REFUND}' AND length(v.refund_of) > {MAX_RECEIPT}",
+                    f"'refund_of is longer than {MAX_RECEIPT} characters'",
                 ),
                 problem(
                     f"v.kind NOT IN ('', '{PURCHASE}', '{REFUND}')",
                     "'kind ''' || substr(w.kind, 1, 20) || ''' is neither ''purchase'' nor ''refund'''",
                 ),
-                problem(f"length(v.name) > {_MAX_NAME}", f"'customer_name is longer than {_MAX_NAME} characters'"),
+                problem(f"length(v.name) > {MAX_NAME}", f"'customer_name is longer than {MAX_NAME} characters'"),
             ]
         )
         trimmed = ", ".join(
@@ -450,20 +448,12 @@ class Stages:
         )
         results = []
         for version_id, amount, day, store_code, multiplier_text in keys:
-            version = self.versions[version_id]
-            rule = self.timeline.rule_of(version)
-            # The purchase's context as the till builds it (purchase_context), from any moment of that local day.
-            on = dt.date.fromisoformat(str(day)[:10])
-            context = (
-                purchase_context(rule, occurred_at=local_midnight(on), store_code=store_code)
-                if rule.promotions
-                else engine.Context()
-            )
             multiplier = Decimal(1) if multiplier_text == NO_MULTIPLIER else Decimal(multiplier_text)
             try:
-                fields = earn_fields(
-                    amount=Decimal(str(amount)), rule=rule, context=context, tier_multiplier=multiplier
-                )
+                fields = self.earning(
+                    version_id, Decimal(str(amount)), on=dt.date.fromisoformat(str(day)[:10]), store_code=store_code,
+                    multiplier=multiplier,
+                )  # fmt: skip
             except engine.TooManyPoints as refusal:
                 results.append(
                     (version_id, str(amount), day, store_code, multiplier_text, None, None, 0, refusal.message)
@@ -480,6 +470,20 @@ class Stages:
             f"points bigint, facts text, stamped integer, refusal text",
             results,
         )
+
+    def earning(self, version_id: int, amount: Decimal, *, on: dt.date, store_code: str, multiplier: Decimal):
+        """earn_fields of one earning key: a purchase of `amount` under the rule version, on the local day `on` at
+        the store, at the tier multiplier. engine.TooManyPoints when one entry cannot hold the points."""
+        rule, context = self.terms(version_id, on=on, store_code=store_code)
+        return earn_fields(amount=amount, rule=rule, context=context, tier_multiplier=multiplier)
+
+    def terms(self, version_id: int, *, on: dt.date, store_code: str) -> tuple[engine.Rule, engine.Context]:
+        """A purchase's rule and its context as the till builds it (purchase_context, from any moment of that local
+        day; the day and store are read only when the rule has promotions)."""
+        rule = self.timeline.rule_of(self.versions[version_id])
+        if not rule.promotions:
+            return rule, engine.Context()
+        return rule, purchase_context(rule, occurred_at=local_midnight(on), store_code=store_code)
 
     EARN_JOIN = (
         "LEFT JOIN imp_earn e ON e.version_id = n.version_id AND e.amount = n.amount AND e.day = n.day "
@@ -930,20 +934,6 @@ class _Purchase:
     earn_id: int | None
     version_id: int | None
     facts: dict
-
-
-def day_offsets(text: str, tz: dt.tzinfo) -> tuple[str, int, int, dt.timedelta | None]:
-    """(day, valid, uniform, UTC offset) of a local day's date text: whether it is a date at all (30 February
-    is not), and whether the zone's offset is the same all day (no daylight-saving change), and which."""
-    try:
-        day = dt.date.fromisoformat(text)
-    except ValueError:
-        return text, 0, 0, None
-    offsets = {dt.datetime.combine(day, dt.time(hour)).replace(tzinfo=tz).utcoffset() for hour in range(24)}
-    offsets.add(dt.datetime.combine(day, dt.time(23, 59, 59)).replace(tzinfo=tz).utcoffset())
-    if len(offsets) == 1:
-        return text, 1, 1, offsets.pop()
-    return text, 1, 0, None
 
 
 def _month(value) -> dt.date:

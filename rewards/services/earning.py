@@ -132,11 +132,12 @@ def reversal_entry(*, refund, purchase, refunded_before: Decimal, earned: Points
     purchase's amount, customer and receipt; the refund's amount and moment), never a related row, so
     bulk writers may pass unsaved stand-ins.
     """
-    rule = earned.rule_version.engine_rule()
-    arguments = {**earned.purchase_context().arguments(), "tier_multiplier": earned.tier_multiplier()}
-    points = engine.reversal(
-        purchase_amount=purchase.amount, refunded_before=refunded_before, refund=refund.amount, rule=rule, **arguments
-    )
+    rule, context, multiplier = earned.rule_version.engine_rule(), earned.purchase_context(), earned.tier_multiplier()
+    points = reversal_points(
+        purchase_amount=purchase.amount, refunded_before=refunded_before, refund=refund.amount, rule=rule,
+        context=context, tier_multiplier=multiplier,
+    )  # fmt: skip
+    arguments = {**context.arguments(), "tier_multiplier": multiplier}
     remaining = purchase.amount - refunded_before - refund.amount
     return PointsEntry(
         customer_id=purchase.customer_id,
@@ -154,6 +155,18 @@ def reversal_entry(*, refund, purchase, refunded_before: Decimal, earned: Points
         ),
         facts={"refund": f"{refund.amount:.2f}", "refunded_before": f"{refunded_before:.2f}", "points": points},
     )
+
+
+def reversal_points(
+    *, purchase_amount: Decimal, refunded_before: Decimal, refund: Decimal, rule: engine.Rule, context: engine.Context,
+    tier_multiplier: Decimal,
+) -> int:  # fmt: skip
+    """The points a refund takes back (<= 0): the purchase's rule, in the context and at the tier multiplier it
+    earned in (`reversal_entry`'s number; a reader that needs only the number calls it with the terms it knows)."""
+    return engine.reversal(
+        purchase_amount=purchase_amount, refunded_before=refunded_before, refund=refund, rule=rule,
+        tier_multiplier=tier_multiplier, **context.arguments(),
+    )  # fmt: skip
 
 
 def reverse_refund(refund, *, refunded_before: Decimal, reason: str = "") -> PointsEntry:
