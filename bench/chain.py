@@ -241,7 +241,7 @@ class Builder:
         # once-only claims of every loaded entry, in one statement (as the import's bulk path does).
         # Statistics first: without them the planner probes every partition's key once per entry (241 s at 1 M).
         self.sql("ANALYZE rewards_pointsentry")
-        steps.run("the ledger's once-only claims", claim_entries, "SELECT id FROM rewards_pointsentry")
+        steps.run("the ledger's once-only claims", claim_entries, "rewards_pointsentry")
         steps.run("recreate the indexes and unique constraints", self.restore_indexes, saved)
         steps.run("check every foreign key of the loaded tables", self.check_foreign_keys)
         steps.run("sequences", self.sequences)

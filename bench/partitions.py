@@ -13,7 +13,8 @@ turns (the machine is shared and noisy), medians compared:
   balance     a customer's balance: SUM(points) of their whole ledger (pointsentry_customer_idx)
   statement   a customer's 20 newest entries (pointsentry_customer_idx, newest first)
   month       one month's points by kind (pointsentry_effective_idx; the partitioned table reads one month)
-  detach      (partitioned only) detaching the oldest month, timed, then attached again
+  detach      (partitioned only) detaching the oldest month, timed, then attached again (PostgreSQL's DETACH
+              alone: bench/detach.py measures the project's detach_month, which also keeps and carries)
   insert      one earn entry written (plain: its unique index; partitioned: its claim, by the trigger)
   copy        --copy-rows earn entries written by one COPY, as the importer writes (rolled back)
 

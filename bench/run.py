@@ -15,8 +15,9 @@ The record comes from bench/generate.py (made if missing, under bench/data/). Me
                  month over the project's transactions, taking turns (goal: at most half)
   naive_python   the per-row Python computation most published solutions do: read every row, add up
                  points per customer and month in dictionaries
-  report_file    `manage.py points_report --file` of the same record (the import's stages, nothing written;
-                 in this process), and its --compare against the books the import wrote (must be equal)
+  report_file    `manage.py points_report --file` of the same record (nothing written; in this process): one
+                 streaming pass in Python over a good file (transactions.import_tally), the import's stages for
+                 any other; then its --compare against the books the import wrote (must be equal)
 
 Each is a named function registered with @measurement; add one by writing another (run in the order
 they are defined). The ratios and a cross-check (the report's totals equal the naive computation's)
@@ -300,7 +301,8 @@ def naive_python(context: Context) -> None:
 @measurement("report_file")
 def report_file(context: Context) -> None:
     """The accountant's check of a till export: the record's points per customer and month under the program's
-    rules, by the import's own stages, writing nothing; then --compare against what the import wrote."""
+    rules, by the import's parsers and earning code in one pass, writing nothing; then --compare against what the
+    import wrote."""
     setup_django(context)
     from django.core.management import CommandError, call_command
 

@@ -518,6 +518,15 @@ def _earn(amount: Decimal, rule: Rule, *, on: dt.date | None, store: str | None)
     return Earning(amount=amount, points=points, parts=tuple(parts), promotions=tuple(steps))
 
 
+def points_key(amount: Decimal, rule: Rule, *, on: dt.date | None = None, store: str | None = None) -> tuple:
+    """All that the points `earn` gives a purchase depend on, under `rule` and at a given tier multiplier: its
+    whole units (its exact amount when some minimum amount has cents: minimums compare the exact amount) and
+    which promotions are in force for its day and store. Purchases with equal keys earn equal points, so a
+    reader of many purchases computes each key once (the file report, transactions.import_tally)."""
+    units = amount if rule.has_fractional_minimums else whole_units(amount)
+    return units, rule.promotions_in_force(on, store) if rule.promotions else ()
+
+
 def reversal(
     *,
     purchase_amount: Decimal,
@@ -647,6 +656,7 @@ __all__: Sequence[str] = (
     "check_capacity",
     "earn",
     "most_points",
+    "points_key",
     "reversal",
     "whole_units",
 )

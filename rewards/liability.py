@@ -226,12 +226,29 @@ def reproduction(closes: Sequence[MonthClose]) -> dict[int, list[str]]:
         close.pk: [
             f"{path}: {was} at the close, {now} now"
             for path, was, now in _diff(
-                close.figures, figures_of(report, accounting.months_between(first, close.month))
+                _without_idle_stores(close.figures),
+                _without_idle_stores(figures_of(report, accounting.months_between(first, close.month))),
             )
             if path != "month"
         ]
         for close in closed
     }
+
+
+def _without_idle_stores(figures: dict) -> dict:
+    """A month's figures without the stores whose roll-forward in it is all zeros. A report over several months
+    lists every store with points in any of them, so a store that first earned after a month closed shows zeros
+    in that month now, where the close (one month's report) had no line for it: the same books."""
+    return {
+        **figures,
+        "stores": {key: store for key, store in figures.get("stores", {}).items() if not _all_zero(store)},
+    }
+
+
+def _all_zero(value) -> bool:
+    if isinstance(value, dict):
+        return all(_all_zero(item) for item in value.values())
+    return Decimal(value) == 0
 
 
 def _diff(was, now, path: str = "") -> Iterator[tuple[str, object, object]]:

@@ -892,14 +892,17 @@ class BreakageEstimate(models.Model):
 
 class DetachedLedgerMonth(models.Model):
     """A month whose ledger partition was detached (and perhaps archived with pg_dump) on PostgreSQL
-    (rewards.services.archive). Its entries left the ledger; the monthly and liability roll-ups keep its sums,
-    so the checks that compare them with the ledger (check_points_rollup, check_liability) leave it out, and
-    their repairs never rebuild it."""
+    (rewards.services.archive). Its entries left the ledger, but for those something still counts one by one
+    (`kept`, in a partition of the month's own, rewards_pointsentry_YYYY_MM_kept); what the others add to each
+    member's figures is carried in CarriedPoints. The monthly and liability roll-ups keep the month's sums, so
+    the checks that compare them with the ledger (check_points_rollup, check_liability) leave the month out,
+    and their repairs never rebuild it."""
 
     month = models.DateField(unique=True, help_text="First day of the detached month.")
     detached_at = models.DateTimeField(default=timezone.now)
     entries = models.PositiveIntegerField()
     points = models.BigIntegerField(help_text="The sum of the detached entries' points.")
+    kept = models.PositiveIntegerField(default=0, help_text="Entries kept in the ledger (something refers to them).")
     archive = models.CharField(max_length=500, blank=True, help_text="Where pg_dump wrote it, if it was archived.")
 
     class Meta:
@@ -907,3 +910,27 @@ class DetachedLedgerMonth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} detached"
+
+
+class CarriedPoints(models.Model):
+    """What a member's entries of a detached month, those that left the ledger, add to their live figures: the
+    points (their balance) and the stamped earns (their stamp card's visits). Written once, when the month is
+    detached (rewards.services.archive); the entries themselves are in the archive. Every whole-history figure
+    of a member reads it beside their ledger (rewards.selectors.customer_balance, ...); the figures read from
+    the monthly roll-up (reports, tiers, expiry lots) need nothing: the roll-up keeps the month."""
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="carried_points")
+    month = models.DateField(help_text="First day of the detached month.")
+    points = models.BigIntegerField()
+    stamps = models.IntegerField(help_text="Stamped earn entries (stamp card visits).")
+    entries = models.IntegerField(help_text="Entries that left the ledger.")
+
+    class Meta:
+        verbose_name_plural = "carried points of detached months"
+        constraints = [
+            # Also the index every balance read probes by customer.
+            models.UniqueConstraint(fields=["customer", "month"], name="carriedpoints_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.month:%Y-%m} carried"

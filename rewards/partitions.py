@@ -7,8 +7,10 @@ The design (README, "Partitioned ledger"):
 - `rewards_pointsentry` is partitioned by RANGE (effective_at), one partition per calendar month of the
   merchant (bounds are local midnights of the first day in TIME_ZONE, so a partition is exactly a month of
   the books), named `rewards_pointsentry_YYYY_MM`, and a DEFAULT partition as a safety net for a moment no
-  month has been made for yet (a backdated purchase, an import from 1997). The daily job makes months
-  ahead and splits whatever reached the DEFAULT partition into months of its own.
+  month has been made for yet (a purchase back-dated at the till). The daily job makes months ahead and
+  splits whatever reached the DEFAULT partition into months of its own; an import makes its rows' months
+  before it writes (`ensure_months_apart`). A detached month's entries that something still counts one by one
+  stay in `rewards_pointsentry_YYYY_MM_kept`, the month's partition from then on (rewards.services.archive).
 - The table's primary key is (id, effective_at): PostgreSQL requires the partition key in every unique
   index. Django keeps `id` as the model's pk; ids come from the table's identity sequence, as before.
 - The four once-only guarantees (one earn per purchase, one reversal per refund, a keyed bonus once per
@@ -21,19 +23,22 @@ The design (README, "Partitioned ledger"):
 - Foreign keys INTO the ledger (an entry's `corrects`, a redemption's entry and undo entry, an adjustment
   request's entry) cannot reference `id` alone any more; constraint triggers check them instead (the
   referenced entry exists), deferred to the commit as Django's foreign keys are. Entries are never
-  deleted (append-only trigger), so the other side of the check is the detach command's: it refuses a
-  month that anything still attached refers to.
+  deleted (append-only trigger), so the other side of the check is the detach command's: it keeps in the
+  ledger every entry of the month that anything still attached refers to.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 from .calendar import add_months
 
@@ -42,7 +47,15 @@ CLAIMS = "rewards_ledgerclaim"
 DEFAULT = f"{LEDGER}_default"
 # Months made ahead of today by the daily job (and by the migration), so the till never writes into DEFAULT.
 MONTHS_AHEAD = 3
-_MONTH_NAME = re.compile(rf"^{LEDGER}_([0-9]{{4}})_([0-9]{{2}})$")
+# How long a caller's months made on a connection of their own (the import's) wait for the ledger's lock before
+# giving up: the rows then go to DEFAULT as they always could, and the daily job moves them.
+MONTHS_LOCK_TIMEOUT = "5s"
+logger = logging.getLogger(__name__)
+Result = TypeVar("Result")
+
+# A month's partition, or what the ledger keeps of a detached month (rewards.services.archive): `..._kept`.
+KEPT_SUFFIX = "_kept"
+_MONTH_NAME = re.compile(rf"^{LEDGER}_([0-9]{{4}})_([0-9]{{2}})(?:{KEPT_SUFFIX})?$")
 
 # The entries that carry a once-only claim (what the unique constraints' conditions select) and the claim's
 # columns: the claims trigger of migration 0017 writes these for every statement that inserts into the ledger.
@@ -73,6 +86,11 @@ def partition_name(month: dt.date) -> str:
     return f"{LEDGER}_{month:%Y_%m}"
 
 
+def kept_partition_name(month: dt.date) -> str:
+    """The partition holding what the ledger keeps of a detached month (rewards.services.archive)."""
+    return f"{partition_name(month)}{KEPT_SUFFIX}"
+
+
 def is_partitioned() -> bool:
     if connection.vendor != "postgresql":
         return False
@@ -82,20 +100,18 @@ def is_partitioned() -> bool:
     return bool(row) and row[0] == "p"
 
 
-def claim_entries(entry_ids_sql: str) -> None:
+def claim_entries(entries: str) -> None:
     """Write the once-only claims of ledger entries that were inserted with the ledger's triggers off (the
     import's bulk path sets session_replication_role = replica for its INSERTs, which silences the claims
     trigger too): a duplicate fails here, at the import, exactly as the trigger would have failed it.
-    `entry_ids_sql` is a SELECT of the entries' ids. Nothing to do on a plain ledger (its unique indexes
+    `entries` names a table with the ledger's columns holding exactly those entries: the import's own copy of
+    the rows it wrote, or the ledger itself for a whole load. Nothing to do on a plain ledger (its unique indexes
     were never off)."""
     if not is_partitioned():
         return
     columns = ", ".join(CLAIM_COLUMNS)
     source = ", ".join(("id", *CLAIM_COLUMNS[1:]))
-    _execute(
-        f"INSERT INTO {CLAIMS} ({columns}) SELECT {source} FROM {LEDGER} "  # noqa: S608
-        f"WHERE id IN ({entry_ids_sql}) AND ({CLAIMED})"
-    )
+    _execute(f"INSERT INTO {CLAIMS} ({columns}) SELECT {source} FROM {entries} WHERE {CLAIMED}")  # noqa: S608
 
 
 def partitions() -> list[Partition]:
@@ -148,14 +164,17 @@ def create_month(month: dt.date) -> None:
     _execute(f"CREATE TABLE {partition_name(month)} PARTITION OF {LEDGER} FOR VALUES FROM ('{lower}') TO ('{upper}')")
 
 
-def ensure_months(months: Iterable[dt.date]) -> list[dt.date]:
+def ensure_months(months: Iterable[dt.date], *, lock_timeout: str | None = None) -> list[dt.date]:
     """Give each month (its first day) a partition of its own; rows of those months already in DEFAULT move
     into it. Returns the months made. Takes the ledger's lock for the DDL: call it in a short transaction of
-    its own (the daily job, the ledger_partitions command), never inside a till's or an import's."""
+    its own (the daily job, the ledger_partitions command, `ensure_months_apart`), never inside a till's or an
+    import's. With `lock_timeout`, a lock not had in that time raises OperationalError, nothing made."""
     if not is_partitioned():
         return []
     wanted = sorted({month.replace(day=1) for month in months})
     with transaction.atomic():
+        if lock_timeout:
+            _execute("SELECT set_config('lock_timeout', %s, true)", [lock_timeout])
         _execute(f"LOCK TABLE {LEDGER} IN SHARE ROW EXCLUSIVE MODE")
         existing = {p.month for p in partitions()}
         missing = [month for month in wanted if month not in existing]
@@ -168,6 +187,42 @@ def ensure_months(months: Iterable[dt.date]) -> list[dt.date]:
         if in_default:
             _split_default(sorted(in_default))
     return missing
+
+
+def ensure_months_apart(months: Iterable[dt.date]) -> list[dt.date]:
+    """`ensure_months` on a connection of its own, committed before this returns: for a caller in the middle of
+    a long transaction of its own (the import, before it writes), so that the DDL's lock on the ledger is held
+    for the DDL alone, not for the caller's whole transaction. The caller's transaction must hold no lock on the
+    ledger yet (it would wait for itself): if the lock is not had within MONTHS_LOCK_TIMEOUT, nothing is made
+    and the rows go to DEFAULT as before (the daily job moves them), which is logged."""
+    wanted = list(months)
+    if not wanted or not is_partitioned():
+        return []
+    try:
+        return _on_own_connection(lambda: ensure_months(wanted, lock_timeout=MONTHS_LOCK_TIMEOUT))
+    except OperationalError:
+        logger.warning("ledger months %s not made: the ledger's lock was not free", wanted, exc_info=True)
+        return []
+
+
+def _on_own_connection(work: Callable[[], Result]) -> Result:
+    """Run `work` on a new database connection (Django's connections are per thread) and close it."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except Exception as error:  # handed back to the caller's thread, raised there
+            outcome["error"] = error
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run, name="ledger-months")
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _split_default(months: list[dt.date]) -> None:

@@ -21,6 +21,7 @@ from . import engine
 from .calendar import add_months, month_start, months_from
 from .local_time import local_midnight, month_of
 from .models import (
+    CarriedPoints,
     CustomerMonthPoints,
     CustomerTier,
     CustomerWindowCount,
@@ -93,9 +94,29 @@ class RuleTimeline:
         return self._rules[version.pk]
 
 
+def carried(customer_id: int, column: str = "points") -> Coalesce:
+    """What the customer's entries of detached months add to a whole-history figure of their ledger (CarriedPoints:
+    `points` for the balance, `stamps` for the stamp card), as an expression to add to that figure's aggregate:
+    a subquery on carriedpoints_unique in the same query, not a query more."""
+    total = (
+        CarriedPoints.objects.filter(customer_id=customer_id)
+        .order_by()
+        .values("customer_id")
+        .annotate(total=Sum(column))
+        .values("total")
+    )
+    return Coalesce(Subquery(total), 0)
+
+
+def balance_of(customer_id: int) -> Coalesce:
+    """The customer's points balance as an aggregate over their ledger entries: their sum, and what their
+    entries of detached months carry."""
+    return Coalesce(Sum("points"), 0) + carried(customer_id)
+
+
 def customer_balance(customer_id: int) -> int:
-    """The customer's points balance: the sum of their ledger."""
-    return PointsEntry.objects.filter(customer_id=customer_id).aggregate(total=Coalesce(Sum("points"), 0))["total"]
+    """The customer's points balance: the sum of their ledger (with what detached months carry)."""
+    return PointsEntry.objects.filter(customer_id=customer_id).aggregate(total=balance_of(customer_id))["total"]
 
 
 # ---------------------------------------------------------------------------------------------------

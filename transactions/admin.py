@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from loyalty_site.access import is_manager
 from rewards.services.books import check_open
-from rewards.services.earning import version_in_force
+from rewards.services.earning import earn_entry_of, version_in_force
 
 from .forms import AmountField, add_service_errors
 from .models import Store, TillSettings, Transaction
@@ -55,6 +55,7 @@ class TransactionAddForm(forms.ModelForm):
                 elif amount is not None:  # else the amount's own error says what is wrong
                     customer = cleaned.get("customer") or purchase.customer
                     check_refund_of(purchase, amount=amount, occurred_at=moment, customer=customer)
+                    earn_entry_of(purchase)  # refused if its points left the ledger with their month
                 if purchase is not None:
                     cleaned["customer"] = self.instance.customer = purchase.customer
             else:

@@ -8,6 +8,7 @@ production database and the one the speed goals are measured on; SQLite must giv
 
 from __future__ import annotations
 
+import json
 import re
 
 from django.db import connection
@@ -137,6 +138,14 @@ class Dialect:
     def lock_for_update(self) -> str:
         return " FOR UPDATE"
 
+    def any_of(self, expression: str) -> str:
+        """Whether `expression` is one of a list of values passed as ONE parameter (`any_of_param`): any number of
+        values, one short statement."""
+        return f"{expression} = ANY(%s)"
+
+    def any_of_param(self, values: list) -> object:
+        return values
+
 
 class SQLiteDialect(Dialect):
     vendor = "sqlite"
@@ -187,6 +196,12 @@ class SQLiteDialect(Dialect):
 
     def lock_for_update(self) -> str:
         return ""
+
+    def any_of(self, expression: str) -> str:
+        return f"{expression} IN (SELECT value FROM json_each(%s))"  # noqa: S608 (the values are the parameter)
+
+    def any_of_param(self, values: list) -> object:
+        return json.dumps(values)
 
 
 def dialect() -> Dialect:

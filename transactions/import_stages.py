@@ -6,7 +6,8 @@ The file's rows are in a temporary table (`imp_row`, filled by transactions.impo
    naming every problem of a bad row, and finds the transaction already stored under its receipt.
 2. `stop_rows`: rows the recording service refuses whatever else they hold: a moment in the future
    (`transactions.services.check_moment`, asked of the few rows near now) and a closed month
-   (`rewards.services.books.ClosedBooks`, asked once per distinct month).
+   (`rewards.services.books.ClosedBooks`, asked once per distinct month). `ledger_months`: the months the
+   write needs, which the importer has made in the partitioned ledger before going on.
 3. `select_new_rows`: duplicates by set operations (a receipt stored before, or repeated in the file), and the
    rows to write, with their customer (stored, or one the import enrols), tier multiplier, rule version and
    earning key (the rule version, amount, promotion context and tier multiplier: all `earn_fields` reads).
@@ -46,11 +47,12 @@ from rewards.partitions import claim_entries
 from rewards.selectors import RuleTimeline
 from rewards.services.bonuses import enrolment_bonus_entries
 from rewards.services.books import ClosedBooks
-from rewards.services.earning import earn_fields, purchase_context, reversal_entry
+from rewards.services.earning import archived_refusal, earn_fields, purchase_context, reversal_entry
 from rewards.services.ledger import fold_into_rollup
 from rewards.services.liability import fold_into_liability
 
 from .amounts import max_amount
+from .import_rows import MAX_MEMBER_NUMBER, MAX_NAME, MAX_RECEIPT, day_offsets
 from .import_sql import AMOUNT_PATTERN, MEMBER_PATTERN, Dialect, quote
 from .models import Store, Transaction
 from .services import check_moment, check_refund
@@ -58,9 +60,6 @@ from .services import check_moment, check_refund
 PURCHASE, REFUND = Transaction.Kind.PURCHASE.value, Transaction.Kind.REFUND.value
 IMPORT = Transaction.Source.IMPORT.value
 EARN, REVERSAL = PointsEntry.Kind.EARN.value, PointsEntry.Kind.REVERSAL.value
-_MAX_MEMBER_NUMBER = Customer._meta.get_field("member_number").max_length
-_MAX_NAME = Customer._meta.get_field("name").max_length
-_MAX_RECEIPT = Transaction._meta.get_field("receipt_number").max_length
 # The file's columns as staged (imp_row), in the order of the header's names.
 STAGED_COLUMNS = (
     "customer_id",
@@ -76,7 +75,8 @@ STAGED_COLUMNS = (
 NO_DAY, NO_STORE, NO_MULTIPLIER = "0001-01-01", "", "1"
 TEMP_TABLES = (
     "imp_row", "imp_moment", "imp_typed", "imp_stop", "imp_repeat", "imp_new", "imp_customer", "imp_version",
-    "imp_earn", "imp_refund", "imp_refunded", "imp_ids", "imp_day", "imp_closed",
+    "imp_earn", "imp_refund", "imp_refunded", "imp_ids", "imp_day", "imp_closed", "imp_txn_rows", "imp_entry_rows",
+    "imp_refs",
 )  # fmt: skip
 # The refund rules' refusals (transactions.services.check_refund) as a line of the file says them: the
 # purchase by its receipt, the customers by member number. Others say the service's message.
@@ -228,7 +228,7 @@ class Stages:
         amount_ok = sql.matches("v.amount", AMOUNT_PATTERN)
         amount_ok_outer = sql.matches("w.amount", AMOUNT_PATTERN)
         limit = max_amount()
-        member_ok = f"(length(w.member) <= {_MAX_MEMBER_NUMBER} AND {sql.matches('w.member', MEMBER_PATTERN)})"
+        member_ok = f"(length(w.member) <= {MAX_MEMBER_NUMBER} AND {sql.matches('w.member', MEMBER_PATTERN)})"
 
         def problem(condition: str, message: str) -> str:
             condition = condition.replace("v.", "w.").replace("typed.", "w.typed_")
@@ -241,11 +241,11 @@ class Stages:
                 problem(
                     f"v.member <> '' AND NOT {member_ok}",
                     f"'customer_id ''' || substr(w.member, 1, 40) || ''' is not a member number (letters, digits, "
-                    f"''-'' or ''_'', at most {_MAX_MEMBER_NUMBER} characters)'",
+                    f"''-'' or ''_'', at most {MAX_MEMBER_NUMBER} characters)'",
                 ),
                 problem("v.receipt = ''", "'transaction_id is missing'"),
                 problem(
-                    f"length(v.receipt) > {_MAX_RECEIPT}", f"'transaction_id is longer than {_MAX_RECEIPT} characters'"
+                    f"length(v.receipt) > {MAX_RECEIPT}", f"'transaction_id is longer than {MAX_RECEIPT} characters'"
                 ),
                 problem("v.amount = ''", "'Amount is missing'"),
                 problem(
@@ -273,14 +273,14 @@ class Stages:
                 ),
                 problem(f"v.kind = '{REFUND}' AND v.refund_of = ''", "'refund_of is missing'"),
                 problem(
-                    f"v.kind = '{REFUND}' AND length(v.refund_of) > {_MAX_RECEIPT}",
-                    f"'refund_of is longer than {_MAX_RECEIPT} characters'",
+                    f"v.kind = '{REFUND}' AND length(v.refund_of) > {MAX_RECEIPT}",
+                    f"'refund_of is longer than {MAX_RECEIPT} characters'",
                 ),
                 problem(
                     f"v.kind NOT IN ('', '{PURCHASE}', '{REFUND}')",
                     "'kind ''' || substr(w.kind, 1, 20) || ''' is neither ''purchase'' nor ''refund'''",
                 ),
-                problem(f"length(v.name) > {_MAX_NAME}", f"'customer_name is longer than {_MAX_NAME} characters'"),
+                problem(f"length(v.name) > {MAX_NAME}", f"'customer_name is longer than {MAX_NAME} characters'"),
             ]
         )
         trimmed = ", ".join(
@@ -350,7 +350,7 @@ class Stages:
             )
             closed = []
             for (value,) in months:
-                first = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+                first = _month(value)
                 if books.month_closed(first):
                     closed.append((str(value), books.refusal(local_midnight(first), field=None).message))
             if closed:
@@ -364,9 +364,21 @@ class Stages:
                 self.run("DROP TABLE imp_closed").close()
         self.analyze("imp_stop")
 
-    # -- 3. duplicates, customers, versions, earning keys ------------------------------------------
-
     GOOD = "t.problems IS NULL AND NOT EXISTS (SELECT 1 FROM imp_stop s WHERE s.line = t.line)"
+
+    def ledger_months(self) -> list[dt.date]:
+        """The local months the write may date ledger entries in: those of the good rows (a purchase's earn and a
+        refund's reversal are dated at the row's moment) and the import's own (enrolment bonuses), so that the
+        ledger's partitions can be made before the write (rewards.partitions.ensure_months_apart)."""
+        month = self.sql.local_month("d.moment", self.zone)
+        found = self.rows(
+            f"SELECT DISTINCT {month} FROM (SELECT t.moment FROM imp_typed t WHERE {self.GOOD} "
+            f"UNION ALL SELECT %s) AS d",
+            [self.moment_param(self.stamp)],
+        )
+        return sorted(_month(value) for (value,) in found)
+
+    # -- 3. duplicates, customers, versions, earning keys ------------------------------------------
 
     def select_new_rows(self) -> None:
         """imp_repeat: receipts repeated in the file (not stored); imp_new: the rows to write."""
@@ -436,20 +448,12 @@ class Stages:
         )
         results = []
         for version_id, amount, day, store_code, multiplier_text in keys:
-            version = self.versions[version_id]
-            rule = self.timeline.rule_of(version)
-            # The purchase's context as the till builds it (purchase_context), from any moment of that local day.
-            on = dt.date.fromisoformat(str(day)[:10])
-            context = (
-                purchase_context(rule, occurred_at=local_midnight(on), store_code=store_code)
-                if rule.promotions
-                else engine.Context()
-            )
             multiplier = Decimal(1) if multiplier_text == NO_MULTIPLIER else Decimal(multiplier_text)
             try:
-                fields = earn_fields(
-                    amount=Decimal(str(amount)), rule=rule, context=context, tier_multiplier=multiplier
-                )
+                fields = self.earning(
+                    version_id, Decimal(str(amount)), on=dt.date.fromisoformat(str(day)[:10]), store_code=store_code,
+                    multiplier=multiplier,
+                )  # fmt: skip
             except engine.TooManyPoints as refusal:
                 results.append(
                     (version_id, str(amount), day, store_code, multiplier_text, None, None, 0, refusal.message)
@@ -466,6 +470,20 @@ class Stages:
             f"points bigint, facts text, stamped integer, refusal text",
             results,
         )
+
+    def earning(self, version_id: int, amount: Decimal, *, on: dt.date, store_code: str, multiplier: Decimal):
+        """earn_fields of one earning key: a purchase of `amount` under the rule version, on the local day `on` at
+        the store, at the tier multiplier. engine.TooManyPoints when one entry cannot hold the points."""
+        rule, context = self.terms(version_id, on=on, store_code=store_code)
+        return earn_fields(amount=amount, rule=rule, context=context, tier_multiplier=multiplier)
+
+    def terms(self, version_id: int, *, on: dt.date, store_code: str) -> tuple[engine.Rule, engine.Context]:
+        """A purchase's rule and its context as the till builds it (purchase_context, from any moment of that local
+        day; the day and store are read only when the rule has promotions)."""
+        rule = self.timeline.rule_of(self.versions[version_id])
+        if not rule.promotions:
+            return rule, engine.Context()
+        return rule, purchase_context(rule, occurred_at=local_midnight(on), store_code=store_code)
 
     EARN_JOIN = (
         "LEFT JOIN imp_earn e ON e.version_id = n.version_id AND e.amount = n.amount AND e.day = n.day "
@@ -687,10 +705,7 @@ class Stages:
             f"LEFT JOIN imp_customer ic ON ic.member = p.member "
             f"GROUP BY p.member, COALESCE(c.name, ic.name, p.member), {month} ORDER BY 1, 3"
         )
-        return [
-            (member, name, value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10]), int(points))
-            for member, name, value, points in rows
-        ]
+        return [(member, name, _month(value), int(points)) for member, name, value, points in rows]
 
     # -- 6. writing ---------------------------------------------------------------------------------
 
@@ -710,6 +725,13 @@ class Stages:
         if not self.value("SELECT count(*) FROM imp_ids"):
             return enrolled, bonus_points
         bulk = self.references_checked_in_bulk()
+        if bulk:
+            # The rows to write are made in private copies of the two tables first, then copied in whole: the
+            # bulk checks and the once-only claims read those copies, not the tables just written (reading
+            # freshly written rows back out of the ledger's partitions cost seconds per pass).
+            for table, rows in self.WRITTEN.items():
+                self.run(f"CREATE TEMP TABLE {rows} (LIKE {quote(table)}){self.sql.temp_suffix}").close()
+        into = self.WRITTEN if bulk else {}
         customer = "COALESCE(n.customer_id, ic.customer_id)"
         stamp = Param(self.moment_param(self.stamp))
         joins = (
@@ -735,6 +757,7 @@ class Stages:
                 "recorded_at": Param(self.moment_param(self.stamp)),
             },
             f"FROM imp_new n {joins} LEFT JOIN imp_refunded rd ON rd.line = n.line ORDER BY n.line",
+            into=into.get(Transaction._meta.db_table),
         )
         earn = {
             "id": "i.entry_id", "customer_id": customer, "kind": f"'{EARN}'", "points": "e.points",
@@ -742,8 +765,12 @@ class Stages:
             "rule_version_id": "n.version_id",
             "facts": sql.json("e.facts"), "stamped": "e.stamped = 1",
         }  # fmt: skip
+        entries = into.get(PointsEntry._meta.db_table)
         self.insert_select(
-            PointsEntry, earn, f"FROM imp_new n {joins} {self.EARN_JOIN} WHERE {purchases} ORDER BY n.line"
+            PointsEntry,
+            earn,
+            f"FROM imp_new n {joins} {self.EARN_JOIN} WHERE {purchases} ORDER BY n.line",
+            into=entries,
         )
         reversal = {
             "id": "i.entry_id", "customer_id": customer, "kind": f"'{REVERSAL}'", "points": "rf.points",
@@ -751,11 +778,15 @@ class Stages:
             "rule_version_id": "rf.version_id", "corrects_id": "COALESCE(pi.entry_id, rf.target_earn_id)",
             "note": "rf.note", "facts": sql.json("rf.facts"),
         }  # fmt: skip
-        self.insert_select(PointsEntry, reversal, f"FROM imp_new n {joins} WHERE n.kind = '{REFUND}' ORDER BY n.line")
+        self.insert_select(
+            PointsEntry, reversal, f"FROM imp_new n {joins} WHERE n.kind = '{REFUND}' ORDER BY n.line", into=entries
+        )
         if bulk:
+            for table, rows in self.WRITTEN.items():
+                self.run(f"INSERT INTO {quote(table)} SELECT * FROM {rows} ORDER BY id").close()
             self.verify_references()
             # The claims trigger of the partitioned ledger was silent with the others: its claims, now.
-            claim_entries("SELECT entry_id FROM imp_ids")
+            claim_entries(self.WRITTEN[PointsEntry._meta.db_table])
         # Stored purchases refunded by the file: their refunded amount, computed with their lock held.
         for stored_id, refunded in self.rows(
             "SELECT stored_id, refunded FROM imp_refunded WHERE stored_id IS NOT NULL"
@@ -770,12 +801,13 @@ class Stages:
         fold_into_liability(written)
         return enrolled, bonus_points
 
-    # The rows this import wrote, per table (by their ids), and the rows it created that others may refer to.
-    WRITTEN = {
-        "transactions_transaction": "SELECT txn_id FROM imp_ids",
-        "rewards_pointsentry": "SELECT entry_id FROM imp_ids",
+    # On the bulk path, the private copy of the rows this import writes, per table; and the ids of the rows it
+    # created that others may refer to.
+    WRITTEN = {"transactions_transaction": "imp_txn_rows", "rewards_pointsentry": "imp_entry_rows"}
+    CREATED = {
+        **{table: f"SELECT id FROM {rows}" for table, rows in WRITTEN.items()},
+        "customers_customer": "SELECT customer_id FROM imp_customer",
     }
-    CREATED = {**WRITTEN, "customers_customer": "SELECT customer_id FROM imp_customer"}
 
     def references_checked_in_bulk(self) -> bool:
         """Whether the foreign keys of the import's transactions and ledger entries are checked in bulk, under
@@ -792,37 +824,47 @@ class Stages:
         return True
 
     def verify_references(self) -> None:
-        """What the foreign-key triggers would have done for the rows just written, in one statement per key:
-        lock every referenced row the import did not create (FOR KEY SHARE, as the trigger does, so that no one
-        can delete it until the import commits), then prove every reference resolves. Then the triggers are on
-        again for the rest of the transaction."""
+        """What the foreign-key triggers would have done for the rows just written: lock every referenced row the
+        import did not create (FOR KEY SHARE, as the trigger does, so that no one can delete it until the import
+        commits), then prove every reference resolves. One pass over the import's copy of each table's written
+        rows gathers the distinct references of all its keys, then one statement per key that has any locks and
+        counts (a statement per key reading the written rows back out of the table cost seconds each). Then the
+        triggers are on again for the rest of the transaction."""
         self.run("SET LOCAL session_replication_role = origin").close()
         for model in (Transaction, PointsEntry):
             table = model._meta.db_table
-            written = self.WRITTEN[table]
-            for field in model._meta.concrete_fields:
-                if not field.is_relation:
+            keys = [field for field in model._meta.concrete_fields if field.is_relation]
+            pairs = ", ".join(f"({number}, t.{quote(field.column)})" for number, field in enumerate(keys))
+            self.create(
+                "imp_refs",
+                f"SELECT DISTINCT v.k, v.ref FROM {self.WRITTEN[table]} t "
+                f"CROSS JOIN LATERAL (VALUES {pairs}) AS v (k, ref) WHERE v.ref IS NOT NULL",
+            )
+            used = {k for (k,) in self.rows("SELECT DISTINCT k FROM imp_refs")}
+            for number, field in enumerate(keys):
+                if number not in used:
                     continue
-                column = quote(field.column)
                 target = field.related_model._meta.db_table
                 key = quote(field.target_field.column)
                 created = self.CREATED.get(target)
-                ours = f"r.{key} IN ({created})" if created else "false"
-                # The distinct references of the written rows; those the import did not create, locked; then
-                # what is left over is what no longer exists.
+                # The distinct references of the written rows. Those to rows the import created exist (it inserted
+                # every one of them in this transaction, where no one else can see them to delete them); the
+                # others are locked; what is left over is what no longer exists.
+                others = f"SELECT ref FROM imp_refs WHERE k = {number}"
+                if created:
+                    others += f" AND ref NOT IN (SELECT c FROM ({created}) AS created (c) WHERE c IS NOT NULL)"
                 missing = self.value(
-                    f"WITH refs AS (SELECT DISTINCT t.{column} AS ref FROM {quote(table)} t "
-                    f"WHERE t.id IN ({written}) AND t.{column} IS NOT NULL), "
-                    f"locked AS (SELECT r.{key} FROM {quote(target)} r JOIN refs ON r.{key} = refs.ref "
-                    f"WHERE NOT {ours} ORDER BY r.{key} FOR KEY SHARE OF r), "
-                    f"own AS (SELECT r.{key} FROM {quote(target)} r JOIN refs ON r.{key} = refs.ref WHERE {ours}) "
-                    f"SELECT (SELECT count(*) FROM refs) - (SELECT count(*) FROM locked) - (SELECT count(*) FROM own)"
+                    f"WITH others AS ({others}), "
+                    f"locked AS (SELECT r.{key} FROM {quote(target)} r JOIN others ON r.{key} = others.ref "
+                    f"ORDER BY r.{key} FOR KEY SHARE OF r) "
+                    f"SELECT (SELECT count(*) FROM others) - (SELECT count(*) FROM locked)"
                 )
                 if missing:
                     raise IntegrityError(
                         f"{missing} imported row(s) of {table} refer to a row of {target} that no longer exists "
                         f"({field.column})"
                     )
+            self.run("DROP TABLE imp_refs").close()
 
     def enrol(self) -> tuple[int, int]:
         """Enrol the new customers, and give them the program's enrolment bonus as enrolling at the till does
@@ -848,9 +890,10 @@ class Stages:
             self.first_bonus = min(entry.pk for entry in created)  # folded into the roll-ups with the rest
         return count, sum(entry.points for entry in bonuses)
 
-    def insert_select(self, model, values: dict[str, str | Param], source: str) -> None:
-        """INSERT INTO the model's table SELECT the given expressions (or parameters); every other column gets the
-        field's default, as bulk_create would give it, so that a field added to the model later needs nothing here."""
+    def insert_select(self, model, values: dict[str, str | Param], source: str, *, into: str | None = None) -> None:
+        """INSERT INTO the model's table (or `into`, a copy of it) SELECT the given expressions (or parameters);
+        every other column gets the field's default, as bulk_create would give it, so that a field added to the
+        model later needs nothing here."""
         columns, expressions, params = [], [], []
         for field in model._meta.concrete_fields:
             value = values.get(field.column)
@@ -865,7 +908,7 @@ class Stages:
             else:
                 expressions.append(value)
         self.run(
-            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "
+            f"INSERT INTO {into or quote(model._meta.db_table)} ({', '.join(columns)}) "
             f"SELECT {', '.join(expressions)} {source}",
             params,
         ).close()
@@ -893,18 +936,9 @@ class _Purchase:
     facts: dict
 
 
-def day_offsets(text: str, tz: dt.tzinfo) -> tuple[str, int, int, dt.timedelta | None]:
-    """(day, valid, uniform, UTC offset) of a local day's date text: whether it is a date at all (30 February
-    is not), and whether the zone's offset is the same all day (no daylight-saving change), and which."""
-    try:
-        day = dt.date.fromisoformat(text)
-    except ValueError:
-        return text, 0, 0, None
-    offsets = {dt.datetime.combine(day, dt.time(hour)).replace(tzinfo=tz).utcoffset() for hour in range(24)}
-    offsets.add(dt.datetime.combine(day, dt.time(23, 59, 59)).replace(tzinfo=tz).utcoffset())
-    if len(offsets) == 1:
-        return text, 1, 1, offsets.pop()
-    return text, 1, 0, None
+def _month(value) -> dt.date:
+    """A local month as the database hands it back (a date; text on SQLite)."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
 def _money(value) -> Decimal:
@@ -919,8 +953,8 @@ def refund_problem(purchase: _Purchase | None, *, amount, moment, member, refund
     """Why a refund row cannot be recorded (the service's refund rules, said for a line), or None."""
     if purchase is None:
         return f"refund_of {refund_of}: no such purchase at store {store_code} (stored, or earlier in this file)"
-    if purchase.stored_id is not None and purchase.earn_id is None:
-        return f"refund_of {refund_of}: the purchase has no earn entry to reverse"
+    if purchase.stored_id is not None and purchase.earn_id is None:  # it left the ledger with its month
+        return f"refund_of {refund_of}: {said(archived_refusal(purchase.moment))}"
     try:
         check_refund(
             purchase_kind=PURCHASE,

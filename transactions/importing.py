@@ -15,6 +15,10 @@ version in force at its moment, at the tier its customer holds when the import s
 context (local day and store), as `record_purchase` would; a customer it enrols gets the program's enrolment
 bonus (`rewards.services.bonuses.enrolment_bonus_entries`).
 
+On the partitioned ledger (PostgreSQL), the months the rows need are made before the write, in a short
+transaction of their own (`rewards.partitions.ensure_months_apart`), so that no row lands in the DEFAULT
+partition; the data's all-or-nothing is unchanged (a refused import leaves at most an empty month).
+
 `file_points` runs the same stages on a file without writing anything: the per-customer, per-month points of
 the file under the program's rules (`manage.py points_report --file`).
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import io
 import os
 import re
@@ -30,7 +35,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
 from typing import IO
@@ -38,14 +42,14 @@ from typing import IO
 from django.db import connection, transaction
 from django.utils import timezone
 
-from customers.models import Customer
+from rewards.partitions import ensure_months_apart
 from rewards.services.bonuses import enrolment_bonus_entries
 from rewards.services.books import share_books
 
-from .amounts import AmountError, parse_amount
+from .import_rows import RowError, parse_member_number, parse_moment, parse_receipt, parse_row_amount
 from .import_sql import dialect
 from .import_stages import STAGED_COLUMNS, Stages
-from .models import Transaction
+from .import_tally import Declined, FileTally
 
 REQUIRED_COLUMNS = ("customer_id", "transaction_id", "amount", "occurred_at")
 OPTIONAL_COLUMNS = ("customer_name", "store", "kind", "refund_of")
@@ -56,17 +60,8 @@ MAX_KEPT_MESSAGES = 10_000
 # Stage updates reach the progress callback at most this often (a small file's import sends none).
 STAGE_PROGRESS_SECONDS = 1.0
 
-_MEMBER_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 # Lone surrogates (bytes that were not UTF-8, kept by surrogateescape) and NUL: not text.
 _NOT_TEXT = re.compile("[\udc80-\udcff\x00]")
-_MAX_MEMBER_NUMBER = Customer._meta.get_field("member_number").max_length
-_MAX_NAME = Customer._meta.get_field("name").max_length
-_MAX_RECEIPT = Transaction._meta.get_field("receipt_number").max_length
-
-
-class RowError(ValueError):
-    """A bad row: the message says why, in words a merchant understands."""
 
 
 @dataclass(frozen=True)
@@ -126,63 +121,6 @@ class ImportResult:
         self.warning_count += 1
         if len(self.warnings) < MAX_KEPT_MESSAGES:
             self.warnings.append(LineMessage(line, reason))
-
-
-# ---------------------------------------------------------------------------------------------------
-# Parsing one row. Pure functions of the text: the property tests exercise them directly.
-
-
-def parse_moment(text: str, tz: dt.tzinfo) -> dt.datetime:
-    """An ISO 8601 date or date-time as an aware moment; a date, or a date-time without offset, is local to `tz`."""
-    cleaned = (text or "").strip()
-    if not cleaned:
-        raise RowError("occurred_at is missing")
-    try:
-        if _DATE_ONLY.fullmatch(cleaned):
-            moment = dt.datetime.combine(dt.date.fromisoformat(cleaned), dt.time.min)
-        elif "T" in cleaned or " " in cleaned:
-            moment = dt.datetime.fromisoformat(cleaned)
-        else:
-            raise ValueError
-    except ValueError:
-        raise RowError(
-            f"occurred_at '{cleaned[:40]}' is not a date (2025-01-31) or date-time (2025-01-31T23:30:00)"
-        ) from None
-    if moment.tzinfo is None:
-        # zoneinfo resolves a wall time skipped or repeated by a daylight-saving change with fold=0,
-        # as Django's make_aware does: the offset in force just before the change.
-        moment = moment.replace(tzinfo=tz)
-    # In UTC, as the database hands moments back: a local time in a daylight-saving gap or fold never
-    # compares equal to another zone's moment (PEP 495), which would make a re-import see differences.
-    return moment.astimezone(dt.UTC)
-
-
-def parse_member_number(text: str) -> str:
-    member = (text or "").strip()
-    if not member:
-        raise RowError("customer_id is missing")
-    if len(member) > _MAX_MEMBER_NUMBER or not _MEMBER_NUMBER.fullmatch(member):
-        raise RowError(
-            f"customer_id '{member[:40]}' is not a member number (letters, digits, '-' or '_', "
-            f"at most {_MAX_MEMBER_NUMBER} characters)"
-        )
-    return member
-
-
-def parse_receipt(text: str, column: str = "transaction_id") -> str:
-    receipt = (text or "").strip()
-    if not receipt:
-        raise RowError(f"{column} is missing")
-    if len(receipt) > _MAX_RECEIPT:
-        raise RowError(f"{column} is longer than {_MAX_RECEIPT} characters")
-    return receipt
-
-
-def parse_row_amount(text: str) -> Decimal:
-    try:
-        return parse_amount(text)
-    except AmountError as exc:
-        raise RowError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -261,6 +199,26 @@ class _Reader:
 
     def stage(self, binary: IO[bytes]) -> bool:
         """Stage every row; False when the header is unusable (nothing else to check)."""
+        found = self.open(binary)
+        if found is None:
+            return False
+        rows, columns = found
+        names = ["line", *columns]
+        pick = itemgetter(*columns.values())
+        batch: list[tuple] = []
+        for start, fields in rows:
+            values = pick(fields)
+            batch.append((start, *values) if len(columns) > 1 else (start, values))
+            if len(batch) >= self.batch_size:
+                self.writer.stage(names, batch)
+                batch = []
+        if batch:
+            self.writer.stage(names, batch)
+        return True
+
+    def open(self, binary: IO[bytes]) -> tuple[Iterator[tuple[int, list[str]]], dict[str, int]] | None:
+        """The file's rows (line, fields), as a reader of them, and the columns the import reads (name -> index of
+        the field); None when the header is unusable (nothing else to check)."""
         self.total = _size_of(binary)
         counter = self.counter = _CountingReader(binary)
         # Bytes that are not UTF-8 become lone surrogates, found row by row below: every such row is
@@ -274,21 +232,26 @@ class _Reader:
             header = next(reader, None)
             while header is not None and not any(name.strip() for name in header):  # blank lines first
                 header = next(reader, None)
-            if header is None:
-                result.add_error(1, "the file is empty: a header row is needed")
-                return False
-            line = reader.line_num
-            if _NOT_TEXT.search("".join(header)):
-                result.add_error(line, "the file is not UTF-8 text")
-                return False
-            columns = self.columns(header, line)
-            if columns is None:
-                return False
-            names = ["line", *columns]
-            pick = itemgetter(*columns.values())
-            width = len(header)
-            batch: list[tuple] = []
-            search = _NOT_TEXT.search
+        except csv.Error as exc:
+            result.add_error(line + 1, f"unreadable CSV ({exc}); nothing after this line was read")
+            return None
+        if header is None:
+            result.add_error(1, "the file is empty: a header row is needed")
+            return None
+        line = reader.line_num
+        if _NOT_TEXT.search("".join(header)):
+            result.add_error(line, "the file is not UTF-8 text")
+            return None
+        columns = self.columns(header, line)
+        if columns is None:
+            return None
+        return self.rows(reader, width=len(header), line=line), columns
+
+    def rows(self, reader, *, width: int, line: int) -> Iterator[tuple[int, list[str]]]:
+        """(line, fields) of each row with text in every field and as many fields as the header; every other row
+        is reported by line. The progress callback hears of every `batch_size` rows."""
+        result, search, batch_size, good = self.result, _NOT_TEXT.search, self.batch_size, 0
+        try:
             for fields in reader:
                 start, line = line + 1, reader.line_num
                 if not fields or (len(fields) == 1 and not fields[0].strip()):
@@ -300,18 +263,12 @@ class _Reader:
                 if len(fields) != width:
                     result.add_error(start, f"expected {width} fields as in the header, found {len(fields)}")
                     continue
-                values = pick(fields)
-                batch.append((start, *values) if len(columns) > 1 else (start, values))
-                if len(batch) >= self.batch_size:
-                    self.writer.stage(names, batch)
-                    batch = []
-                    if self.progress:
-                        self.progress(self.update())
-            if batch:
-                self.writer.stage(names, batch)
+                yield start, fields
+                good += 1
+                if good % batch_size == 0 and self.progress:
+                    self.progress(self.update())
         except csv.Error as exc:
             result.add_error(line + 1, f"unreadable CSV ({exc}); nothing after this line was read")
-        return True
 
     def update(self, stage: str = "") -> ImportProgress:
         elapsed = time.monotonic() - self.started
@@ -338,8 +295,11 @@ class _Reader:
 class _Run:
     """One pass of the stages over a file: an import (written or not), or a report of the file alone."""
 
-    def __init__(self, *, dry_run: bool, batch_size: int, writer, progress) -> None:
+    def __init__(self, *, dry_run: bool, batch_size: int, writer, progress, make_months: bool = False) -> None:
         self.result = ImportResult(dry_run=dry_run)
+        # Whether to make the ledger's months the rows need before writing (an import to be kept, begun outside
+        # any transaction: see compute).
+        self.make_months = make_months and not dry_run
         self.progress = progress
         self.started = time.monotonic()
         self.last_update = self.started
@@ -370,6 +330,14 @@ class _Run:
         self.stage("checking")
         stages.type_rows(parse_moment=lambda text: parse_moment(text, tz), tz=tz, stored=stored)
         stages.stop_rows(books)
+        if self.make_months:
+            # The partitioned ledger's months for the rows' moments, made and committed on a connection of their
+            # own now, while this transaction holds no lock on the ledger (it has not read it yet), so that no
+            # entry lands in DEFAULT (which the daily job would split under the ledger's exclusive lock) and the
+            # DDL's lock lasts only as long as the DDL. The data stays all or nothing: a month made for an import
+            # that is then refused, or fails, is an empty partition, as the months made ahead are.
+            self.stage("making months")
+            ensure_months_apart(stages.ledger_months())
         self.stage("matching")
         stages.select_new_rows()
         self.stage("earning")
@@ -443,7 +411,15 @@ def import_transactions(
     how many rows are staged at a time (and how often the callback hears of the rows read); `writer`
     how they are staged (COPY on PostgreSQL by default).
     """
-    run = _Run(dry_run=dry_run, batch_size=batch_size, writer=writer, progress=progress)
+    # Inside a caller's transaction, the months could not be made apart from it (the caller may hold the ledger):
+    # rows of a month without a partition then go to DEFAULT, and the daily job moves them.
+    run = _Run(
+        dry_run=dry_run,
+        batch_size=batch_size,
+        writer=writer,
+        progress=progress,
+        make_months=not connection.in_atomic_block,
+    )
     with _open(source) as binary, transaction.atomic(), _import_settings():
         result = run.run(binary)
         if not result.written:
@@ -462,14 +438,64 @@ class FilePoints:
 
 
 def file_points(source: str | Path | IO[bytes], *, progress=None) -> FilePoints:
-    """The import's stages on a file, written nowhere and rolled back: every row of the file counts (a
-    receipt already stored too), refunds of stored purchases reverse under their earn entries, and the
-    customers' names are the stored ones where they are members. Bad rows are in `result`, as an import
-    reports them."""
+    """The import's points of a file, written nowhere: every row of the file counts (a receipt already stored
+    too), refunds of stored purchases reverse under their earn entries, and the customers' names are the stored
+    ones where they are members. Bad rows are in `result`, as an import reports them.
+
+    One streaming pass computes a good file's points (transactions.import_tally); at anything it leaves to the
+    stages (a bad row, a refund of a stored purchase), or for a stream it cannot read twice, the import's
+    stages run on the file, rolled back."""
+    with _open(source) as binary:
+        start = binary.tell() if binary.seekable() else None
+        found = _tallied(binary, progress) if start is not None else None
+        if found is None:
+            if start is not None:
+                binary.seek(start)
+            found = _staged(binary, progress)
+    return found
+
+
+def _tallied(binary: IO[bytes], progress) -> FilePoints | None:
+    """The file's points by one pass in Python, or None when it leaves the file to the stages."""
+    run = _Run(dry_run=True, batch_size=BATCH_SIZE, writer=None, progress=progress)
+    with transaction.atomic(), _no_cycle_collection():
+        tally = FileTally(run.stages, timezone.get_default_timezone())
+        books = share_books()  # held open while the months are judged, as the import holds them
+        try:
+            found = run.reader.open(binary)
+            if found is None:
+                return None  # a bad header: the stages report it
+            tally.take(*found)
+            if not run.result.ok:
+                return None  # a bad line: the stages report every bad row
+            points = tally.finish(books)
+        except Declined:
+            return None
+        finally:
+            transaction.set_rollback(True)
+    months = sorted({month for by_month in points.values() for month in by_month})
+    return FilePoints(run.result, months, points)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector paused: the one pass makes no reference cycles, and the collector would walk its
+    growing tally (a tuple per receipt) again and again as it grows (measured: a third of the pass's time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _staged(binary: IO[bytes], progress) -> FilePoints:
+    """The import's stages on the file, rolled back."""
     run = _Run(dry_run=True, batch_size=BATCH_SIZE, writer=None, progress=progress)
     points: dict[tuple[str, str], dict[dt.date, int]] = {}
     months: set[dt.date] = set()
-    with _open(source) as binary, transaction.atomic(), _import_settings():
+    with transaction.atomic(), _import_settings():
         if run.compute(binary, stored=False):
             run.report(counts=False)  # the bad rows only: a report has no warnings or counts of writes
             if run.result.ok:
@@ -510,5 +536,8 @@ __all__ = [
     "RowError",
     "file_points",
     "import_transactions",
+    "parse_member_number",
     "parse_moment",
+    "parse_receipt",
+    "parse_row_amount",
 ]

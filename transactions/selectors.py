@@ -26,8 +26,8 @@ from django.utils import timezone
 from rewards.calendar import add_months
 from rewards.local_time import current_month, local_midnight
 from rewards.models import PointsEntry
-from rewards.selectors import EARNED_KINDS
-from rewards.services.earning import reversal_entry
+from rewards.selectors import EARNED_KINDS, balance_of
+from rewards.services.earning import earn_entry_of, reversal_entry
 
 from .models import Store, TillSettings, Transaction
 
@@ -73,7 +73,7 @@ def customer_points(customer_id: int) -> CustomerPoints:
         & Q(kind__in=EARNED_KINDS)
     )
     sums = PointsEntry.objects.filter(customer_id=customer_id).aggregate(
-        balance=Coalesce(Sum("points"), 0), this_month=Coalesce(Sum("points", filter=in_month), 0)
+        balance=balance_of(customer_id), this_month=Coalesce(Sum("points", filter=in_month), 0)
     )
     return CustomerPoints(balance=sums["balance"], this_month=sums["this_month"])
 
@@ -144,9 +144,7 @@ def points_a_refund_takes_back(purchase: Transaction, amount: Decimal) -> dict[s
     """What refunding `amount` of a purchase would take back, before it is recorded ("Refund all" asks
     first): the reversal by the purchase's own rule, context and tier (rewards.services.earning), capped as
     the program's negative-balance policy caps it, and the balance it would leave. Nothing is written."""
-    earned = PointsEntry.objects.select_related("rule_version__program").get(
-        transaction=purchase, kind=PointsEntry.Kind.EARN
-    )
+    earned = earn_entry_of(purchase)
     stand_in = Transaction(amount=amount, occurred_at=timezone.now(), refund_of=purchase, recorded_by=None)
     entry = reversal_entry(refund=stand_in, purchase=purchase, refunded_before=purchase.refunded_amount, earned=earned)
     balance = customer_points(purchase.customer_id).balance

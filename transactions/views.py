@@ -465,10 +465,12 @@ def refund(request: HttpRequest, pk: int) -> HttpResponse:
         already = None
         with contextlib.suppress(ValidationError):  # a reused key: the service says so beside the form below
             already = recorded_with(data["idempotency_key"], kind=Transaction.Kind.REFUND, refund_of=purchase)
-        if full and not data["confirmed"] and already is None and amount > 0:
-            preview = selectors.points_a_refund_takes_back(purchase, amount)
-            return _transaction_page(request, purchase.pk, refund_form=form, confirm_full={"amount": amount, **preview})
         try:
+            if full and not data["confirmed"] and already is None and amount > 0:
+                preview = selectors.points_a_refund_takes_back(purchase, amount)
+                return _transaction_page(
+                    request, purchase.pk, refund_form=form, confirm_full={"amount": amount, **preview}
+                )
             result = record_refund(
                 purchase=purchase,
                 amount=amount,

@@ -1,5 +1,22 @@
 """Detaching a closed month's partition from the ledger, and archiving it with pg_dump (PostgreSQL only;
-rewards.partitions says how the ledger is partitioned)."""
+rewards.partitions says how the ledger is partitioned).
+
+A busy month detaches with every live figure exact. Each figure that counts a member's whole history was read
+to decide how (README, "Partitioned ledger"):
+
+- read from the monthly roll-up, which keeps the detached month's rows: the monthly report, the glance page,
+  points outstanding, tier windows, expiry lots (their amounts), the liability roll-forward (its own roll-up);
+- read from the ledger one entry at a time, by key or by reference: once-only bonuses and stamp card bonuses
+  (`bonus_key`), expiry lots already expired (`expiry:YYYY-MM` keys), an entry's corrections (a refund's
+  reversal of an earn, an undone redemption), redemptions and adjustment requests. Those entries are KEPT: they
+  stay in the ledger, unchanged, in a partition of the month's own (`rewards_pointsentry_YYYY_MM_kept`);
+- sums over the ledger: a member's balance and their stamp card's visits. What the entries that leave add to
+  them is CARRIED (CarriedPoints, per member and month), and those two reads add it in the same query.
+
+History is not rewritten: the kept entries are the same rows (ids and all), the detached partition keeps every
+original row (the archive dump), and the roll-ups are untouched. A refund of a purchase whose earn entry left is
+refused, saying why (rewards.services.earning.earn_entry_of): the reversal must correct its earn entry.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +28,21 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from ops.backups import BackupError, dump
 
-from ..models import DetachedLedgerMonth
-from ..partitions import LEDGER, REFERENCES, PartitionRefused, is_partitioned, month_bounds, partition_name, partitions
+from ..models import CarriedPoints, DetachedLedgerMonth, PointsEntry
+from ..partitions import (
+    LEDGER,
+    REFERENCES,
+    PartitionRefused,
+    is_partitioned,
+    kept_partition_name,
+    month_bounds,
+    partition_name,
+    partitions,
+)
 from .books import closed_books, month_name
 
 
@@ -26,6 +53,7 @@ class Detached:
     entries: int
     points: int
     archive: Path | None
+    kept: int = 0  # entries kept in the ledger (rewards_pointsentry_YYYY_MM_kept)
 
 
 def _fetch(sql: str, params: Iterable | None = None) -> tuple:
@@ -35,16 +63,15 @@ def _fetch(sql: str, params: Iterable | None = None) -> tuple:
 
 
 def detach_refusals(month: dt.date) -> list[str]:
-    """Why `month`'s partition cannot leave the ledger now (empty: it can). The books must be closed through
-    it, and nothing still in the ledger, nor any redemption or adjustment request, may refer to its entries.
-
-    And because members' balances, stamp cards, expiry lots and once-only checks are sums and counts over
-    their whole ledger, no member's live figures may depend on the month: every member with entries in it
-    must have none in any other month, and the month's entries must net to zero for them, with no stamp
-    and no once-only key among them. (Carrying a detached month's sums into those figures is not built:
-    README, "Partitioned ledger".)"""
+    """Why `month`'s partition cannot leave the ledger now (empty: it can): the books must be closed through it
+    (the month's figures are final, nothing more is dated in it), and it must be a month of its own in the
+    ledger, not detached before. Nothing else: what members' live figures still count on is kept or carried
+    (`detach_month`)."""
     name = partition_name(month)
     found = []
+    if earlier := DetachedLedgerMonth.objects.filter(month=month).first():
+        found.append(f"{month_name(month)} was detached on {timezone.localdate(earlier.detached_at):%Y-%m-%d}.")
+        return found
     if not closed_books().month_closed(month):
         found.append(f"{month_name(month)} is open: only a month closed in the books can be detached.")
     current = {p.name: p for p in partitions()}
@@ -55,40 +82,42 @@ def detach_refusals(month: dt.date) -> list[str]:
     bound = current[name].bound
     if lower not in bound or upper not in bound:
         found.append(f"{name}'s bounds ({bound}) are not {month_name(month)} in {settings.TIME_ZONE}.")
-        return found
-    ids = f"SELECT id FROM {name}"  # noqa: S608
-    (outside,) = _fetch(
-        f"SELECT count(*) FROM {LEDGER} WHERE corrects_id IN ({ids}) AND tableoid <> %s::regclass",  # noqa: S608
-        [name],
-    )
-    if outside:
-        found.append(f"{outside} entries of other months correct entries of {month_name(month)}.")
-    for table, column in REFERENCES[1:]:
-        (count,) = _fetch(f"SELECT count(*) FROM {table} WHERE {column} IN ({ids})")  # noqa: S608
-        if count:
-            found.append(f"{count} rows of {table} refer to entries of {month_name(month)} ({column}).")
-    members = f"SELECT DISTINCT customer_id FROM {name}"  # noqa: S608
-    (elsewhere,) = _fetch(
-        f"SELECT count(DISTINCT customer_id) FROM {LEDGER} WHERE customer_id IN ({members}) "  # noqa: S608
-        "AND tableoid <> %s::regclass",
-        [name],
-    )
-    if elsewhere:
-        found.append(f"{elsewhere} members with entries in {month_name(month)} have entries in other months.")
-    (counted,) = _fetch(
-        f"SELECT count(*) FROM (SELECT customer_id FROM {name} GROUP BY customer_id "  # noqa: S608
-        "HAVING sum(points) <> 0 OR bool_or(stamped) OR bool_or(bonus_key <> '')) AS live"
-    )
-    if counted:
-        found.append(
-            f"{counted} members' balances, stamp cards or once-only bonuses count entries of {month_name(month)}."
-        )
     return found
+
+
+def _keep(name: str) -> int:
+    """Mark (temporary table detach_kept) the entries of partition `name` that must stay in the ledger one by one:
+    those anything refers to (an entry of another month correcting one, a redemption, an adjustment request),
+    those with a once-only key (keyed bonuses, stamp card bonuses, expiry lots: their keys are looked up in the
+    ledger), and what a kept entry corrects. Returns how many."""
+    ids = f"SELECT id FROM {name}"  # noqa: S608
+    referred = [
+        f"SELECT corrects_id FROM {LEDGER} WHERE corrects_id IN ({ids}) AND tableoid <> '{name}'::regclass",  # noqa: S608
+        *(f"SELECT {column} FROM {table} WHERE {column} IN ({ids})" for table, column in REFERENCES[1:]),  # noqa: S608
+    ]
+    _run(
+        f"CREATE TEMP TABLE detach_kept ON COMMIT DROP AS SELECT id FROM {name} WHERE bonus_key <> '' "  # noqa: S608
+        f"UNION {' UNION '.join(referred)}"
+    )
+    # A kept undo of a redemption corrects the redemption (kept too); a kept reversal its earn.
+    _run(
+        f"INSERT INTO detach_kept SELECT corrects_id FROM {name} WHERE id IN (SELECT id FROM detach_kept) "  # noqa: S608
+        f"AND corrects_id IN ({ids}) AND corrects_id NOT IN (SELECT id FROM detach_kept)"
+    )
+    (kept,) = _fetch("SELECT count(DISTINCT id) FROM detach_kept")
+    return kept
+
+
+def _run(sql: str, params: Iterable | None = None) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def detach_month(month: dt.date, *, archive_dir: Path | None = None) -> Detached:
     """Detach `month`'s partition from the ledger (refused, changing nothing, if detach_refusals finds
-    anything); with `archive_dir`, dump it there with pg_dump (custom format) and drop it once the dump is
+    anything), keeping in the ledger the entries something counts one by one and carrying the others' sums into
+    their members' figures (module docstring), under the ledger's exclusive lock, in one transaction; with
+    `archive_dir`, dump the detached partition there with pg_dump (custom format) and drop it once the dump is
     complete. The monthly and liability roll-ups keep the month's sums: every month's reports stay as they were."""
     if not is_partitioned():
         raise PartitionRefused("The ledger is a plain table on this database (SQLite): there are no months to detach.")
@@ -101,15 +130,31 @@ def detach_month(month: dt.date, *, archive_dir: Path | None = None) -> Detached
         )
     name = partition_name(month)
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {LEDGER} IN ACCESS EXCLUSIVE MODE")
+        _run(f"LOCK TABLE {LEDGER} IN ACCESS EXCLUSIVE MODE")
         refusals = detach_refusals(month)
         if refusals:
             raise PartitionRefused(" ".join(refusals))
         entries, points = _fetch(f"SELECT count(*), COALESCE(sum(points), 0) FROM {name}")  # noqa: S608
-        with connection.cursor() as cursor:
-            cursor.execute(f"ALTER TABLE {LEDGER} DETACH PARTITION {name}")
-        record = DetachedLedgerMonth.objects.create(month=month, entries=entries, points=points)
+        kept = _keep(name)
+        # What the entries that leave add to each member's balance and stamp card.
+        _run(
+            f"INSERT INTO {CarriedPoints._meta.db_table} (customer_id, month, points, stamps, entries) "  # noqa: S608
+            f"SELECT customer_id, %s, sum(points), count(*) FILTER (WHERE kind = %s AND stamped), count(*) "
+            f"FROM {name} AS e WHERE NOT EXISTS (SELECT 1 FROM detach_kept k WHERE k.id = e.id) GROUP BY customer_id",
+            [month, PointsEntry.Kind.EARN],
+        )
+        if kept:
+            # The kept entries, unchanged (ids and all), in a partition of the month's own, made as the daily job
+            # makes a month out of DEFAULT: LIKE the ledger, filled, then attached (indexes and row triggers
+            # follow). Their once-only claims stay as they are: the entries do not change.
+            kept_name = kept_partition_name(month)
+            lower, upper = month_bounds(month)
+            _run(f"CREATE TABLE {kept_name} (LIKE {LEDGER} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+            _run(f"INSERT INTO {kept_name} SELECT * FROM {name} WHERE id IN (SELECT id FROM detach_kept)")  # noqa: S608
+        _run(f"ALTER TABLE {LEDGER} DETACH PARTITION {name}")
+        if kept:
+            _run(f"ALTER TABLE {LEDGER} ATTACH PARTITION {kept_name} FOR VALUES FROM ('{lower}') TO ('{upper}')")
+        record = DetachedLedgerMonth.objects.create(month=month, entries=entries, points=points, kept=kept)
     archive = None
     if archive_dir is not None:
         archive = Path(archive_dir).resolve() / f"{name}.dump"
@@ -123,4 +168,4 @@ def detach_month(month: dt.date, *, archive_dir: Path | None = None) -> Detached
                 cursor.execute(f"DROP TABLE {name}")
             record.archive = str(archive)
             record.save(update_fields=["archive"])
-    return Detached(month=month, table=name, entries=entries, points=points, archive=archive)
+    return Detached(month=month, table=name, entries=entries, points=points, archive=archive, kept=kept)

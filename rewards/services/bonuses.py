@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from customers.models import Customer
@@ -18,7 +19,7 @@ from .. import engine
 from ..kinds import BONUS_ACTIONS, BirthdayBonus, EnrolmentBonus, FeedbackBonus, ReferralBonus
 from ..local_time import local_midnight
 from ..models import PointsEntry, Program, RuleVersion
-from ..selectors import rule_version_at
+from ..selectors import carried, rule_version_at
 from .books import closed_books
 from .ledger import lock_customer, post_entries
 
@@ -56,8 +57,12 @@ def purchase_bonuses(*, purchase, version: RuleVersion, rule: engine.Rule, entry
     bonuses = []
     card = rule.stamp_card
     if card is not None and entry.stamped:
+        # The stamped earns in the ledger and those of detached months (carried).
         visit = (
-            PointsEntry.objects.filter(customer_id=customer.pk, kind=PointsEntry.Kind.EARN, stamped=True).count() + 1
+            PointsEntry.objects.filter(customer_id=customer.pk, kind=PointsEntry.Kind.EARN, stamped=True).aggregate(
+                visits=Count("id") + carried(customer.pk, "stamps")
+            )["visits"]
+            + 1
         )
         if points := card.bonus_for_visit(visit):
             bonuses.append(

@@ -25,7 +25,7 @@ from ..local_time import local_date
 from ..models import PointsEntry, RuleVersion
 from ..selectors import rule_version_at
 from .bonuses import purchase_bonuses
-from .books import check_open, share_books
+from .books import check_open, month_name, share_books
 from .ledger import balance_to_take_from, post_entries
 from .tiers import move_up_if_qualified, tier_multiplier_of
 
@@ -132,11 +132,12 @@ def reversal_entry(*, refund, purchase, refunded_before: Decimal, earned: Points
     purchase's amount, customer and receipt; the refund's amount and moment), never a related row, so
     bulk writers may pass unsaved stand-ins.
     """
-    rule = earned.rule_version.engine_rule()
-    arguments = {**earned.purchase_context().arguments(), "tier_multiplier": earned.tier_multiplier()}
-    points = engine.reversal(
-        purchase_amount=purchase.amount, refunded_before=refunded_before, refund=refund.amount, rule=rule, **arguments
-    )
+    rule, context, multiplier = earned.rule_version.engine_rule(), earned.purchase_context(), earned.tier_multiplier()
+    points = reversal_points(
+        purchase_amount=purchase.amount, refunded_before=refunded_before, refund=refund.amount, rule=rule,
+        context=context, tier_multiplier=multiplier,
+    )  # fmt: skip
+    arguments = {**context.arguments(), "tier_multiplier": multiplier}
     remaining = purchase.amount - refunded_before - refund.amount
     return PointsEntry(
         customer_id=purchase.customer_id,
@@ -156,21 +157,54 @@ def reversal_entry(*, refund, purchase, refunded_before: Decimal, earned: Points
     )
 
 
+def reversal_points(
+    *, purchase_amount: Decimal, refunded_before: Decimal, refund: Decimal, rule: engine.Rule, context: engine.Context,
+    tier_multiplier: Decimal,
+) -> int:  # fmt: skip
+    """The points a refund takes back (<= 0): the purchase's rule, in the context and at the tier multiplier it
+    earned in (`reversal_entry`'s number; a reader that needs only the number calls it with the terms it knows)."""
+    return engine.reversal(
+        purchase_amount=purchase_amount, refunded_before=refunded_before, refund=refund, rule=rule,
+        tier_multiplier=tier_multiplier, **context.arguments(),
+    )  # fmt: skip
+
+
 def reverse_refund(refund, *, refunded_before: Decimal, reason: str = "") -> PointsEntry:
     """Every step of a saved refund's reversal, in the caller's database transaction: the reversal of its
     purchase's earn entry (see `reversal_entry`), under the negative-balance policy of the program the
     purchase earned in, posted to the ledger. `refunded_before` is what was refunded of the purchase before;
     `reason` (optional, as staff gave it) is kept on the reversal entry, where the statement shows it."""
     purchase = refund.refund_of
-    earned = PointsEntry.objects.select_related("rule_version__program").get(
-        transaction=purchase, kind=PointsEntry.Kind.EARN
-    )
+    earned = earn_entry_of(purchase)
     entry = reversal_entry(refund=refund, purchase=purchase, refunded_before=refunded_before, earned=earned)
     _date_in_open_month(entry)
     entry.reason = reason.strip()[:200]
     _take_what_the_policy_allows(entry, earned.rule_version.program)
     post_entries([entry])
     return entry
+
+
+def earn_entry_of(purchase) -> PointsEntry:
+    """The purchase's earn entry, which its refunds reverse (with its rule version's program). A purchase of a
+    month detached from the ledger has none left there unless something referred to it (rewards.services.archive):
+    its refund is refused, saying why, and nothing is written."""
+    try:
+        return PointsEntry.objects.select_related("rule_version__program").get(
+            transaction=purchase, kind=PointsEntry.Kind.EARN
+        )
+    except PointsEntry.DoesNotExist:
+        raise ValidationError({"refund_of": archived_refusal(purchase.occurred_at)}) from None
+
+
+def archived_refusal(purchase_moment: dt.datetime) -> ValidationError:
+    """Why a purchase whose earn entry left the ledger with its month cannot be refunded (earn_entry_of; the
+    importer says it of a stored purchase it finds without an earn entry)."""
+    return ValidationError(
+        "The points this purchase earned were archived with %(month)s (detached from the ledger): a refund of it "
+        "cannot take them back. Adjust the member's points instead if it should.",
+        code="archived",
+        params={"month": month_name(local_date(purchase_moment).replace(day=1))},
+    )
 
 
 def _date_in_open_month(entry: PointsEntry) -> None:

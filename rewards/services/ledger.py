@@ -27,7 +27,7 @@ from ..models import (
 )
 from ..selectors import customer_balance
 from .books import guard_entries
-from .liability import attached_months_of, fold_into_liability
+from .liability import attached_entries, attached_months_of, fold_into_liability
 
 
 def post_entries(entries: Sequence[PointsEntry]) -> list[PointsEntry]:
@@ -306,7 +306,7 @@ class RollupDifference:
 def rollup_differences() -> list[RollupDifference]:
     """Every customer-month where the roll-up differs from the ledger grouped the same way, found in SQL
     (one FULL OUTER JOIN of the grouped ledger and the roll-up table)."""
-    ledger_sql, params = rollup_rows(PointsEntry.objects.all()).query.sql_with_params()
+    ledger_sql, params = rollup_rows(attached_entries()).query.sql_with_params()
     # Months detached from the ledger keep their sums in the roll-up only: left out of the comparison.
     table = attached_months_of(CustomerMonthPoints._meta.db_table)
     keys = [("customer_id", "customer_id"), ("entry_month", "month")]
@@ -326,7 +326,7 @@ def rebuild_rollup() -> int:
             with connection.cursor() as cursor:
                 cursor.execute(f"LOCK TABLE {connection.ops.quote_name(PointsEntry._meta.db_table)} IN SHARE MODE")
         CustomerMonthPoints.objects.exclude(month__in=DetachedLedgerMonth.objects.values("month")).delete()
-        select_sql, params = rollup_rows(PointsEntry.objects.all()).query.sql_with_params()
+        select_sql, params = rollup_rows(attached_entries()).query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(_rollup_upsert(f"({select_sql}) AS batch"), params)
         # The windows follow from the whole roll-up, detached months included.

@@ -20,10 +20,10 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
 from .. import accounting
-from ..calendar import months_from
+from ..calendar import add_months, months_from
 from ..liability import month_closes, movements, reproduction, roll_forward_of, versions
-from ..local_time import current_month, month_of
-from ..models import DetachedLedgerMonth, LedgerKind, PointsEntry, PointValue, StoreMonthPoints
+from ..local_time import current_month, local_midnight, month_of
+from ..models import CarriedPoints, DetachedLedgerMonth, LedgerKind, PointsEntry, PointValue, StoreMonthPoints
 from ..selectors import point_value_versions
 
 KEY = ("month", "store_key", "kind", "point_value_id")
@@ -95,6 +95,17 @@ def fold_into_liability(entries: QuerySet[PointsEntry], versions: Sequence[Point
         cursor.execute(sql, params)
 
 
+def attached_entries() -> QuerySet[PointsEntry]:
+    """The ledger's entries but those of detached months (what a detached month keeps in the ledger is only part of
+    it: its roll-up rows keep the whole month, so the checks and repairs leave the month out on both sides)."""
+    entries = PointsEntry.objects.all()
+    for month in DetachedLedgerMonth.objects.values_list("month", flat=True):
+        entries = entries.exclude(
+            effective_at__gte=local_midnight(month), effective_at__lt=local_midnight(add_months(month, 1))
+        )
+    return entries
+
+
 def attached_months_of(table: str) -> str:
     """A roll-up table's rows but those of months detached from the ledger (rewards.services.archive), as
     SQL to put where the table's name would go (only model metadata is interpolated)."""
@@ -117,7 +128,7 @@ class LiabilityDifference:
 
 def liability_differences() -> list[LiabilityDifference]:
     """Every key where the liability roll-up differs from the ledger grouped the same way (one FULL OUTER JOIN)."""
-    ledger_sql, params = liability_rows(PointsEntry.objects.all(), point_value_versions()).query.sql_with_params()
+    ledger_sql, params = liability_rows(attached_entries(), point_value_versions()).query.sql_with_params()
     # Months detached from the ledger keep their sums in the roll-up only: left out of the comparison.
     table = attached_months_of(StoreMonthPoints._meta.db_table)
     # Only identifiers from the model's metadata and the ORM's own SQL are interpolated; values are parameters.
@@ -166,7 +177,7 @@ def rebuild_liability() -> int:
             with connection.cursor() as cursor:
                 cursor.execute(f"LOCK TABLE {connection.ops.quote_name(PointsEntry._meta.db_table)} IN SHARE MODE")
         StoreMonthPoints.objects.exclude(month__in=DetachedLedgerMonth.objects.values("month")).delete()
-        fold_into_liability(PointsEntry.objects.all())
+        fold_into_liability(attached_entries())
         return StoreMonthPoints.objects.count()
 
 
@@ -217,6 +228,9 @@ def prove_liability() -> LiabilityProof:
         .values("entry_month")
         .annotate(points=Sum("points"))
     }
+    # A detached month's entries that left the ledger count in the balances through what they carry.
+    for row in CarriedPoints.objects.order_by().values("month").annotate(points=Sum("points")):
+        per_month[row["month"]] = per_month.get(row["month"], 0) + row["points"]
     proofs = []
     if per_month:
         first = min(per_month)

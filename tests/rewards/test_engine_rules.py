@@ -18,6 +18,7 @@ from rewards.engine import (
     RuleError,
     StampCard,
     earn,
+    points_key,
     reversal,
 )
 
@@ -293,3 +294,45 @@ def test_bad_configuration_is_refused_with_its_field(data, path, message):
         Rule.from_dict(data)
     assert error.value.path == path
     assert message in error.value.message
+
+
+# --- what a purchase's points depend on (points_key) ------------------------------------------------
+
+KEYED_RULES = {
+    "bands only": rule(),
+    "promotions, a minimum in whole units": rule(
+        minimum_purchase=Decimal(5),
+        promotions=(tuesday_double(minimum_amount=Decimal(60)), tuesday_double(name="Any day", weekdays=(), stores=())),
+    ),
+    "a minimum with cents": rule(
+        minimum_purchase=Decimal("5.50"), promotions=(tuesday_double(minimum_amount=Decimal("60.25")),)
+    ),
+}
+DAYS = st.dates(min_value=dt.date(2025, 2, 20), max_value=dt.date(2025, 4, 10))
+
+
+@given(
+    st.sampled_from(sorted(KEYED_RULES)),
+    st.tuples(st.integers(0, 300), st.integers(0, 99), DAYS, st.sampled_from(["elm-street", "main"])),
+    st.tuples(st.integers(0, 99), DAYS, st.sampled_from(["elm-street", "main"])),
+)
+def test_purchases_with_equal_points_keys_earn_equal_points(name, first, second):
+    """points_key is all that earn's points depend on: a reader may compute each key once."""
+    units, cents, day, store = first
+    other_cents, other_day, other_store = second
+    a, b = Decimal(units) + Decimal(cents) / 100, Decimal(units) + Decimal(other_cents) / 100
+    keyed = KEYED_RULES[name]
+    if points_key(a, keyed, on=day, store=store) == points_key(b, keyed, on=other_day, store=other_store):
+        for multiplier in (Decimal(1), Decimal("1.25")):
+            assert (
+                earn(a, keyed, on=day, store=store, tier_multiplier=multiplier).points
+                == earn(b, keyed, on=other_day, store=other_store, tier_multiplier=multiplier).points
+            )
+
+
+def test_the_points_key_keeps_cents_only_where_a_minimum_has_them():
+    whole, cents = KEYED_RULES["promotions, a minimum in whole units"], KEYED_RULES["a minimum with cents"]
+    assert points_key(Decimal("60.10"), whole, on=TUESDAY, store="elm-street") == (60, (0, 1))
+    assert points_key(Decimal("60.10"), cents, on=TUESDAY, store="elm-street") == (Decimal("60.10"), (0,))
+    assert points_key(Decimal("60.10"), cents, on=WEDNESDAY, store="elm-street") == (Decimal("60.10"), ())
+    assert points_key(Decimal("60.99"), rule(), on=TUESDAY, store="elm-street") == (60, ())

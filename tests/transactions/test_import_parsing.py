@@ -7,6 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rewards.calendar import local_date
+from transactions.import_rows import LocalMoments
 from transactions.importing import RowError, parse_member_number, parse_moment, parse_row_amount
 
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
@@ -80,3 +82,45 @@ def test_member_numbers_are_letters_digits_dash_and_underscore(text):
     assert member == text.strip()
     assert member[0].isascii() and member[0].isalnum()
     assert all(char.isascii() and (char.isalnum() or char in "-_") for char in member)
+
+
+# LocalMoments: parse_moment for a whole file, with each moment's local date, a day's offset decided once.
+ZONES = [NEW_YORK, zoneinfo.ZoneInfo("Asia/Kolkata"), zoneinfo.ZoneInfo("Australia/Lord_Howe"), dt.UTC]
+
+
+@given(MOMENTS, st.sampled_from(ZONES), st.sampled_from(["T", " "]), st.booleans())
+def test_local_moments_read_a_wall_time_as_parse_moment_does(moment, zone, separator, seconds):
+    text = moment.replace(microsecond=0).isoformat(sep=separator, timespec="seconds" if seconds else "minutes")
+    parsed = parse_moment(text, zone)
+    assert LocalMoments(zone).read(text) == (parsed, local_date(parsed, zone))
+
+
+@given(MOMENTS, st.integers(min_value=-14 * 60, max_value=14 * 60), st.sampled_from(ZONES))
+def test_local_moments_read_an_offset_or_a_date_as_parse_moment_does(moment, minutes, zone):
+    aware = moment.replace(microsecond=0, tzinfo=dt.timezone(dt.timedelta(minutes=minutes)))
+    moments = LocalMoments(zone)
+    for text in (aware.isoformat(), moment.date().isoformat(), f" {moment.date().isoformat()}T10:00 "):
+        parsed = parse_moment(text, zone)
+        assert moments.read(text) == (parsed, local_date(parsed, zone))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # New York's skipped hour (9 March 2025) and repeated hour (2 November 2025), and the days around them.
+        *(f"2025-03-09T{hour:02d}:{minute:02d}:00" for hour in range(5) for minute in (0, 30, 59)),
+        *(f"2025-11-02T{hour:02d}:{minute:02d}:00" for hour in range(4) for minute in (0, 30, 59)),
+        "2025-03-08T23:59:59", "2025-03-10T00:00:00", "2025-11-01T23:59:59", "2025-11-03T00:00:00",
+    ],
+)  # fmt: skip
+def test_local_moments_read_the_daylight_saving_changes_as_parse_moment_does(text):
+    parsed = parse_moment(text, NEW_YORK)
+    assert LocalMoments(NEW_YORK).read(text) == (parsed, local_date(parsed, NEW_YORK))
+
+
+@pytest.mark.parametrize("text", ["2025-02-30", "2025-02-30T10:00", "soon", "20250131", "", "2025-01-31T24:01:00"])
+def test_local_moments_refuse_what_parse_moment_refuses_in_its_words(text):
+    with pytest.raises(RowError) as refused:
+        parse_moment(text, NEW_YORK)
+    with pytest.raises(RowError, match=str(refused.value).replace("(", r"\(").replace(")", r"\)")):
+        LocalMoments(NEW_YORK).read(text)

@@ -116,13 +116,16 @@ def test_a_reference_that_does_not_resolve_is_refused(db):
     with refused, transaction.atomic():
         assert stages.references_checked_in_bulk()
         with connection.cursor() as cursor:
+            # As the bulk path writes: into its private copies of the tables, then copied in whole.
+            cursor.execute("CREATE TEMP TABLE imp_txn_rows (LIKE transactions_transaction)")
+            cursor.execute("CREATE TEMP TABLE imp_entry_rows (LIKE rewards_pointsentry)")
             cursor.execute(
-                "INSERT INTO transactions_transaction (id, customer_id, store_id, kind, amount, refunded_amount, "
+                "INSERT INTO imp_txn_rows (id, customer_id, store_id, kind, amount, refunded_amount, "
                 "occurred_at, receipt_number, source, recorded_at) SELECT 987654, %s, id, 'purchase', 1, 0, "
                 "now(), 'X1', 'import', now() FROM transactions_store WHERE is_default",
                 [customer.pk + 1000],
             )
-            cursor.execute("CREATE TEMP TABLE imp_ids AS SELECT 987654 AS txn_id, 0 AS entry_id")
+            cursor.execute("INSERT INTO transactions_transaction SELECT * FROM imp_txn_rows")
             cursor.execute("CREATE TEMP TABLE imp_customer AS SELECT 0 AS customer_id")
         stages.verify_references()
 

@@ -10,8 +10,10 @@ from django.db import connection, transaction
 
 from customers.models import Customer
 from rewards.models import CustomerMonthPoints, PointsEntry, Program, RuleVersion
+from rewards.partitions import DEFAULT, maintain, partitions
 from rewards.services.ledger import rollup_differences
 from tests.factories import CustomerFactory, StoreFactory, at, default_store, purchase, refund
+from tests.migration_rows import restore_migration_rows
 from transactions.importing import CopyWriter, OrmWriter, import_transactions
 from transactions.models import Transaction
 
@@ -579,3 +581,86 @@ def test_customers_it_enrols_get_the_programs_enrolment_bonus(tmp_path):
     ]
     assert "points awarded:              125  (100 earned, 0 reversed by refunds, 25 enrolment bonuses)" in out
     assert rollup_differences() == []
+
+
+# ---------------------------------------------------------------------------------------------------
+# The partitioned ledger (PostgreSQL): an import makes the months its rows need before it writes.
+
+OLD_RECORD = HEADER + (
+    "P1,Pat Old,O1,120.00,1993-03-15T10:00:00,,,\n"
+    "P1,Pat Old,O2,40.00,1993-04-02,,,\n"
+    "P2,Sam Old,O3,200.00,1993-04-30T23:30:00,,,\n"
+    "P1,Pat Old,O4,60.00,1993-05-01T09:00:00,,refund,O1\n"
+)
+
+
+def ledger_partition_counts() -> dict[str, int]:
+    """Rows per partition of the ledger (the merchant's month a partition holds is in its name)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tableoid::regclass::text, count(*) FROM rewards_pointsentry GROUP BY 1")
+        return dict(cursor.fetchall())
+
+
+@pytest.fixture
+def months_of_1992_and_1993(transactional_db):
+    """A transactional test's partitions outlive it (the flush empties tables, it does not drop them): drop
+    the old months it made, so other tests find those months without partitions, as a fresh database has."""
+    yield
+    with connection.cursor() as cursor:
+        for partition in partitions():
+            if partition.month and partition.month.year in (1992, 1993):
+                cursor.execute(f"DROP TABLE {partition.name}")
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_an_import_of_old_rows_makes_their_months_first_and_nothing_lands_in_default(tmp_path, months_of_1992_and_1993):
+    restore_migration_rows()  # a transactional test may follow one that emptied the database
+    assert not {p.month for p in partitions()} & {dt.date(1993, month, 1) for month in (3, 4, 5)}
+
+    result = import_transactions(write(tmp_path, OLD_RECORD))
+
+    assert result.written and (result.purchases_written, result.refunds_written) == (3, 1)
+    found = ledger_partition_counts()
+    assert DEFAULT not in found  # DEFAULT is empty: nothing for the daily job to split under the exclusive lock
+    assert {name: found[name] for name in found if "_1993_" in name} == {
+        "rewards_pointsentry_1993_03": 1,  # O1's earn
+        "rewards_pointsentry_1993_04": 2,  # O2's and O3's (23:30 local on the 30th: April in TIME_ZONE)
+        "rewards_pointsentry_1993_05": 1,  # O4's reversal of O1, dated at the refund
+    }
+    assert rollup_differences() == []
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_or_dry_run_import_writes_nothing_and_a_refused_one_may_leave_an_empty_month(
+    tmp_path, months_of_1992_and_1993
+):
+    restore_migration_rows()
+    before = counts()
+
+    dry = import_transactions(write(tmp_path, HEADER + "P1,Pat Old,O1,120.00,1992-06-15,,,\n"), dry_run=True)
+    assert dry.ok and not dry.written
+    assert dt.date(1992, 6, 1) not in {p.month for p in partitions()}  # a dry run changes nothing, DDL included
+
+    refused = import_transactions(
+        write(tmp_path, HEADER + "P1,Pat Old,O1,120.00,1992-07-15,,,\nP2,Sam Old,O2,twelve,1992-08-15,,,\n")
+    )
+    assert not refused.ok and refused.error_count == 1
+    assert counts() == before  # all or nothing for the data
+    # The good row's month was made before the bad row was found (harmless: an empty partition, as the
+    # months made ahead are); the bad row's month was not.
+    months = {p.month for p in partitions()}
+    assert dt.date(1992, 7, 1) in months and dt.date(1992, 8, 1) not in months
+    assert "rewards_pointsentry_1992_07" not in ledger_partition_counts()
+
+
+@pytest.mark.postgres_only
+def test_an_import_inside_a_callers_transaction_leaves_old_months_to_the_daily_job(tmp_path):
+    result = import_transactions(write(tmp_path, OLD_RECORD))
+
+    assert result.written
+    # The caller's transaction (the test's) might hold the ledger: no months are made apart from it.
+    assert ledger_partition_counts()[DEFAULT] == 4
+    assert dt.date(1993, 3, 1) in maintain(dt.date(2026, 11, 1))
+    assert DEFAULT not in ledger_partition_counts()

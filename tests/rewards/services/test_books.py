@@ -25,7 +25,7 @@ from rewards.services.ledger import fold_into_rollup, post_entries
 from rewards.services.liability import fold_into_liability, prove_liability
 from rewards.services.recalculation import RecalculationRefused, recalculate
 from rewards.services.valuation import set_breakage_estimate
-from tests.factories import CustomerFactory, ManagerFactory, OwnerFactory, at, purchase, refund
+from tests.factories import CustomerFactory, ManagerFactory, OwnerFactory, StoreFactory, at, purchase, refund
 from tests.migration_rows import restore_migration_rows
 from tests.pages import field_error
 from transactions.importing import import_transactions
@@ -293,3 +293,14 @@ def test_a_close_waits_for_a_write_under_way_and_keeps_it(transactional_db):
         thread.join(20)
     assert order == ["purchase recorded", "closed at 115 points"]
     assert prove_liability().ok
+
+
+def test_a_store_that_first_earns_after_a_close_does_not_break_that_closes_reproduction(january_closed, manager):
+    """January closed with points at the default store only; February's points at a second store give that store
+    a roll-forward of zeros in January when both closes are checked together: not a difference."""
+    customer, _ = january_closed
+    purchase(customer, "80.00", when=at(2025, 2, 10), store=StoreFactory())
+    close_month(month=FEBRUARY, closed_by=manager)
+    proof = prove_liability()
+    assert proof.closes == [(JANUARY, []), (FEBRUARY, [])]
+    assert proof.ok

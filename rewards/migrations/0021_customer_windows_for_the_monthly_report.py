@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0004_customer_number_lower_idx'),
-        ('rewards', '0019_effective_at_brin_on_postgresql'),
+        ('rewards', '0020_detached_months_carry_their_members_points'),
     ]
 
     operations = [
