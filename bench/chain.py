@@ -84,6 +84,9 @@ LOADED_TABLES = [
     "rewards_redemption",
 ]
 
+# Derived tables whose secondary indexes the fold fills faster when rebuilt after it.
+WINDOW_TABLES = ["rewards_customerwindowpoints"]
+
 
 def size_label(transactions: int) -> str:
     if transactions % 1_000_000 == 0:
@@ -242,7 +245,7 @@ class Builder:
         steps.run("recreate the indexes and unique constraints", self.restore_indexes, saved)
         steps.run("check every foreign key of the loaded tables", self.check_foreign_keys)
         steps.run("sequences", self.sequences)
-        steps.run("fold the monthly roll-up (fold_into_rollup)", self.fold_rollup)
+        steps.run("fold the monthly roll-up and the report's windows (fold_into_rollup)", self.fold_rollup)
         steps.run("fold the liability roll-up (fold_into_liability)", self.fold_liability)
         steps.run("VACUUM ANALYZE", self.vacuum)
         checks = {
@@ -250,7 +253,8 @@ class Builder:
             "check_liability": steps.run("check_liability", self.check, "check_liability"),
         }
         counts = {table: self.sql(f"SELECT count(*) FROM {table}")[0][0] for table in LOADED_TABLES}
-        counts["rewards_customermonthpoints"] = self.sql("SELECT count(*) FROM rewards_customermonthpoints")[0][0]
+        for derived in ["rewards_customermonthpoints", "rewards_customerwindowpoints"]:
+            counts[derived] = self.sql(f"SELECT count(*) FROM {derived}")[0][0]
         size = self.sql("SELECT pg_size_pretty(pg_database_size(current_database()))")[0][0]
         size_bytes = self.sql("SELECT pg_database_size(current_database())")[0][0]
         record = {
@@ -321,13 +325,13 @@ class Builder:
 
     # -- indexes -----------------------------------------------------------------------------------
 
-    def index_definitions(self) -> list[tuple[str, str, str]]:
-        """(table, name, definition) of every index of the loaded tables, as pg_get_indexdef writes it."""
+    def index_definitions(self, tables: list[str] = LOADED_TABLES) -> list[tuple[str, str, str]]:
+        """(table, name, definition) of every index of the tables, as pg_get_indexdef writes it."""
         return self.sql(
             "SELECT t.relname, i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
             "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
             "WHERE t.relname = ANY(%s) ORDER BY 1, 2",
-            [LOADED_TABLES],
+            [tables],
         )
 
     def partition_months(self) -> None:
@@ -337,21 +341,21 @@ class Builder:
         if is_partitioned():
             ensure_months(add_months(self.first_month, step) for step in range(MONTHS + 1))
 
-    def drop_indexes(self) -> dict:
-        """Drop the secondary indexes and unique constraints of the loaded tables (primary keys stay), and
+    def drop_indexes(self, tables: list[str] = LOADED_TABLES) -> dict:
+        """Drop the secondary indexes and unique constraints of the tables (primary keys stay), and
         return what recreates them: the unique constraints' definitions and the other indexes' CREATE INDEX."""
-        before = self.index_definitions()
+        before = self.index_definitions(tables)
         constraints = self.sql(
             "SELECT t.relname, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
             "JOIN pg_class t ON t.oid = c.conrelid WHERE t.relname = ANY(%s) AND c.contype = 'u' ORDER BY 1, 2",
-            [LOADED_TABLES],
+            [tables],
         )
         indexes = self.sql(
             "SELECT t.relname, i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
             "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
             "WHERE t.relname = ANY(%s) AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid) "
             "ORDER BY 1, 2",
-            [LOADED_TABLES],
+            [tables],
         )
         for table, name, _definition in constraints:
             self.sql(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
@@ -359,14 +363,14 @@ class Builder:
             self.sql(f'DROP INDEX "{name}"')
         return {"before": before, "constraints": constraints, "indexes": indexes}
 
-    def restore_indexes(self, saved: dict) -> None:
+    def restore_indexes(self, saved: dict, tables: list[str] = LOADED_TABLES) -> None:
         for table, name, definition in saved["constraints"]:
             self.sql(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
         for _table, _name, definition in saved["indexes"]:
             # A partitioned table's index is written "ON ONLY" (the parent alone, invalid until each partition's
             # index is attached): recreated on the whole table, so every partition gets its own again.
             self.sql(definition.replace(" ON ONLY ", " ON ", 1))
-        after = self.index_definitions()
+        after = self.index_definitions(tables)
         if after != saved["before"]:
             missing = set(saved["before"]) ^ set(after)
             raise SystemExit(f"the indexes differ from the migrated schema's after the load: {sorted(missing)}")
@@ -619,7 +623,11 @@ class Builder:
         from rewards.models import PointsEntry
         from rewards.services.ledger import fold_into_rollup
 
+        # The report's windows (three per customer-month) are sorted by total in their own index: built once
+        # after the fold instead of taking millions of insertions at random places (93 s of the fold at 1 M).
+        saved = self.drop_indexes(WINDOW_TABLES)
         fold_into_rollup(PointsEntry.objects.all())
+        self.restore_indexes(saved, WINDOW_TABLES)
 
     def fold_liability(self) -> None:
         from rewards.models import PointsEntry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import OrderBy
 
 
 class BrinOnPostgresIndex(models.Index):
@@ -20,3 +21,26 @@ class BrinOnPostgresIndex(models.Index):
         if schema_editor.connection.vendor == "postgresql":
             using = " USING brin"
         return super().create_sql(model, schema_editor, using=using, **kwargs)
+
+
+class NullsOrderedIndex(models.Index):
+    """An index of expressions whose NULLS FIRST / LAST ordering is kept on PostgreSQL and dropped elsewhere
+    (SQLite refuses it in an index).
+
+    PostgreSQL serves `ORDER BY x DESC NULLS LAST` (and, scanning backwards, `ASC NULLS FIRST`) from an index
+    only when the index is ordered the same way, even for a NOT NULL column.
+    """
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().create_sql(model, schema_editor, using=using, **kwargs)
+        plain = models.Index(
+            *[
+                OrderBy(expression.expression, descending=expression.descending)
+                if isinstance(expression, OrderBy)
+                else expression
+                for expression in self.expressions
+            ],
+            name=self.name,
+        )
+        return plain.create_sql(model, schema_editor, using=using, **kwargs)

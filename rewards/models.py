@@ -9,7 +9,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from loyalty_site.formatting import money
-from loyalty_site.indexes import BrinOnPostgresIndex
+from loyalty_site.indexes import BrinOnPostgresIndex, NullsOrderedIndex
 
 from . import engine
 
@@ -372,6 +372,8 @@ class CustomerMonthPoints(models.Model):
     EARNED = (COLUMNS[LedgerKind.EARN], COLUMNS[LedgerKind.REVERSAL])
     # What counts toward a tier: earning, its reversals and bonuses; never reduced by spending.
     QUALIFYING = (*EARNED, COLUMNS[LedgerKind.BONUS])
+    # The monthly report's other movements beside "earned" (signed as in the ledger).
+    SPENT = (COLUMNS[LedgerKind.REDEMPTION], COLUMNS[LedgerKind.EXPIRY], COLUMNS[LedgerKind.ADJUSTMENT])
 
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="month_points")
     month = models.DateField(help_text="First day of the calendar month.")
@@ -410,6 +412,71 @@ class CustomerMonthPoints(models.Model):
     def sum_of(cls, columns: tuple[str, ...]) -> models.Expression:
         """SQL adding up some of a row's columns (EARNED, QUALIFYING, POINT_COLUMNS)."""
         return sum((F(column) for column in columns[1:]), F(columns[0]))
+
+
+class CustomerWindowPoints(models.Model):
+    """The monthly report's row of a customer for a period of MONTHS months starting at `start_month`:
+    what purchases earned in each of its months and in total (CustomerMonthPoints.EARNED), and the period's
+    spent columns (CustomerMonthPoints.SPENT). One row for every customer with any roll-up row in the period,
+    so the report's first page sorted by total is a range of one index instead of grouping every customer's
+    months of the period (rewards.selectors.monthly_points).
+
+    Derived from the roll-up, kept with it: `fold_into_rollup` adds each changed customer-month to the MONTHS
+    windows that contain it in the same statement (PostgreSQL) or transaction (SQLite), and
+    `check_points_rollup` proves it equals the roll-up (`--repair` rebuilds it). Never written elsewhere.
+    """
+
+    MONTHS = 3
+    # What the report shows of each month of the period, in order: one column per month.
+    MONTH_COLUMNS = ("earned_first", "earned_second", "earned_third")
+
+    pk = models.CompositePrimaryKey("customer_id", "start_month")
+    # The primary key leads with the customer: no index of its own.
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False)
+    start_month = models.DateField(help_text="First day of the period's first month.")
+    earned = models.BigIntegerField(default=0, help_text="The period's total: the report's sort key.")
+    earned_first = models.BigIntegerField(default=0)
+    earned_second = models.BigIntegerField(default=0)
+    earned_third = models.BigIntegerField(default=0)
+    redeemed = models.BigIntegerField(default=0)
+    expired = models.BigIntegerField(default=0)
+    adjusted = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "customer window of points"
+        verbose_name_plural = "customer windows of points (monthly report)"
+        indexes = [
+            # The report sorted by total, largest first (a forward scan) or smallest first (a backward scan),
+            # in the order SortedColumn asks for (DESC NULLS LAST / ASC NULLS FIRST); member numbers break
+            # ties in an incremental sort of each run of equal totals.
+            NullsOrderedIndex(F("start_month"), F("earned").desc(nulls_last=True), name="cwp_start_earned_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} from {self.start_month:%Y-%m}"
+
+
+class CustomerWindowCount(models.Model):
+    """How many customers have a CustomerWindowPoints row for a period: the report's row count, read from
+    SHARDS rows instead of counting the period's customers. Split by customer id (`shard` = id % SHARDS) so
+    that tills adding the month's first purchases of different customers rarely wait for one row's lock.
+    Incremented only when a window row is created (rows are never deleted but by a rebuild, which recounts)."""
+
+    SHARDS = 16
+
+    start_month = models.DateField(help_text="First day of the period's first month.")
+    shard = models.PositiveSmallIntegerField()
+    customers = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "count of customer windows"
+        verbose_name_plural = "counts of customer windows (monthly report)"
+        constraints = [
+            models.UniqueConstraint(fields=["start_month", "shard"], name="customerwindowcount_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.start_month:%Y-%m} shard {self.shard}: {self.customers}"
 
 
 class ProgramDraft(models.Model):
