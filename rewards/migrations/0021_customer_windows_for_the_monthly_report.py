@@ -4,12 +4,37 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 import loyalty_site.indexes
-from rewards.services.ledger import rebuild_windows
+
+# The windows and their counts from the roll-up, as rewards.services.ledger.rebuild_windows wrote them when this
+# migration was made: a frozen copy (a migration must not follow the service's later changes), per engine only
+# in how it steps back a month. `%%` is `%` (the statements are run with parameters, none).
+WINDOWS = (
+    'INSERT INTO "rewards_customerwindowpoints" ("customer_id", "start_month", "earned", "earned_first", '
+    '"earned_second", "earned_third", "redeemed", "expired", "adjusted") '
+    "SELECT src.customer_id AS customer_id, {start} AS start_month, SUM(src.earned + src.reversed) AS earned, "
+    "SUM(CASE WHEN offsets.k = 0 THEN src.earned + src.reversed ELSE 0 END) AS earned_first, "
+    "SUM(CASE WHEN offsets.k = 1 THEN src.earned + src.reversed ELSE 0 END) AS earned_second, "
+    "SUM(CASE WHEN offsets.k = 2 THEN src.earned + src.reversed ELSE 0 END) AS earned_third, "
+    "SUM(src.redeemed) AS redeemed, SUM(src.expired) AS expired, SUM(src.adjusted) AS adjusted "
+    'FROM "rewards_customermonthpoints" AS src '
+    "CROSS JOIN (SELECT 0 AS k UNION ALL SELECT 1 AS k UNION ALL SELECT 2 AS k) AS offsets GROUP BY 1, 2"
+)
+START = {
+    "postgresql": "CAST(src.month - offsets.k * INTERVAL '1 month' AS date)",
+    "sqlite": "date(src.month, '-' || offsets.k || ' months')",
+}
+COUNTS = (
+    'INSERT INTO "rewards_customerwindowcount" (start_month, shard, customers) '
+    "SELECT start_month, customer_id %% 16 AS shard, COUNT(*) AS customers "
+    'FROM "rewards_customerwindowpoints" AS windows GROUP BY 1, 2'
+)
 
 
 def fill_windows(apps, schema_editor):
-    # One INSERT ... SELECT from the roll-up (and one for the counts): the same SQL as check_points_rollup --repair.
-    rebuild_windows()
+    # One INSERT ... SELECT from the roll-up, and one for the counts.
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(WINDOWS.format(start=START[schema_editor.connection.vendor]), ())
+        cursor.execute(COUNTS, ())
 
 
 class Migration(migrations.Migration):

@@ -2,8 +2,10 @@
 from them equals the page grouped from the roll-up, and every path that writes the ledger keeps them exact."""
 
 import datetime as dt
+import importlib
 import io
 import time
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -384,3 +386,22 @@ def test_two_tills_creating_the_same_window_at_once_count_it_once():
 
     assert [counted(dt.date(2025, month, 1)) for month in (1, 2, 3)] == [1, 1, 1]
     assert window(ann, dt.date(2025, 3, 1))["earned"] == 2 * 90  # both folds added their entry
+
+
+def test_the_migrations_frozen_fill_equals_the_rebuild(db):
+    """Migration 0021 fills the windows with its own frozen copy of rebuild_windows' SQL: on the same roll-up, the
+    same windows and counts (proved by window_differences, which reads what the roll-up implies)."""
+    fill = importlib.import_module("rewards.migrations.0021_customer_windows_for_the_monthly_report").fill_windows
+    first, second = CustomerFactory(), CustomerFactory()
+    purchase(first, "120.00", when=at(2025, 1, 10))
+    purchase(first, "80.00", when=at(2025, 3, 10))
+    bought = purchase(second, "200.00", when=at(2025, 2, 3))
+    refund(bought, "50.00", when=at(2025, 4, 1))
+    rebuilt = sorted(CustomerWindowPoints.objects.values_list(*WINDOW_FIELDS))
+    CustomerWindowCount.objects.all().delete()
+    CustomerWindowPoints.objects.all().delete()
+    fill(None, SimpleNamespace(connection=connection))  # all it reads of its schema editor
+    assert sorted(CustomerWindowPoints.objects.values_list(*WINDOW_FIELDS)) == rebuilt
+    assert window_differences() == []
+
+WINDOW_FIELDS = ("customer_id", "start_month", "earned", "earned_first", "earned_second", "earned_third", "redeemed")
