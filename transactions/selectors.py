@@ -128,10 +128,10 @@ def transaction_for_page(pk: int, *, kind: str | None = None) -> Transaction | N
 
 
 def _archived_month() -> Case:
-    """(Over transactions with `local_month` aliased to their month.) The month a purchase's points were archived with: the purchase's month (in the merchant's time zone, in
-    SQL) when it was detached from the ledger and took the purchase's earn entry with it (an earn entry that
-    something referred to was kept, and shows as before); None otherwise. Its points are carried in the
-    member's balance (rewards.models.CarriedPoints)."""
+    """The month a purchase's points were archived with: its month (`local_month`, aliased by the caller: the
+    month in the merchant's time zone, in SQL) when that month was detached from the ledger and took the
+    purchase's earn entry with it (an earn entry something referred to was kept, and shows as before); None
+    otherwise. Its points are carried in the member's balance (rewards.models.CarriedPoints)."""
     earned = PointsEntry.objects.filter(transaction=OuterRef("pk"), kind=PointsEntry.Kind.EARN)
     detached = DetachedLedgerMonth.objects.filter(month=OuterRef("local_month")).values("month")[:1]
     return Case(
