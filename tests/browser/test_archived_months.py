@@ -34,9 +34,7 @@ def detached_january():
         cursor.execute("DROP TABLE IF EXISTS rewards_pointsentry_2025_01, rewards_pointsentry_2025_01_kept")
 
 
-def test_the_statement_and_the_card_show_the_archived_month(
-    page, sign_in, axe_violations, detached_january, tmp_path
-):
+def test_the_statement_and_the_card_show_the_archived_month(page, sign_in, axe_violations, detached_january, tmp_path):
     ann = detached_january
     shots = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)
     carried = CarriedPoints.objects.get(customer=ann, month=JANUARY)
