@@ -14,8 +14,12 @@ the copy the books are closed from the chain's first month through --month (defa
   balance   customer_balance of --members members with entries in the month, before and after the month is
             detached for good: the median per balance, and the ratio after / before
 
-then that nothing moved: the sampled balances, check_points_rollup's and check_liability's findings. Printed with
-the load average; nothing is asserted. Bench scripts import the project after django.setup(), as chain.py does.
+  lines     after it, ledger_balance (the balance with the lines of detached months, the query of the statement, the
+            member's card and data download) against customer_balance, in turns: medians and the ratio
+
+then that nothing moved: the sampled balances (ledger_balance's too), check_points_rollup's and check_liability's
+findings. Printed with the load average; nothing is asserted. Bench scripts import the project after
+django.setup(), as chain.py does.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ def main() -> None:
     from rewards.calendar import months_from, parse_month
     from rewards.models import CustomerMonthPoints
     from rewards.partitions import LEDGER, partition_name
-    from rewards.selectors import customer_balance
+    from rewards.selectors import customer_balance, ledger_balance
     from rewards.services.archive import detach_month
     from rewards.services.books import close_month
     from rewards.services.ledger import rollup_differences
@@ -111,6 +115,12 @@ def main() -> None:
     before_runs = [balances() for _ in range(args.repeats)]
     detached = detach_month(month)
     after_runs = [balances() for _ in range(args.repeats)]
+    plain_times, lines_times = timed_alternately(
+        lambda: [customer_balance(member) for member in members],
+        lambda: [ledger_balance(member) for member in members],
+        args.repeats,
+    )
+    with_lines = [ledger_balance(member).balance for member in members]
     before = statistics.median(seconds for seconds, _ in before_runs)
     after = statistics.median(seconds for seconds, _ in after_runs)
     bare_median, our_median = statistics.median(bare_times), statistics.median(our_times)
@@ -123,7 +133,10 @@ def main() -> None:
           "   (bare DETACH PARTITION -> detach_month)")  # fmt: skip
     print(f"{'balance':<10} {before * 1000:>12.3f} {after * 1000:>10.3f} {after / before:>7.2f}"
           f"   (before -> after, median of {len(members)} members)")  # fmt: skip
-    same = before_runs[0][1] == after_runs[0][1]
+    plain, lines = statistics.median(plain_times) / len(members), statistics.median(lines_times) / len(members)
+    print(f"{'lines':<10} {plain * 1000:>12.3f} {lines * 1000:>10.3f} {lines / plain:>7.2f}"
+          "   (customer_balance -> ledger_balance, after)")  # fmt: skip
+    same = before_runs[0][1] == after_runs[0][1] == with_lines
     proof = prove_liability()
     print(f"balances unchanged: {same}; check_points_rollup: {len(rollup_differences())} differences; "
           f"check_liability: {'proved' if proof.ok else 'NOT proved'}")  # fmt: skip

@@ -7,6 +7,7 @@ the feedback report aggregates in SQL, months in the merchant's TIME_ZONE.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -32,7 +33,7 @@ from loyalty_site.formatting import money
 from rewards.calendar import add_months, months_from
 from rewards.local_time import current_month, local_midnight, merchant_zone, month_of
 from rewards.models import PointsEntry, Redemption, Reward
-from rewards.selectors import customer_balance, customer_tier_status
+from rewards.selectors import CarriedLine, customer_tier_status, ledger_balance
 from transactions.models import Transaction
 
 from .models import Feedback, MailChoice, Membership, SentMail
@@ -78,18 +79,36 @@ def _explanation(entry: PointsEntry) -> str:
     return ""
 
 
-def card_activity(customer_id: int, *, limit: int = 10) -> list[Activity]:
-    """The member's latest ledger lines, newest first (one query, pointsentry_customer_idx)."""
+# The kind of a card line for a detached month (not a ledger kind: no entry of the ledger stands behind it).
+ARCHIVED = "archived"
+
+
+def card_activity(customer_id: int, *, carried: Sequence[CarriedLine] = (), limit: int = 10) -> list[Activity]:
+    """The member's latest ledger lines, newest first (one query, pointsentry_customer_idx), with a line for each
+    detached month (`carried`, from rewards.selectors.ledger_balance: no query here) in date order among them,
+    so that the lines add up to the balance."""
     entries = (
         PointsEntry.objects.filter(customer_id=customer_id)
         .select_related("transaction__store", "rule_version")
         .order_by("-effective_at", "-id")[:limit]
     )
-    return [
+    lines = [
         Activity(when=entry.effective_at, title=_title(entry), points=entry.points, explanation=_explanation(entry),
                  kind=entry.kind)
         for entry in entries
     ]  # fmt: skip
+    archived = [
+        Activity(
+            when=line.when,
+            title=line.title,
+            points=line.points,
+            explanation="Your entries of that month were archived; their points are in your balance.",
+            kind=ARCHIVED,
+        )
+        for line in carried
+    ]
+    # A month's line is dated at its first moment, so the month's kept entries come above it (stable sort).
+    return sorted(lines + archived, key=lambda activity: activity.when, reverse=True)[:limit]
 
 
 def next_reward(balance: int, *, day: dt.date | None = None) -> Reward | None:
@@ -140,6 +159,7 @@ def member_data(customer: Customer) -> dict[str, Any]:
     redemption and survey answer, the emails sent, and their referrals (dates and bonuses only)."""
     membership = Membership.objects.filter(pk=customer.pk).first()
     tier = customer_tier_status(customer.pk)
+    parts = ledger_balance(customer.pk)
     return {
         "member": {
             "member_number": customer.member_number,
@@ -168,7 +188,7 @@ def member_data(customer: Customer) -> dict[str, Any]:
             for row in MailChoice.objects.filter(customer=customer).order_by("at", "id")
         ],
         "points": {
-            "balance": customer_balance(customer.pk),
+            "balance": parts.balance,
             "tier": tier.tier.name if tier and tier.tier else None,
         },
         "transactions": [
@@ -184,7 +204,7 @@ def member_data(customer: Customer) -> dict[str, Any]:
         ],
         "points_ledger": [
             {"kind": a.kind, "points": a.points, "when": _moment(a.when), "what": a.title, "how": a.explanation}
-            for a in reversed(card_activity(customer.pk, limit=1_000_000))
+            for a in reversed(card_activity(customer.pk, carried=parts.carried, limit=1_000_000))
         ],
         "redemptions": [
             {

@@ -25,9 +25,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.services import client_address
 from rewards.selectors import (
     affordable_rewards,
-    customer_balance,
     customer_tier_status,
     default_program,
+    ledger_balance,
     points_expiring_soon,
 )
 
@@ -236,7 +236,8 @@ def card(request: HttpRequest) -> HttpResponse:
     if elsewhere:
         return elsewhere
     membership = member.membership
-    balance = customer_balance(member.pk)
+    parts = ledger_balance(member.pk)
+    balance = parts.balance
     tier = customer_tier_status(member.pk)
     rewards = list(
         affordable_rewards(member.pk, balance=balance, tier_rank=tier.tier.rank if tier and tier.tier else None)
@@ -252,7 +253,7 @@ def card(request: HttpRequest) -> HttpResponse:
         "next_reward": upcoming,
         "to_next_reward": upcoming.points_cost - balance if upcoming else None,
         "expiring": points_expiring_soon(member.pk, days=30),
-        "activity": card_activity(member.pk, limit=10),
+        "activity": card_activity(member.pk, carried=parts.carried, limit=10),
         "referrals": referrals,
         "referral_points": sum(referral.bonus for referral in referrals),
         "referral_link": access.site_url(reverse("members:join") + f"?ref={membership.referral_code}")

@@ -21,6 +21,11 @@ def month_start(day: dt.date) -> dt.date:
     return day.replace(day=1)
 
 
+def month_name(month: dt.date) -> str:
+    """A month as the books and the members read it: "January 2025"."""
+    return f"{month:%B %Y}"
+
+
 def add_months(month: dt.date, count: int) -> dt.date:
     """The first day of the month `count` months after `month`'s (before it when negative)."""
     index = month.year * 12 + (month.month - 1) + count

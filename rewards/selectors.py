@@ -10,15 +10,16 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connections
-from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, DateField, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from customers.models import Customer
+from loyalty_site.formatting import points as points_text
 from transactions.models import Store, Transaction
 
 from . import engine
-from .calendar import add_months, month_start, months_from
+from .calendar import add_months, month_name, month_start, months_from
 from .local_time import local_midnight, month_of
 from .models import (
     CarriedPoints,
@@ -117,6 +118,60 @@ def balance_of(customer_id: int) -> Coalesce:
 def customer_balance(customer_id: int) -> int:
     """The customer's points balance: the sum of their ledger (with what detached months carry)."""
     return PointsEntry.objects.filter(customer_id=customer_id).aggregate(total=balance_of(customer_id))["total"]
+
+
+@dataclass(frozen=True)
+class CarriedLine:
+    """A line for a detached month on a list of a member's ledger lines: what its entries that left the ledger
+    carry into the balance (CarriedPoints). Dated at the month's first moment in the merchant's time zone."""
+
+    month: dt.date
+    points: int
+
+    @property
+    def when(self) -> dt.datetime:
+        return local_midnight(self.month)
+
+    @property
+    def title(self) -> str:
+        return f"{month_name(self.month)} — archived: {points_text(self.points)} points carried"
+
+
+@dataclass(frozen=True)
+class LedgerBalance:
+    """A member's balance with its two parts: the sum of the entries in the ledger, and one line per detached
+    month (oldest first) whose entries left it. `ledger + sum(carried) == balance`, as customer_balance."""
+
+    ledger: int
+    carried: list[CarriedLine]
+
+    @property
+    def balance(self) -> int:
+        return self.ledger + sum(line.points for line in self.carried)
+
+
+def ledger_balance(customer_id: int) -> LedgerBalance:
+    """The customer's balance and the carried lines of their detached months, in one query (a UNION ALL of
+    their CarriedPoints rows, carriedpoints_unique, and the sum of their ledger, pointsentry_customer_idx), so
+    that a page listing their ledger lines shows the lines that add up to the balance at the cost of the
+    balance's query alone."""
+    carried = CarriedPoints.objects.filter(customer_id=customer_id).order_by().values_list("month", "points")
+    ledger = (
+        PointsEntry.objects.filter(customer_id=customer_id)
+        .order_by()
+        .values("customer_id")
+        .annotate(month=Value(None, output_field=DateField()), total=Sum("points"))
+        .values_list("month", "total")
+    )
+    # PostgreSQL sums bigints as numeric: the union's column comes back as Decimal there; points are integers.
+    rows = [(month, int(total)) for month, total in carried.union(ledger, all=True)]
+    return LedgerBalance(
+        ledger=sum(total for month, total in rows if month is None),
+        carried=sorted(
+            (CarriedLine(month=month, points=total) for month, total in rows if month is not None),
+            key=lambda line: line.month,
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------

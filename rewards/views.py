@@ -23,11 +23,11 @@ from .filters import MonthlyPointsFilter
 from .forms import PeriodForm, shifted
 from .local_time import current_month
 from .selectors import (
-    customer_balance,
     customer_ledger,
     customer_points_by_month,
     customer_tier_status,
     default_program,
+    ledger_balance,
     monthly_points,
     point_value_at,
     points_expiring_soon,
@@ -117,9 +117,13 @@ def customer_statement(request: HttpRequest, pk: int) -> HttpResponse:
     )
     ledger = LedgerTable(customer_ledger(customer.pk))
     RequestConfig(request, paginate={"per_page": 25}).configure(ledger)
+    # The balance with the lines of detached months (paginated in SQL, the ledger cannot interleave them):
+    # shown above the ledger, so that its lines and these add up to the balance.
+    parts = ledger_balance(customer.pk)
     context = {
         "customer": customer,
-        "balance": customer_balance(customer.pk),
+        "balance": parts.balance,
+        "parts": parts,
         "expiring": points_expiring_soon(customer.pk, days=30),
         "tier": customer_tier_status(customer.pk),
         "by_month": by_month,

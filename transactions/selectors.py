@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.db.models import (
     Case,
+    DateField,
     DecimalField,
     Exists,
     F,
@@ -24,8 +25,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from rewards.calendar import add_months
-from rewards.local_time import current_month, local_midnight
-from rewards.models import PointsEntry
+from rewards.local_time import current_month, local_midnight, month_of
+from rewards.models import DetachedLedgerMonth, PointsEntry
 from rewards.selectors import EARNED_KINDS, balance_of
 from rewards.services.earning import earn_entry_of, reversal_entry
 
@@ -122,7 +123,22 @@ def transaction_for_page(pk: int, *, kind: str | None = None) -> Transaction | N
     queryset = Transaction.objects.filter(pk=pk).select_related("customer", "store", "recorded_by", "refund_of")
     if kind is not None:
         queryset = queryset.filter(kind=kind)
-    return _with_points(queryset).first()
+    archived = _with_points(queryset).alias(local_month=month_of("occurred_at"))
+    return archived.annotate(archived_month=_archived_month()).first()
+
+
+def _archived_month() -> Case:
+    """The month a purchase's points were archived with: its month (`local_month`, aliased by the caller: the
+    month in the merchant's time zone, in SQL) when that month was detached from the ledger and took the
+    purchase's earn entry with it (an earn entry something referred to was kept, and shows as before); None
+    otherwise. Its points are carried in the member's balance (rewards.models.CarriedPoints)."""
+    earned = PointsEntry.objects.filter(transaction=OuterRef("pk"), kind=PointsEntry.Kind.EARN)
+    detached = DetachedLedgerMonth.objects.filter(month=OuterRef("local_month")).values("month")[:1]
+    return Case(
+        When(Q(kind=Transaction.Kind.PURCHASE) & ~Exists(earned), then=Subquery(detached)),
+        default=None,
+        output_field=DateField(),
+    )
 
 
 def same_purchase_recently(customer_id: int, *, amount: Decimal, minutes: int) -> Transaction | None:

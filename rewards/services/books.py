@@ -29,7 +29,7 @@ from django.utils import timezone
 import audit
 from loyalty_site.access import is_manager, is_owner
 
-from ..calendar import add_months
+from ..calendar import add_months, month_name
 from ..liability import month_figures
 from ..local_time import current_month, local_date, local_midnight
 from ..models import MonthClose, PointsEntry
@@ -45,10 +45,6 @@ class CloseRefused(ValueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
-
-
-def month_name(month: dt.date) -> str:
-    return f"{month:%B %Y}"
 
 
 @dataclass(frozen=True)

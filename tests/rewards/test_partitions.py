@@ -18,7 +18,9 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
+from members.services.access import issue_card_key
 from rewards import partitions as ledger_partitions
 from rewards.kinds import BirthdayBonus
 from rewards.liability import liability_report
@@ -69,6 +71,7 @@ from tests.factories import (
     refund,
 )
 from tests.migration_rows import restore_migration_rows
+from tests.pages import text_of
 from transactions.importing import import_transactions
 from transactions.models import Transaction
 from transactions.selectors import customer_points
@@ -586,3 +589,90 @@ def test_the_partition_command_on_sqlite_says_there_is_nothing_to_do():
     call_command("ledger_partitions", "--from", "1997-01", stdout=output)
     assert "plain table" in output.getvalue()
     assert maintain_ledger_partitions_daily.call_local() == []
+
+
+# --- the lines of a detached month where a member's ledger lines are listed ---------------------------------
+
+
+def carried_title(customer) -> str:
+    carried = CarriedPoints.objects.get(customer=customer, month=JANUARY)
+    return f"January 2025 — archived: {carried.points:,} points carried"
+
+
+def queries_of(client, path: str) -> tuple[int, object]:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(path)
+    assert response.status_code == 200, path
+    return len(captured), response
+
+
+@postgres_only
+def test_the_statement_lists_the_archived_month_and_its_lines_add_up_to_the_balance(manager_client):
+    ann, _bob, _dan = busy_january()
+    path = reverse("reports:statement", args=[ann.pk])
+    manager_client.get(path)  # the session's first request
+    queries_before, before = queries_of(manager_client, path)
+    assert 'id="carried"' not in before.content.decode()
+    balance = customer_balance(ann.pk)
+
+    detach_month(JANUARY)
+
+    queries_after, response = queries_of(manager_client, path)
+    assert queries_after == queries_before  # the carried lines come with the balance's query
+    assert carried_title(ann) in text_of(response)
+    parts = response.context["parts"]
+    assert [line.month for line in parts.carried] == [JANUARY]
+    shown = response.context["ledger"].page.object_list  # every line of Ann's ledger fits on the first page
+    assert len(shown) == PointsEntry.objects.filter(customer=ann).count()
+    assert parts.ledger == sum(row.record.points for row in shown)
+    assert parts.ledger + parts.carried[0].points == response.context["balance"] == balance
+    assert f"{balance:,} points" in text_of(response)
+
+
+@postgres_only
+def test_the_members_card_and_data_download_list_the_archived_month_in_date_order(client):
+    ann, _bob, _dan = busy_january()
+    client.get(f"/card/open/{issue_card_key(ann)}/")
+    queries_before, _page = queries_of(client, "/card/")
+    balance = customer_balance(ann.pk)
+
+    detach_month(JANUARY)
+
+    queries_after, card = queries_of(client, "/card/")
+    assert queries_after == queries_before
+    activity = card.context["activity"]
+    assert carried_title(ann) in [line.title for line in activity]
+    assert [line.when for line in activity] == sorted((line.when for line in activity), reverse=True)
+    assert card.context["balance"] == balance
+
+    download = json.loads(client.get("/card/my-data.json").content)
+    ledger = download["points_ledger"]
+    assert sum(line["points"] for line in ledger) == download["points"]["balance"] == balance
+    archived = [index for index, line in enumerate(ledger) if line["kind"] == "archived"]
+    assert [ledger[index]["what"] for index in archived] == [carried_title(ann)]
+    whens = [dt.datetime.fromisoformat(line["when"]) for line in ledger]
+    assert whens == sorted(whens)  # in date order with the entries, dated at the month's first moment
+    assert whens[archived[0]] == at(2025, 1, 1, 0)
+
+
+@postgres_only
+def test_a_purchase_whose_points_left_with_its_month_says_they_were_archived(staff_client):
+    ann, _bob, _dan = busy_january()
+    left = Transaction.objects.get(customer=ann, occurred_at=at(2025, 1, 20))
+    kept = Transaction.objects.get(customer=ann, occurred_at=at(2025, 1, 10))  # its refund refers to its earn
+    kept_points = PointsEntry.objects.get(transaction=kept, kind="earn").points
+    staff_client.get(f"/transactions/{left.pk}/")  # the session's first request
+    queries_before, _page = queries_of(staff_client, f"/transactions/{left.pk}/")
+
+    detach_month(JANUARY)
+
+    queries_after, page = queries_of(staff_client, f"/transactions/{left.pk}/")
+    assert queries_after == queries_before
+    assert "Archived with January 2025" in text_of(page) and "carried in the customer's balance" in text_of(page)
+    assert f"{customer_balance(ann.pk):,} points" in text_of(page)
+    _queries, other = queries_of(staff_client, f"/transactions/{kept.pk}/")
+    assert "Archived with" not in text_of(other)
+    assert other.context["txn"].points == kept_points
+    # A purchase of a month still in the ledger is as before.
+    march = Transaction.objects.get(customer=ann, occurred_at=at(2025, 3, 5))
+    assert staff_client.get(f"/transactions/{march.pk}/").context["txn"].archived_month is None
