@@ -15,16 +15,26 @@ The pass judges only what it can say exactly as the stages would. At the first r
 words the stages compose; a receipt repeated with other data; a refund of a purchase that is not earlier in the
 file, which the stages look up in the books), it stops (`Declined`), and the stages take the whole file: a
 bad file's rows are reported by line exactly as the import reports them.
+
+A large file is read in two parts at once, the second by a process of its own (transactions.importing._tallied):
+each part is tallied as above, the second leaving its refunds of purchases it has not seen to the first
+(`deferring`), and the first takes in the second's findings (`part`, `merge`) as if it had read on. The rows are
+read with the reader's csv module directly, a batch at a time, and checked as a whole: a file with a byte that is not
+UTF-8, a NUL or a row of the wrong width is left to the stages, which report each such row by line.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from customers.models import Customer
 from rewards import engine
@@ -40,13 +50,28 @@ from .models import Store
 from .services import check_moment
 
 ONE = Decimal(1)
-FAR_PAST = dt.datetime.min.replace(tzinfo=dt.UTC)
 FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.UTC)
 KINDS = {"": PURCHASE, PURCHASE: PURCHASE, REFUND: REFUND}
 
 
 class Declined(Exception):
     """Something the one pass leaves to the import's stages (a bad row, above all)."""
+
+
+class ReadAgain(Exception):
+    """The two parts of a file read at once do not make its tally (a receipt in both, the second part's process
+    failing): the file is read again in one pass."""
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """A later part of a file, tallied by a process of its own (FileTally.part)."""
+
+    points: dict[tuple[str, dt.date], int]
+    names: dict[str, str]
+    months: set[dt.date]
+    receipts: dict[int, list[str]]
+    deferred: list[tuple]
 
 
 class FileTally:
@@ -58,11 +83,14 @@ class FileTally:
         self.tz = tz
         self.moments = LocalMoments(tz)
         self.default_store = Store.objects.filter(is_default=True).values_list("pk", "code").first()
+        self.codes: dict[str, tuple[int, str]] = {
+            code: (pk, code) for pk, code in Store.objects.values_list("pk", "code")
+        }
         # Each text's typed value, read once: member numbers, amounts, stores and kinds repeat all through a file.
         self.members: dict[str, str] = {}
         self.amounts: dict[str, Decimal] = {}
-        # A store's text -> (id, code, {receipt: the first row with it: (member, amount, moment, kind, refund_of,
-        # line)}): duplicates within the file, and the purchases its refunds refund.
+        # A store's text -> (id, code, {receipt: the first row with it: (member, amount, moment, kind, refund_of)}):
+        # duplicates within the file, and the purchases its refunds refund.
         self.stores: dict[str, tuple[int, str, dict[str, tuple]]] = {}
         self.receipts: dict[int, dict[str, tuple]] = {}
         self.kinds: dict[str, str] = {}
@@ -79,30 +107,55 @@ class FileTally:
         self.points: dict[tuple[str, dt.date], int] = defaultdict(int)
         self.months: dict[dt.date, dt.date] = {}  # local day -> its month
         self.names: dict[str, str] = {}  # the name each member's first row gives (the import enrols with it)
-        self.latest: dict[str, dt.datetime] = dict.fromkeys(KINDS.values(), FAR_PAST)  # each kind's latest moment
+        # A moment from the pass's start on is asked of the recording service whether it is in the future (the
+        # one check_moment makes); every earlier one is not.
+        self.started = timezone.now()
+        # A part of the file after its start (`part`) leaves its refunds of purchases it has not seen to the part
+        # before it, in order: (store text, refund_of, member, amount, moment, local month).
+        self.deferring = False
+        self.deferred: list[tuple] = []
 
     # -- the file's rows -----------------------------------------------------------------------------
 
-    def take(self, rows: Iterator[tuple[int, list[str]]], columns: dict[str, int]) -> None:
-        """Every row (line, fields) of the import's reader, whose `columns` say where each field is."""
-        if list(columns.items()) != [(name, index) for index, name in enumerate(STAGED_COLUMNS)]:
-            # Not the import's own layout: each row's fields in its order, the missing columns empty.
-            positions = [columns.get(name) for name in STAGED_COLUMNS]
-            rows = ((line, ["" if index is None else fields[index] for index in positions]) for line, fields in rows)
+    def take(
+        self, reader: Iterator[list[str]], columns: dict[str, int], *, width: int, batch_size: int,
+        counted: Callable[[int], None],
+    ) -> None:  # fmt: skip
+        """Every row of the file's csv reader (after its header, `width` fields wide; `columns` says where each
+        field the import reads is), a batch of `batch_size` rows at a time; `counted` hears of each batch."""
+        positions = [columns.get(name) for name in STAGED_COLUMNS]
+        # The import's own layout is read as it comes; any other, each row's fields in its order (missing: empty).
+        layout = width == len(STAGED_COLUMNS) and positions == list(range(width))
         try:
-            self.add(rows)
+            while batch := list(islice(reader, batch_size)):
+                if set(map(len, batch)) != {width}:
+                    batch = self.whole(batch, width)
+                if not layout:
+                    batch = [["" if index is None else fields[index] for index in positions] for fields in batch]
+                self.add(batch)
+                counted(len(batch))
+        except (csv.Error, UnicodeDecodeError) as unreadable:
+            raise Declined(f"unreadable ({unreadable})") from None
         except (RowError, ValidationError, LookupError, engine.TooManyPoints) as refusal:
             raise Declined(str(refusal)) from None
 
-    def add(self, rows: Iterable[tuple[int, list[str]]]) -> None:
+    @staticmethod
+    def whole(batch: list[list[str]], width: int) -> list[list[str]]:
+        """A batch without its blank lines (the import's reader skips them); Declined at a row of another width."""
+        rows = [fields for fields in batch if fields and (len(fields) > 1 or fields[0].strip())]
+        if any(len(fields) != width for fields in rows):
+            raise Declined("a row with too few or too many fields")
+        return rows
+
+    def add(self, rows: Iterable[list[str]]) -> None:
         """Type, check and count each row (the loop of the whole file: everything a row repeats is looked up)."""
         members, amounts, stores, kinds = self.members, self.amounts, self.stores, self.kinds
         multipliers, earnings, points, months = self.multipliers, self.earnings, self.points, self.months
-        names, latest = self.names, self.latest
+        names = self.names
         read_moment = self.moments.read
         version_id, promotions, starts, ends = self.window
         plain = earnings.get((version_id,), {})
-        for line, fields in rows:
+        for fields in rows:
             member_text, name, receipt, amount_text, moment_text, store_text, kind_text, refund_text = fields
             member = members.get(member_text)
             if member is None:
@@ -128,13 +181,15 @@ class FileTally:
                 refund_of = ""
             else:
                 refund_of = parse_receipt(refund_text, "refund_of")
-            row = (member, amount, moment, kind, refund_of, line)
+            row = (member, amount, moment, kind, refund_of)
             first = store[2].setdefault(receipt, row)
             if first is not row:
-                if first[:5] == row[:5]:
+                if first == row:
                     continue  # the same row again: a duplicate, the first one counts
                 raise Declined("a receipt repeated with other data")
             if kind is PURCHASE:
+                # The window ends at the next version or at the pass's start, whichever is first: a later moment
+                # may be in the future, which version_at asks the recording service about (check_moment).
                 if not starts <= moment < ends:
                     version_id, promotions, starts, ends = self.window = self.version_at(moment)
                     plain = earnings.setdefault((version_id,), {})  # amount -> points, without promotions or tier
@@ -153,9 +208,10 @@ class FileTally:
             month = months.get(day)
             if month is None:
                 month = months[day] = month_start(day)
+            if earned is None:
+                self.deferred.append((store_text, refund_of, member, amount, moment, month))
+                continue
             points[(member, month)] += earned
-            if moment > latest[kind]:
-                latest[kind] = moment
 
     def store(self, text: str) -> tuple[int, str, dict[str, tuple]]:
         code = text.strip()
@@ -164,7 +220,7 @@ class FileTally:
                 raise Declined("no default store")
             found = self.default_store
         else:
-            found = Store.objects.filter(code=code).values_list("pk", "code").first()
+            found = self.codes.get(code)
             if found is None:
                 raise Declined("an unknown store")
         return (*found, self.receipts.setdefault(found[0], {}))
@@ -177,13 +233,18 @@ class FileTally:
             raise Declined("a kind that is neither purchase nor refund")
         return KINDS[cleaned.lower()]
 
-    def version_at(self, moment: dt.datetime) -> tuple:
+    def version_at(self, moment: dt.datetime, *, kind: str = PURCHASE) -> tuple:
         """The rule version in force at `moment` (LookupError when none is): its id, whether its rule has
-        promotions, from when and until when."""
+        promotions, from when and until when it is used without asking again (its end, or the pass's start if
+        sooner: a moment from then on is asked of the recording service, check_moment, whether it is in the
+        future)."""
+        if moment >= self.started:
+            check_moment(moment, kind=kind)
         version = self.stages.timeline.at(moment)
         index = self.versions.index(version)
         ends = self.versions[index + 1].effective_from if index + 1 < len(self.versions) else FAR_FUTURE
-        return version.pk, bool(self.stages.timeline.rule_of(version).promotions), version.effective_from, ends
+        promotions = bool(self.stages.timeline.rule_of(version).promotions)
+        return version.pk, promotions, version.effective_from, min(ends, self.started)
 
     def earned(self, version_id: int, amount: Decimal, day: dt.date, store_code: str, multiplier: Decimal) -> int:
         """The points of a purchase: earn_fields (Stages.earning) once per engine.points_key, which is all they
@@ -197,19 +258,24 @@ class FileTally:
             ).points
         return points
 
-    def reverse(self, store: tuple, refund_of: str, *, member: str, amount: Decimal, moment: dt.datetime) -> int:
+    def reverse(self, store: tuple, refund_of: str, *, member: str, amount: Decimal, moment: dt.datetime) -> int | None:
         """The reversal of a refund of a purchase earlier in the file, by the stages' refund rules and the
-        reversal's own arithmetic, in the terms the purchase earned in."""
+        reversal's own arithmetic, in the terms the purchase earned in; None when it is left to the part of the
+        file before this one (deferring: a purchase this part has not seen)."""
+        if moment >= self.started:
+            check_moment(moment, kind=REFUND)
         found = self.refunded.get((store[0], refund_of))
         if found is None:
             bought = store[2].get(refund_of)
+            if bought is None and self.deferring:
+                return None
             if bought is None or bought[3] is not PURCHASE:
                 raise Declined("a refund of a purchase not earlier in the file")  # stored, or none: the stages say
-            bought_by, price, bought_at, _kind, _refund_of, line = bought
+            bought_by, price, bought_at, _kind, _refund_of = bought
             version_id = self.version_at(bought_at)[0]
             rule, context = self.stages.terms(version_id, on=local_date(bought_at, self.tz), store_code=store[1])
             purchase = _Purchase(
-                line=line, stored_id=None, member=bought_by, amount=price, refunded=Decimal("0.00"), moment=bought_at,
+                line=None, stored_id=None, member=bought_by, amount=price, refunded=Decimal("0.00"), moment=bought_at,
                 earn_id=None, version_id=version_id, facts={},
             )  # fmt: skip
             found = (purchase, (rule, context, self.multipliers.get(bought_by, ONE)))
@@ -227,17 +293,43 @@ class FileTally:
         purchase.refunded += amount
         return points
 
+    # -- a file read in two parts at once ------------------------------------------------------------
+
+    def part(self) -> FilePart:
+        """What a later part of the file found, for the tally of the part before it (`merge`)."""
+        receipts = {store_id: list(found) for store_id, found in self.receipts.items()}
+        return FilePart(dict(self.points), self.names, set(self.months.values()), receipts, self.deferred)
+
+    def merge(self, part: FilePart) -> None:
+        """A later part's findings added to this tally (of the file up to that part), as if the one pass had read
+        on: its members' first names where this part has none, its points, and its refunds of purchases of this
+        part reversed now, in order. ReadAgain when a receipt is in both parts (a duplicate or a repeat with other
+        data, which only the whole file in one pass judges)."""
+        for store_id, receipts in part.receipts.items():
+            mine = self.receipts.get(store_id)
+            if mine and not mine.keys().isdisjoint(receipts):
+                raise ReadAgain
+        for member, name in part.names.items():
+            self.names.setdefault(member, name)
+        for key, value in part.points.items():
+            self.points[key] += value
+        self.months.update((month, month) for month in part.months)
+        stores = self.stores
+        try:
+            for store_text, refund_of, member, amount, moment, month in part.deferred:
+                store = stores.get(store_text)
+                if store is None:
+                    store = stores[store_text] = self.store(store_text)
+                self.points[(member, month)] += self.reverse(store, refund_of, member=member, amount=amount,
+                                                             moment=moment)  # fmt: skip
+        except (ValidationError, LookupError, engine.TooManyPoints) as refusal:
+            raise Declined(str(refusal)) from None
+
     # -- the end of the file -------------------------------------------------------------------------
 
     def finish(self, books: ClosedBooks) -> dict[tuple[str, str], dict[dt.date, int]]:
         """(member number, name) -> {local month: points earned less refunds' reversals}, as the stages' report
         gives them (Stages.points_by_month); Declined when a moment is refused or a month is closed."""
-        try:
-            for kind, moment in self.latest.items():
-                if moment is not FAR_PAST:
-                    check_moment(moment, kind=kind)  # only how late a moment is can refuse it: the latest says
-        except ValidationError as refusal:
-            raise Declined(str(refusal)) from None
         if any(books.month_closed(month) for month in set(self.months.values())):
             raise Declined("a closed month")
         names = dict(self.names)

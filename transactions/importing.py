@@ -29,8 +29,11 @@ import csv
 import datetime as dt
 import gc
 import io
+import logging
+import multiprocessing
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,7 +52,9 @@ from rewards.services.books import share_books
 from .import_rows import RowError, parse_member_number, parse_moment, parse_receipt, parse_row_amount
 from .import_sql import dialect
 from .import_stages import STAGED_COLUMNS, Stages
-from .import_tally import Declined, FileTally
+from .import_tally import Declined, FileTally, ReadAgain
+
+logger = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("customer_id", "transaction_id", "amount", "occurred_at")
 OPTIONAL_COLUMNS = ("customer_name", "store", "kind", "refund_of")
@@ -59,6 +64,8 @@ BATCH_SIZE = 5000
 MAX_KEPT_MESSAGES = 10_000
 # Stage updates reach the progress callback at most this often (a small file's import sends none).
 STAGE_PROGRESS_SECONDS = 1.0
+# The file report reads a file at least this large in two parts at once (see _tallied).
+SPLIT_BYTES = 8 << 20
 
 # Lone surrogates (bytes that were not UTF-8, kept by surrogateescape) and NUL: not text.
 _NOT_TEXT = re.compile("[\udc80-\udcff\x00]")
@@ -130,18 +137,22 @@ class ImportResult:
 class _CountingReader(io.RawIOBase):
     """A binary stream that counts the bytes read through it (for the progress line's time left)."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], limit: int | None = None) -> None:
         self._stream = stream
         self.count = 0
+        self.limit = limit  # bytes to read at most (the first part of a file read in two parts at once)
+        self.nul = False  # whether a NUL byte was read (the one pass leaves such a file to the stages)
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        data = self._stream.read(len(buffer))
+        wanted = len(buffer) if self.limit is None else min(len(buffer), self.limit - self.count)
+        data = self._stream.read(wanted) if wanted > 0 else b""
         size = len(data)
         buffer[:size] = data
         self.count += size
+        self.nul = self.nul or b"\x00" in data
         return size
 
 
@@ -219,13 +230,24 @@ class _Reader:
     def open(self, binary: IO[bytes]) -> tuple[Iterator[tuple[int, list[str]]], dict[str, int]] | None:
         """The file's rows (line, fields), as a reader of them, and the columns the import reads (name -> index of
         the field); None when the header is unusable (nothing else to check)."""
-        self.total = _size_of(binary)
-        counter = self.counter = _CountingReader(binary)
         # Bytes that are not UTF-8 become lone surrogates, found row by row below: every such row is
         # reported with its own line number instead of the whole file failing at its first bad byte.
-        text = io.TextIOWrapper(
-            io.BufferedReader(counter, 1 << 16), encoding="utf-8-sig", errors="surrogateescape", newline=""
-        )
+        found = self.header(binary, errors="surrogateescape")
+        if found is None:
+            return None
+        reader, columns, width, line = found
+        return self.rows(reader, width=width, line=line), columns
+
+    def header(
+        self, binary: IO[bytes], *, errors: str, limit: int | None = None
+    ) -> tuple[Iterator[list[str]], dict[str, int], int, int] | None:
+        """The csv reader of the file's rows after its header, the columns the import reads (name -> index of the
+        field), the header's width and line; None when the header is unusable (reported). With `errors` "strict",
+        a byte that is not UTF-8 raises UnicodeDecodeError wherever it is read (the one pass's reading); `limit`:
+        the bytes to read at most."""
+        self.total = _size_of(binary)
+        counter = self.counter = _CountingReader(binary, limit)
+        text = io.TextIOWrapper(io.BufferedReader(counter, 1 << 16), encoding="utf-8-sig", errors=errors, newline="")
         reader = csv.reader(text, strict=True)
         result, line = self.result, 0
         try:
@@ -245,7 +267,7 @@ class _Reader:
         columns = self.columns(header, line)
         if columns is None:
             return None
-        return self.rows(reader, width=len(header), line=line), columns
+        return reader, columns, len(header), line
 
     def rows(self, reader, *, width: int, line: int) -> Iterator[tuple[int, list[str]]]:
         """(line, fields) of each row with text in every field and as many fields as the header; every other row
@@ -269,6 +291,12 @@ class _Reader:
                     self.progress(self.update())
         except csv.Error as exc:
             result.add_error(line + 1, f"unreadable CSV ({exc}); nothing after this line was read")
+
+    def counted(self, rows: int) -> None:
+        """`rows` more rows read by someone else's loop (the one pass's): counted, and the progress told."""
+        self.result.rows_read += rows
+        if self.progress:
+            self.progress(self.update())
 
     def update(self, stage: str = "") -> ImportProgress:
         elapsed = time.monotonic() - self.started
@@ -455,26 +483,153 @@ def file_points(source: str | Path | IO[bytes], *, progress=None) -> FilePoints:
     return found
 
 
-def _tallied(binary: IO[bytes], progress) -> FilePoints | None:
-    """The file's points by one pass in Python, or None when it leaves the file to the stages."""
+def _tallied(binary: IO[bytes], progress, *, in_parts: bool = True) -> FilePoints | None:
+    """The file's points by one pass in Python, or None when it leaves the file to the stages. A large file is
+    read in two parts at once where it can be (`_split_point`): this process reads the first, a process of its own
+    the second (`_SecondPart`), and the first part's tally takes in the second's (`FileTally.merge`); when that
+    cannot say (a receipt in both parts, the second process failing), the file is read again in one pass."""
+    start = binary.tell()
+    split = _split_point(binary) if in_parts else None
     run = _Run(dry_run=True, batch_size=BATCH_SIZE, writer=None, progress=progress)
+    second = None
     with transaction.atomic(), _no_cycle_collection():
         tally = FileTally(run.stages, timezone.get_default_timezone())
         books = share_books()  # held open while the months are judged, as the import holds them
         try:
-            found = run.reader.open(binary)
+            found = run.reader.header(binary, errors="strict", limit=None if split is None else split - start)
             if found is None:
                 return None  # a bad header: the stages report it
-            tally.take(*found)
-            if not run.result.ok:
-                return None  # a bad line: the stages report every bad row
+            reader, columns, width, _line = found
+            if split is not None:
+                second = _SecondPart(tally, binary.fileno(), split, columns=columns, width=width)
+            tally.take(reader, columns, width=width, batch_size=BATCH_SIZE, counted=run.reader.counted)
+            if run.reader.counter.nul:
+                return None  # NUL is not text: the stages report its rows
+            if second is not None:
+                outcome, part = second.outcome()
+                if outcome == "declined":
+                    return None
+                if outcome == "failed":
+                    name = getattr(binary, "name", "a file")
+                    logger.warning("the second part of %s failed (%s): it is read again in one pass", name, part)
+                    raise ReadAgain
+                rows, part = part
+                run.result.rows_read += rows
+                tally.merge(part)
             points = tally.finish(books)
-        except Declined:
+        except (Declined, UnicodeDecodeError):  # not UTF-8 (the header's bytes too): the stages report its rows
             return None
+        except ReadAgain:
+            binary.seek(start)
+            return _tallied(binary, progress, in_parts=False)
         finally:
+            if second is not None:
+                second.stop()
             transaction.set_rollback(True)
     months = sorted({month for by_month in points.values() for month in by_month})
     return FilePoints(run.result, months, points)
+
+
+def _split_point(binary: IO[bytes]) -> int | None:
+    """Where a file is read in two parts at once: the start of the first line after its middle. None when it is
+    small (SPLIT_BYTES), not a file, the process has one processor or runs threads (which a fork would not carry),
+    or when a line break may not end a row: the file holds a quote anywhere (a quoted field may hold a line
+    break; the whole file is searched, at memory speed)."""
+    if not _can_fork():
+        return None
+    try:
+        fd = binary.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+    start, size = binary.tell(), os.fstat(fd).st_size
+    if size - start < SPLIT_BYTES:
+        return None
+    offset = start
+    while chunk := os.pread(fd, 1 << 20, offset):
+        if b'"' in chunk:
+            return None
+        offset += len(chunk)
+    middle = start + (size - start) // 2
+    after = os.pread(fd, 1 << 16, middle).find(b"\n")
+    return None if after < 0 else middle + after + 1
+
+
+def _can_fork() -> bool:
+    """Whether a second process would run beside this one, and a fork copies all this process runs (one thread)."""
+    return len(os.sched_getaffinity(0)) >= 2 and threading.active_count() == 1
+
+
+class _FileRange(io.RawIOBase):
+    """A file from `offset` on, read by position (the process it is in shares the file's offset with another)."""
+
+    def __init__(self, fd: int, offset: int) -> None:
+        self.fd = fd
+        self.offset = offset
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = os.pread(self.fd, len(buffer), self.offset)
+        buffer[: len(data)] = data
+        self.offset += len(data)
+        return len(data)
+
+
+class _SecondPart:
+    """The rows of a file from `split` to its end, tallied by a process of its own. Forked, it starts with the
+    first part's tally as read before any row (the program, the stores, the tiers) and asks the database nothing:
+    it sends back what it found (FileTally.part), "declined" when the one pass cannot judge its rows, or "failed"."""
+
+    def __init__(self, tally: FileTally, fd: int, split: int, *, columns: dict[str, int], width: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self.receiver, sender = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=_tally_second_part, args=(tally, fd, split, columns, width, sender), daemon=True
+        )
+        self.process.start()
+        sender.close()
+
+    def outcome(self) -> tuple[str, object]:
+        try:
+            return self.receiver.recv()
+        except EOFError:  # it ended without a word
+            self.process.join()
+            return "failed", f"exit code {self.process.exitcode}"
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.receiver.close()
+
+
+def _tally_second_part(tally: FileTally, fd: int, split: int, columns: dict[str, int], width: int, sender) -> None:
+    """In the second process: the file's rows from `split`, tallied, sent back (see _SecondPart)."""
+
+    def no_queries(*args):
+        raise RuntimeError("the second part of a file asks the database nothing")
+
+    rows = 0
+
+    def counted(more: int) -> None:
+        nonlocal rows
+        rows += more
+
+    try:
+        with connection.execute_wrapper(no_queries):
+            counter = _CountingReader(_FileRange(fd, split))
+            # No byte-order mark to drop: that is at the start of the file, in the first part.
+            text = io.TextIOWrapper(io.BufferedReader(counter, 1 << 16), encoding="utf-8", errors="strict", newline="")
+            tally.deferring = True
+            tally.take(csv.reader(text, strict=True), columns, width=width, batch_size=BATCH_SIZE, counted=counted)
+            outcome = ("declined", None) if counter.nul else ("part", (rows, tally.part()))
+    except (Declined, UnicodeDecodeError):
+        outcome = ("declined", None)
+    except Exception as failure:  # any failure here: the file is read again in one pass
+        outcome = ("failed", repr(failure))
+    sender.send(outcome)
+    sender.close()
 
 
 @contextmanager

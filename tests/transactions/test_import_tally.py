@@ -170,3 +170,93 @@ def test_a_stream_that_cannot_be_read_twice_goes_to_the_stages(program):
 
     found = file_points(OneWay((HEADER + "NEW1,,R1,120.00,2025-03-05T10:00:00,,,\n").encode()))
     assert found.points == {("NEW1", "NEW1"): {dt.date(2025, 3, 1): 90}}
+
+
+# A large file is read in two parts at once (importing._split_point): this process reads the first, a forked one the
+# second, and the first part's tally takes in the second's. The record above, split before each of its lines.
+
+
+def line_starts(text: str) -> list[int]:
+    data = text.encode()
+    return [index + 1 for index, byte in enumerate(data[:-1]) if byte == ord("\n")]
+
+
+@pytest.fixture
+def in_parts(monkeypatch):
+    """Every file read in two parts (whatever its size, the processors and the test runner's threads); the parts'
+    outcomes, as the first part's tally merged them or not, in `merged`."""
+    monkeypatch.setattr(importing, "_can_fork", lambda: True)
+    monkeypatch.setattr(importing, "SPLIT_BYTES", 0)
+    merged: list[bool] = []
+    merge = importing.FileTally.merge
+
+    def spy(self, part):
+        merge(self, part)
+        merged.append(True)
+
+    monkeypatch.setattr(importing.FileTally, "merge", spy)
+    return merged
+
+
+@pytest.mark.parametrize("split", range(len(line_starts(RECORD))))
+def test_a_file_read_in_two_parts_gives_the_stages_points_wherever_it_is_split(
+    program, tmp_path, monkeypatch, in_parts, split
+):
+    offset = line_starts(RECORD)[split]
+    monkeypatch.setattr(importing, "_split_point", lambda binary: offset)
+    tallied, staged = both(tmp_path, RECORD)
+    assert tallied is not None
+    assert tallied.points == staged.points
+    assert tallied.months == staged.months
+    assert tallied.result.rows_read == staged.result.rows_read == 16
+    # R6 repeated on line 15: split between its two rows, a receipt is in both parts and the file is read again
+    # in one pass; any other split, the parts are merged.
+    receipts = RECORD.encode()
+    assert in_parts == ([] if receipts.index(b",R6,") < offset <= receipts.rindex(b",R6,") else [True])
+
+
+def test_the_middle_of_a_file_without_quotes_is_where_it_splits(program, tmp_path, in_parts):
+    path = tmp_path / "record.csv"
+    path.write_text(RECORD, encoding="utf-8")
+    with path.open("rb") as binary:
+        split = importing._split_point(binary)
+        assert split in line_starts(RECORD) and abs(split - len(RECORD) / 2) < 60
+    path.write_text(RECORD.replace("Named Later", '"Later, Named"'), encoding="utf-8")
+    with path.open("rb") as binary:
+        assert importing._split_point(binary) is None  # a quoted field may hold a line break
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        pytest.param("A1,,R1,12x,2025-01-05,,,\n", id="a bad row"),
+        pytest.param("A1,,R1,12.00,2025-01-05,,refund,NOWHERE\n", id="a refund of no purchase in the file"),
+        pytest.param("OLD1,,F9,500.00,2025-04-02T10:00:00,,refund,R11\n", id="a refund too large of the first part's"),
+        pytest.param("A1,\xff,R1,12.00,2025-01-05,,,\n", id="not UTF-8"),
+        pytest.param("A1,\x00,R1,12.00,2025-01-05,,,\n", id="NUL"),
+    ],
+)
+def test_a_second_part_the_one_pass_cannot_judge_goes_to_the_stages(program, tmp_path, monkeypatch, in_parts, second):
+    path = tmp_path / "record.csv"
+    path.write_bytes(RECORD.encode() + second.encode().replace("\xff".encode(), b"\xff"))  # a byte, not UTF-8
+    monkeypatch.setattr(importing, "_split_point", lambda binary: len(RECORD.encode()))  # the second part: one row
+    with path.open("rb") as binary:
+        assert importing._tallied(binary, None) is None
+    found = file_points(path)
+    assert not found.result.ok and found.points == {}
+    assert [error.line for error in found.result.errors] == [18]
+
+
+def test_a_second_part_that_fails_is_read_again_in_one_pass(program, tmp_path, monkeypatch, in_parts):
+    """The second process asks the database nothing (here it tries, and is refused): the file is read again."""
+    part = importing.FileTally.part
+
+    def asking(self):
+        CustomerTier.objects.count()
+        return part(self)
+
+    monkeypatch.setattr(importing.FileTally, "part", asking)
+    monkeypatch.setattr(importing, "_split_point", lambda binary: line_starts(RECORD)[8])
+    tallied, staged = both(tmp_path, RECORD)
+    assert tallied is not None and tallied.points == staged.points
+    assert in_parts == []
