@@ -16,8 +16,9 @@ The record comes from bench/generate.py (made if missing, under bench/data/). Me
   naive_python   the per-row Python computation most published solutions do: read every row, add up
                  points per customer and month in dictionaries
   report_file    `manage.py points_report --file` of the same record (nothing written; in this process): one
-                 streaming pass in Python over a good file (transactions.import_tally), the import's stages for
-                 any other; then its --compare against the books the import wrote (must be equal)
+                 streaming pass in Python over a good file (transactions.import_tally), in two parts at once (a
+                 forked process reads the second) where the file and the machine allow, the import's stages for
+                 any other file; then its --compare against the books the import wrote (must be equal)
 
 Each is a named function registered with @measurement; add one by writing another (run in the order
 they are defined). The ratios and a cross-check (the report's totals equal the naive computation's)
