@@ -66,6 +66,7 @@ MAX_KEPT_MESSAGES = 10_000
 STAGE_PROGRESS_SECONDS = 1.0
 # The file report reads a file at least this large in two parts at once (see _tallied).
 SPLIT_BYTES = 8 << 20
+SECOND_PART_GRACE = 30  # seconds the second part may take beyond twice the first's before it is given up
 
 # Lone surrogates (bytes that were not UTF-8, kept by surrogateescape) and NUL: not text.
 _NOT_TEXT = re.compile("[\udc80-\udcff\x00]")
@@ -491,7 +492,7 @@ def _tallied(binary: IO[bytes], progress, *, in_parts: bool = True) -> FilePoint
     start = binary.tell()
     split = _split_point(binary) if in_parts else None
     run = _Run(dry_run=True, batch_size=BATCH_SIZE, writer=None, progress=progress)
-    second = None
+    second, again = None, False
     with transaction.atomic(), _no_cycle_collection():
         tally = FileTally(run.stages, timezone.get_default_timezone())
         books = share_books()  # held open while the months are judged, as the import holds them
@@ -502,11 +503,14 @@ def _tallied(binary: IO[bytes], progress, *, in_parts: bool = True) -> FilePoint
             reader, columns, width, _line = found
             if split is not None:
                 second = _SecondPart(tally, binary.fileno(), split, columns=columns, width=width)
+            began = time.monotonic()
             tally.take(reader, columns, width=width, batch_size=BATCH_SIZE, counted=run.reader.counted)
             if run.reader.counter.nul:
                 return None  # NUL is not text: the stages report its rows
             if second is not None:
-                outcome, part = second.outcome()
+                # As long as the first part took, twice, and a grace more: the second is no longer than the first;
+                # a process that is stuck (or its machine swapping) is stopped, and the file read again.
+                outcome, part = second.outcome(patience=2 * (time.monotonic() - began) + SECOND_PART_GRACE)
                 if outcome == "declined":
                     return None
                 if outcome == "failed":
@@ -520,12 +524,14 @@ def _tallied(binary: IO[bytes], progress, *, in_parts: bool = True) -> FilePoint
         except (Declined, UnicodeDecodeError):  # not UTF-8 (the header's bytes too): the stages report its rows
             return None
         except ReadAgain:
-            binary.seek(start)
-            return _tallied(binary, progress, in_parts=False)
+            again = True
         finally:
             if second is not None:
                 second.stop()
             transaction.set_rollback(True)
+    if again:
+        binary.seek(start)
+        return _tallied(binary, progress, in_parts=False)
     months = sorted({month for by_month in points.values() for month in by_month})
     return FilePoints(run.result, months, points)
 
@@ -590,8 +596,11 @@ class _SecondPart:
         self.process.start()
         sender.close()
 
-    def outcome(self) -> tuple[str, object]:
+    def outcome(self, *, patience: float) -> tuple[str, object]:
+        """What the second process sent, waiting at most `patience` seconds for it to start sending."""
         try:
+            if not self.receiver.poll(patience):
+                return "failed", f"no answer in {patience:.0f} seconds"
             return self.receiver.recv()
         except EOFError:  # it ended without a word
             self.process.join()

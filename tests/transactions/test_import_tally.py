@@ -3,6 +3,7 @@ file it takes, and leaves every other file to them (file_points)."""
 
 import datetime as dt
 import io
+import time
 from decimal import Decimal
 
 import pytest
@@ -260,3 +261,23 @@ def test_a_second_part_that_fails_is_read_again_in_one_pass(program, tmp_path, m
     tallied, staged = both(tmp_path, RECORD)
     assert tallied is not None and tallied.points == staged.points
     assert in_parts == []
+
+
+def test_a_second_part_that_does_not_answer_is_stopped_and_the_file_read_again(
+    program, tmp_path, monkeypatch, in_parts
+):
+    stopped = []
+    stop = importing._SecondPart.stop
+
+    def spy(self):
+        stopped.append(self.process.is_alive())
+        stop(self)
+        assert not self.process.is_alive()
+
+    monkeypatch.setattr(importing, "_tally_second_part", lambda *args: time.sleep(60))
+    monkeypatch.setattr(importing._SecondPart, "stop", spy)
+    monkeypatch.setattr(importing, "SECOND_PART_GRACE", 0.5)
+    monkeypatch.setattr(importing, "_split_point", lambda binary: line_starts(RECORD)[8])
+    tallied, staged = both(tmp_path, RECORD)
+    assert tallied is not None and tallied.points == staged.points
+    assert in_parts == [] and stopped == [True]  # still waiting when it was stopped
