@@ -7,6 +7,10 @@ time of one bare `GROUP BY customer, month` over those transactions.
     # on a PostgreSQL database that already holds the data (bench/generate.py, or --fill below):
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_issue5 .venv/bin/python bench/report_page.py
 
+    # the filtered pages (a search, a minimum total) read from the customers' windows against the grouped
+    # roll-up they read before, in turns (medians and ratios):
+    DATABASE_URL=... .venv/bin/python bench/report_page.py --filters
+
     # a stop-gap filler until bench/generate.py exists: N purchases of M customers over three months,
     # written with generate_series straight into an empty, migrated database
     DATABASE_URL=... .venv/bin/python bench/report_page.py --fill 1000000 --customers 50000
@@ -209,14 +213,68 @@ def fill(*, transactions: int, customers: int, start: dt.date | None = None, see
     )
 
 
+# Filtered pages: a search on the name, on the member number, a broad and a narrow minimum total, both.
+FILTERS = ("search=smith", "search=M0001", "min_total=1", "min_total=400", "search=an&min_total=100")
+
+
+def measure_filters(*, repeats: int = 5, start: dt.date | None = None, months: int | None = None) -> list[dict]:
+    """Each filtered first page sorted by total as the page reads it now (the customers' windows, searched and
+    limited) against the grouped roll-up it read before (rewards.selectors.grouped_points, here called in the
+    view's place), in turns: medians in seconds and their ratio (windows / grouped)."""
+    _setup()
+    from django.contrib.auth import get_user_model
+    from django.test import RequestFactory
+
+    from rewards import selectors, views
+
+    if start is None or months is None:
+        start, months = report_period()
+    manager = get_user_model()(username="bench-manager", is_active=True, is_staff=True, is_superuser=True)
+    factory = RequestFactory(SERVER_NAME="localhost")
+
+    def grouped(*, start, months, **filters):
+        return selectors.grouped_points(selectors.month_columns(start, months), **filters)
+
+    def page(path: str, selector) -> None:
+        views.monthly_points = selector
+        try:
+            request = factory.get(path)
+            request.user = manager
+            response = views.monthly_points_report(request)
+        finally:
+            views.monthly_points = selectors.monthly_points
+        assert response.status_code == 200, response.status_code
+
+    results = []
+    for filters in FILTERS:
+        path = f"/reports/points/?start={start:%Y-%m}&months={months}&sort=-total&{filters}"
+        windows, grouped_times = _timed_alternately(
+            lambda path=path: page(path, selectors.monthly_points), lambda path=path: page(path, grouped), repeats
+        )
+        now, before = statistics.median(windows), statistics.median(grouped_times)
+        results.append({"filters": filters, "windows": now, "grouped": before, "ratio": now / before})
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--fill", type=int, metavar="TRANSACTIONS", help="first fill an empty database")
     parser.add_argument("--customers", type=int, default=50_000)
+    parser.add_argument(
+        "--filters", action="store_true", help="time the filtered pages: the windows against the grouped roll-up"
+    )
     args = parser.parse_args(argv)
     if args.fill:
         fill(transactions=args.fill, customers=args.customers)
+    if args.filters:
+        for row in measure_filters(repeats=args.repeats):
+            print(
+                f"{row['filters']:<26} windows {row['windows'] * 1000:8.1f} ms"
+                f"   grouped {row['grouped'] * 1000:8.1f} ms"
+                f"   ratio {row['ratio']:.2f}"
+            )
+        return 0
     result = measure(repeats=args.repeats)
     print(
         f"database: {result['vendor']}, {result['transactions']:,} transactions, "

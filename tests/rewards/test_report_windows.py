@@ -166,16 +166,48 @@ def test_a_period_nobody_has_entries_in_is_empty(ledger):
     [
         {"months": 2},
         {"months": 12},
-        {"months": 3, "search": "Z9"},
-        {"months": 3, "min_total": 1},
         {"months": 3, "store_id": "STORE"},
     ],
 )
-def test_other_periods_and_filters_keep_the_grouped_report(ledger, arguments):
+def test_other_periods_and_a_store_keep_the_grouped_report(ledger, arguments):
     if arguments.get("store_id") == "STORE":
         arguments["store_id"] = default_store().pk
 
     assert not monthly_points(start=JANUARY, **arguments).windowed
+
+
+# A search on the member number or the name (any case), a minimum total (0 and negative totals included), both.
+FILTERS = [
+    {"search": "Z9"},
+    {"search": "name"},
+    {"search": " y8 "},
+    {"search": "nobody"},
+    {"min_total": 1},
+    {"min_total": 90},
+    {"min_total": 0},
+    {"min_total": -60},
+    {"min_total": 91},
+    {"search": "name x", "min_total": 0},
+]
+
+
+@pytest.mark.parametrize("filters", FILTERS)
+@pytest.mark.parametrize("sort", SORTS)
+def test_a_search_and_a_minimum_total_read_the_windows_and_give_the_grouped_rows(ledger, filters, sort):
+    windowed = monthly_points(start=JANUARY, months=3, **filters)
+    assert windowed.windowed and windowed.filtered
+
+    assert ordered(windowed, sort) == ordered(grouped_points(month_columns(JANUARY, 3), **filters), sort)
+
+
+@pytest.mark.parametrize("filters", FILTERS)
+def test_the_count_and_footer_of_a_searched_or_limited_period_are_its_rows(ledger, filters, django_assert_num_queries):
+    windowed = monthly_points(start=JANUARY, months=3, **filters)
+    with django_assert_num_queries(1):
+        count, totals = windowed.count_and_totals()
+
+    assert (count, totals) == grouped_points(month_columns(JANUARY, 3), **filters).count_and_totals()
+    assert count == len(list(windowed.rows))
 
 
 def test_the_managers_page_reads_the_windows_in_a_fixed_number_of_queries(manager_client, ledger):
@@ -340,13 +372,16 @@ def test_a_tampered_roll_up_is_rebuilt_with_its_windows(ledger):
 # --- PostgreSQL: the page is a range of one index ----------------------------------------------------
 
 
+@pytest.mark.parametrize("minimum", [None, "50"])
 @pytest.mark.parametrize("sort", ["-total", "total"])
-def test_the_first_page_sorted_by_total_reads_a_range_of_the_windows_index(manager_client, ledger, sort):
+def test_the_first_page_sorted_by_total_reads_a_range_of_the_windows_index(manager_client, ledger, sort, minimum):
+    """A minimum total is a bound of the same range (the index condition), not a filter of every row."""
     if connection.vendor != "postgresql":
         pytest.skip("the plan of PostgreSQL's planner")
+    query = {"start": "2025-01", "months": "3", "sort": sort, **({"min_total": minimum} if minimum else {})}
     with CaptureQueriesContext(connection) as queries:
-        manager_client.get("/reports/points/", {"start": "2025-01", "months": "3", "sort": sort})
-    page = next(query["sql"] for query in queries if "rewards_customerwindowpoints" in query["sql"])
+        manager_client.get("/reports/points/", query)
+    page = next(sql for query in queries if "rewards_customerwindowpoints" in (sql := query["sql"]) and "LIMIT" in sql)
     with connection.cursor() as cursor:
         # A few rows would be scanned and sorted whole; a period of a million customers is not (the chain's
         # plan, README): here the planner is only asked whether the index can serve the order.
@@ -356,6 +391,8 @@ def test_the_first_page_sorted_by_total_reads_a_range_of_the_windows_index(manag
         plan = "\n".join(row[0] for row in cursor.fetchall())
     scan = "Index Scan Backward" if sort == "total" else "Index Scan"
     assert f"{scan} using cwp_start_earned_idx" in plan
+    if minimum:
+        assert f"(earned >= {minimum})" in plan.split("Index Cond:")[1].splitlines()[0]
     # Only the runs of equal totals are sorted, by member number.
     assert "Incremental Sort" in plan
     assert "Presorted Key: rewards_customerwindowpoints.earned" in plan
@@ -403,5 +440,6 @@ def test_the_migrations_frozen_fill_equals_the_rebuild(db):
     fill(None, SimpleNamespace(connection=connection))  # all it reads of its schema editor
     assert sorted(CustomerWindowPoints.objects.values_list(*WINDOW_FIELDS)) == rebuilt
     assert window_differences() == []
+
 
 WINDOW_FIELDS = ("customer_id", "start_month", "earned", "earned_first", "earned_second", "earned_third", "redeemed")
