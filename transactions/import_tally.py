@@ -75,8 +75,8 @@ class FilePart:
 
 
 class FileTally:
-    """The points of a file's rows per customer and local month, fed batch by batch by the import's reader (the
-    `stage` of a staging writer), then `finish`ed."""
+    """The points of a file's rows per customer and local month: the rows `take`n a batch at a time from the file's
+    csv reader (a later part's `merge`d in), then `finish`ed."""
 
     def __init__(self, stages: Stages, tz: dt.tzinfo) -> None:
         self.stages = stages
