@@ -428,8 +428,26 @@ class PageSerializer(serializers.Serializer):
     previous = serializers.URLField(allow_null=True)
 
 
+class ArchivedMonthSerializer(serializers.Serializer):
+    month = MonthField(help_text="The detached month, YYYY-MM.")
+    points = serializers.IntegerField(
+        help_text="What the month's entries that left the ledger carry into the balance (their sum)."
+    )
+    effective_at = MomentField(
+        source="when", help_text="The month's first moment in the merchant's time zone: the line's place by date."
+    )
+    title = serializers.CharField(help_text="The line as on the statement: January 2025 — archived: 10 points carried.")
+
+
 class LedgerPageSerializer(PageSerializer):
     results = LedgerEntrySerializer(many=True)
+    archived_months = ArchivedMonthSerializer(
+        many=True,
+        help_text="A carried line per month detached from the ledger and archived, newest first: its entries are "
+        "no longer in `results`, the points they carry are in the balance. The entries of every page and these "
+        "lines add up to the customer's balance. The same on every page (count them once); empty until a month "
+        "of theirs is detached.",
+    )
 
 
 class RewardsPageSerializer(PageSerializer):

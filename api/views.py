@@ -36,6 +36,7 @@ from rewards.models import Reward
 from rewards.selectors import (
     SPENT_KEYS,
     affordable_rewards,
+    carried_lines,
     customer_ledger,
     customer_tier_status,
     monthly_points,
@@ -313,7 +314,9 @@ class CustomerLedgerView(ApiView):
     @extend_schema(
         operation_id="customers_ledger",
         summary="A customer's points ledger",
-        description="Every ledger entry, newest first, with how its points were made.",
+        description="Every ledger entry, newest first, with how its points were made; and a carried line per "
+        "archived month (`archived_months`), whose entries left the ledger: the entries and those lines add up to "
+        "the customer's balance.",
         parameters=[s.PageQuerySerializer],
         responses={200: s.LedgerPageSerializer},
         tags=["customers"],
@@ -323,7 +326,8 @@ class CustomerLedgerView(ApiView):
         if customer is None:
             raise exceptions.NotFound(f"No customer has the member number {member_number}.")
         entries, links = self.page_of(customer_ledger(customer))
-        return Response(s.LedgerPageSerializer({**links, "results": entries}).data)
+        page = {**links, "results": entries, "archived_months": carried_lines(customer)}
+        return Response(s.LedgerPageSerializer(page).data)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from babel.numbers import format_currency, format_decimal, format_percent
 from django import template
 from django.conf import settings
 from django.utils import timezone
+from django.utils.html import escape, format_html
 from django.utils.translation import to_locale
 
 from customers.phones import display_phone
@@ -94,6 +95,21 @@ def moment(value) -> str:
     # The locale's own way of joining a date and a time ("{1}, {0}" in English).
     pattern = get_datetime_format("medium", locale=_here())
     return pattern.format(format_time(local, "short", locale=_here()), format_date(local, "medium", locale=_here()))
+
+
+def moment_breakable(value) -> str:
+    """A moment as `moment` writes it, its date and its time each kept on one line: a narrow column (the
+    statement's ledger on a tablet) breaks it between them, never inside either."""
+    if not isinstance(value, dt.datetime):
+        return "" if value is None else str(value)
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    pattern = get_datetime_format("medium", locale=_here())
+    unbroken = '<span class="nowrap">{}</span>'
+    return format_html(
+        escape(pattern),
+        format_html(unbroken, format_time(local, "short", locale=_here())),
+        format_html(unbroken, format_date(local, "medium", locale=_here())),
+    )
 
 
 @register.filter

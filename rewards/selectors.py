@@ -174,6 +174,14 @@ def ledger_balance(customer_id: int) -> LedgerBalance:
     )
 
 
+def carried_lines(customer_id: int) -> list[CarriedLine]:
+    """The carried lines of the customer's detached months, newest first, without their balance: for a list of
+    their ledger entries that has no balance to show beside it (the API's ledger), one query on
+    carriedpoints_unique rather than ledger_balance's sum of their whole ledger."""
+    rows = CarriedPoints.objects.filter(customer_id=customer_id).order_by("-month").values_list("month", "points")
+    return [CarriedLine(month=month, points=points) for month, points in rows]
+
+
 # ---------------------------------------------------------------------------------------------------
 # The monthly points report: one selector for the command line and the managers' page.
 

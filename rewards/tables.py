@@ -9,7 +9,7 @@ from django.core.paginator import Paginator
 from django.db.models import F
 from django.utils.html import format_html, format_html_join
 
-from loyalty_site.formatting import moment, money, month_label, points, signed_points
+from loyalty_site.formatting import moment_breakable, money, month_label, points, signed_points
 
 from .exports import neutralise_formula
 from .local_time import current_month
@@ -17,6 +17,7 @@ from .models import PointsEntry
 from .selectors import SPENT_KEYS, MonthColumn
 
 NUMERIC = {"th": {"class": "num"}, "td": {"class": "num"}, "tf": {"class": "num"}}
+WIDE_ONLY = {"th": {"class": "wide-only"}, "td": {"class": "wide-only"}, "tf": {"class": "wide-only"}}
 # The sortable headers (first click descending where the largest values matter, aria-sort) and pager.
 SORTABLE_TEMPLATE = "django_tables2/sortable.html"
 
@@ -155,15 +156,16 @@ class MonthlyPointsTable(ExportSafeTable):
 class LedgerTable(tables.Table):
     """A customer's points ledger, one line per entry, newest first. Dates in the merchant's TIME_ZONE."""
 
-    effective_at = tables.Column(verbose_name="Date", attrs={"td": {"class": "nowrap"}})
+    effective_at = tables.Column(verbose_name="Date")
     kind = tables.Column(verbose_name="Kind")
-    transaction = tables.Column(verbose_name="Transaction", empty_values=(), attrs={"td": {"class": "nowrap"}})
-    store = tables.Column(verbose_name="Store", accessor="transaction__store__name")
+    transaction = tables.Column(verbose_name="Transaction", empty_values=())
+    # On a tablet the store and the author leave their columns for a line under the transaction (site.css).
+    store = tables.Column(verbose_name="Store", accessor="transaction__store__name", attrs=WIDE_ONLY)
     amount = tables.Column(verbose_name="Amount", accessor="transaction__amount", attrs=NUMERIC)
     points = tables.Column(verbose_name="Points", attrs=NUMERIC)
     explanation = tables.Column(verbose_name="How the points were computed", empty_values=())
     # Who posted it: the cashier of a redemption, the manager of an adjustment (the approver, when approved).
-    created_by = tables.Column(verbose_name="By", accessor="created_by__username", default="—")
+    created_by = tables.Column(verbose_name="By", accessor="created_by__username", default="—", attrs=WIDE_ONLY)
 
     class Meta:
         model = PointsEntry
@@ -176,15 +178,28 @@ class LedgerTable(tables.Table):
         empty_text = "No points entries yet."
 
     def render_effective_at(self, value):
-        return moment(value)
+        return moment_breakable(value)
 
     def render_kind(self, record):
         return record.label
 
     def render_transaction(self, record):
+        """The transaction, its receipt number unbroken; below it, on a tablet only, the store and the author
+        whose columns are hidden there."""
         if record.transaction is None:
-            return record.reason or "—"
-        return f"{record.transaction.get_kind_display()} {record.transaction.receipt_number}"
+            what = record.reason or "—"
+        else:
+            what = format_html(
+                '{} <span class="nowrap">{}</span>',
+                record.transaction.get_kind_display(),
+                record.transaction.receipt_number,
+            )
+        where = [record.transaction.store.name] if record.transaction else []
+        who = [f"by {record.created_by.username}"] if record.created_by else []
+        if not where + who:
+            return what
+        parts = format_html_join(" · ", '<span class="nowrap">{}</span>', ((part,) for part in where + who))
+        return format_html('{}<span class="narrow-only muted">{}</span>', what, parts)
 
     def render_amount(self, value):
         return money(value)

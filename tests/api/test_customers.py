@@ -8,9 +8,11 @@ from django.utils import timezone
 
 from api.models import ApiKey
 from customers.models import Customer
-from rewards.models import PointsEntry, Tier
+from rewards.models import CarriedPoints, PointsEntry, Tier
 from rewards.selectors import default_program
+from rewards.services.archive import detach_month
 from tests.factories import CLASSIC, CustomerFactory, StoreFactory, at, publish, purchase, refund
+from tests.rewards.test_partitions import JANUARY, busy_january
 
 from .conftest import problem
 
@@ -137,6 +139,7 @@ def test_the_ledger_is_newest_first_explained_and_paginated(staff_api, customer)
     assert page["count"] == 5
     assert page["next"].endswith("/api/v1/customers/M100/ledger?page=2&page_size=2")
     assert page["previous"] is None
+    assert page["archived_months"] == []  # until a month of the customer's is detached
     assert [entry["effective_at"][:10] for entry in page["results"]] == ["2025-01-14", "2025-01-13"]
     last = staff_api.get("customers/M100/ledger", {"page_size": 2, "page": 3}).json()
     assert [entry["kind"] for entry in last["results"]] == ["earn"]
@@ -149,3 +152,78 @@ def test_the_ledger_is_newest_first_explained_and_paginated(staff_api, customer)
     assert refused["errors"] == [
         {"parameter": "page_size", "detail": "Ensure this value is less than or equal to 100."}
     ]
+
+
+def ledger_points(api, member_number: str) -> tuple[int, list[dict]]:
+    """The sum of the entries of every page of a customer's ledger, and the archived months of each page."""
+    total, archived, path = 0, [], f"customers/{member_number}/ledger"
+    params = {"page_size": 2}
+    while path:
+        page = api.get(path, params).json()
+        total += sum(entry["points"] for entry in page["results"])
+        archived.append(page["archived_months"])
+        path, params = page["next"] and page["next"].split("/api/v1/", 1)[1], None
+    return total, archived
+
+
+def test_the_archived_months_are_on_every_page_and_add_up_with_the_entries_to_the_balance(
+    staff_api, customer, django_assert_num_queries
+):
+    # What detach_month leaves of a customer's December 2024 (PostgreSQL only): its entries gone, their sum carried.
+    CarriedPoints.objects.create(customer=customer, month=dt.date(2024, 12, 1), points=120, stamps=0, entries=2)
+    CarriedPoints.objects.create(customer=customer, month=dt.date(2024, 11, 1), points=-15, stamps=0, entries=1)
+    for day in range(10, 15):
+        purchase(customer, "60.00", when=at(2025, 1, day))
+
+    entries, archived = ledger_points(staff_api, "M100")
+
+    assert len(archived) == 3 and archived[0] == archived[1] == archived[2]
+    assert archived[0] == [
+        {
+            "month": "2024-12",
+            "points": 120,
+            "effective_at": at(2024, 12, 1, 0).isoformat(),
+            "title": "December 2024 — archived: 120 points carried",
+        },
+        {
+            "month": "2024-11",
+            "points": -15,
+            "effective_at": at(2024, 11, 1, 0).isoformat(),
+            "title": "November 2024 — archived: -15 points carried",
+        },
+    ]
+    balance = staff_api.get("customers/M100").json()["balance"]
+    assert entries + sum(line["points"] for line in archived[0]) == balance == 5 * 10 + 120 - 15  # $60 earns 10
+    # key, rate count (2), customer, count, the page's entries, the archived months, the audit event
+    with django_assert_num_queries(8):
+        assert staff_api.get("customers/M100/ledger", {"page_size": 2}).status_code == 200
+
+
+@pytest.mark.postgres_only
+def test_a_detached_months_carried_line_makes_the_ledger_add_up_to_the_balance_in_as_many_queries(
+    staff_api, django_assert_num_queries
+):
+    ann, _bob, _dan = busy_january()
+    path = f"customers/{ann.member_number}/ledger"
+    staff_api.get(path)  # the key's first call
+    balance = staff_api.get(f"customers/{ann.member_number}").json()["balance"]
+    assert ledger_points(staff_api, ann.member_number)[0] == balance
+    with django_assert_num_queries(8) as before:
+        staff_api.get(path)
+
+    detach_month(JANUARY)
+
+    with django_assert_num_queries(len(before)):
+        page = staff_api.get(path).json()
+    carried = CarriedPoints.objects.get(customer=ann, month=JANUARY)
+    assert page["archived_months"] == [
+        {
+            "month": "2025-01",
+            "points": carried.points,
+            "effective_at": at(2025, 1, 1, 0).isoformat(),
+            "title": f"January 2025 — archived: {carried.points:,} points carried",
+        }
+    ]
+    entries, _archived = ledger_points(staff_api, ann.member_number)
+    assert entries < balance and entries + carried.points == balance
+    assert staff_api.get(f"customers/{ann.member_number}").json()["balance"] == balance

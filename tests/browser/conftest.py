@@ -94,6 +94,22 @@ def sign_in(page):
     return _sign_in
 
 
+@pytest.fixture
+def tables_scrolling():
+    """`tables_scrolling(page)`: the ids of the page's tables that scroll sideways inside their box (a
+    .table-container or .table-scroll), wider than the box. The page itself can fit its width while a table
+    in it hides its last columns behind a scroll bar: comparing the page's widths does not see that."""
+
+    def check(page) -> list[str]:
+        return page.evaluate(
+            "() => [...document.querySelectorAll('main .table-container, main .table-scroll')]"
+            ".filter(box => box.scrollWidth > box.clientWidth)"
+            ".map(box => box.querySelector('table').id || box.querySelector('table').className)"
+        )
+
+    return check
+
+
 def _browser_tool_missing(message: str):
     if os.environ.get("REQUIRE_BROWSER") == "1":
         pytest.fail(message + " (required by REQUIRE_BROWSER=1)")

@@ -20,7 +20,11 @@ from tests.rewards.test_partitions import JANUARY, busy_january
 pytestmark = pytest.mark.postgres_only
 
 FITS = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
-WIDTHS = {"desktop": {"width": 1366, "height": 900}, "tablet": {"width": 820, "height": 1180}}
+WIDTHS = {
+    "desktop": {"width": 1366, "height": 900},
+    "tablet": {"width": 820, "height": 1180},
+    "tablet-768": {"width": 768, "height": 1024},
+}
 PHONE = {"width": 390, "height": 844}
 
 
@@ -34,7 +38,9 @@ def detached_january():
         cursor.execute("DROP TABLE IF EXISTS rewards_pointsentry_2025_01, rewards_pointsentry_2025_01_kept")
 
 
-def test_the_statement_and_the_card_show_the_archived_month(page, sign_in, axe_violations, detached_january, tmp_path):
+def test_the_statement_and_the_card_show_the_archived_month(
+    page, sign_in, axe_violations, tables_scrolling, detached_january, tmp_path
+):
     ann = detached_january
     shots = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)
     carried = CarriedPoints.objects.get(customer=ann, month=JANUARY)
@@ -46,6 +52,9 @@ def test_the_statement_and_the_card_show_the_archived_month(page, sign_in, axe_v
         expect(page.locator("#carried")).to_contain_text(line)
         expect(page.locator("#balance")).to_have_text(f"{customer_balance(ann.pk):,} points")
         assert page.evaluate(FITS), f"the statement scrolls sideways at {size['width']} px"
+        # The ledger fits whole: its points and how they were computed are not behind a scroll bar.
+        assert tables_scrolling(page) == [], f"at {size['width']} px"
+        expect(page.locator("#ledger tbody tr").first).to_contain_text("Main store")  # its own column or line
         assert axe_violations(page) == []
         page.locator("#carried").scroll_into_view_if_needed()
         page.screenshot(path=shots / f"statement-{name}.png", full_page=True)

@@ -26,7 +26,7 @@ def body_member_numbers(page) -> list[str]:
     return page.locator("#monthly-points tbody tr td:first-child").all_inner_texts()
 
 
-def test_manager_sorts_filters_opens_a_statement_and_downloads_csv(page, sign_in):
+def test_manager_sorts_filters_opens_a_statement_and_downloads_csv(page, sign_in, tables_scrolling):
     ann = make_demo_data()[0]
     sign_in(ManagerFactory(first_name="Maria"))
 
@@ -78,6 +78,14 @@ def test_manager_sorts_filters_opens_a_statement_and_downloads_csv(page, sign_in
     expect(chart.locator("title").first).to_have_text(re.compile("Points of Ann Archer per month"))
     expect(page.locator("#balance")).to_have_text("40 points")
     expect(page.locator("#ledger")).to_contain_text("Reversed (refund)")
+    assert tables_scrolling(page) == []
+
+    # At a tablet's width the ledger still fits whole: the store and who posted each entry leave their columns
+    # for a line under the transaction.
+    page.set_viewport_size({"width": 768, "height": 1024})
+    assert tables_scrolling(page) == []
+    expect(page.locator("#ledger tbody tr").first.locator("td").nth(3)).to_be_hidden()  # the store's column
+    expect(page.locator("#ledger tbody tr").first.locator(".narrow-only")).to_have_text("Main store")
 
 
 def test_manager_sorts_filters_and_downloads_the_customer_list(page, sign_in, axe_violations):

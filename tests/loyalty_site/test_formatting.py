@@ -5,10 +5,11 @@ from decimal import Decimal
 
 from django.template import engines
 from django.test import override_settings
+from django.utils.html import strip_tags
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty_site.formatting import day, moment, money, month_label, points, signed_points
+from loyalty_site.formatting import day, moment, moment_breakable, money, month_label, points, signed_points
 
 
 def test_money_has_the_currency_symbol_and_thousands_separators():
@@ -50,3 +51,12 @@ def test_dates_and_moments_have_one_format_and_moments_are_local():
     assert day(late_utc) == "Jan 31, 2025"
     assert moment(late_utc) == "Jan 31, 2025, 10:30\u202fPM"
     assert month_label(dt.date(2025, 1, 1)) == "Jan 2025"
+
+
+@override_settings(TIME_ZONE="America/New_York")
+def test_a_breakable_moment_reads_the_same_and_breaks_only_between_its_date_and_time():
+    late_utc = dt.datetime(2025, 2, 1, 3, 30, tzinfo=dt.UTC)
+    shown = moment_breakable(late_utc)
+    assert shown == '<span class="nowrap">Jan 31, 2025</span>, <span class="nowrap">10:30\u202fPM</span>'
+    assert strip_tags(shown) == moment(late_utc)
+    assert moment_breakable(None) == ""
