@@ -1,14 +1,20 @@
 """Trigram indexes for the search by part of a name, email, member number or phone (PostgreSQL only).
 
 pg_trgm is a trusted extension since PostgreSQL 13: the database's owner creates it, no superuser needed.
-On SQLite the extension and the indexes are nothing (loyalty_site.indexes.TrigramOnPostgresIndex).
+Migrating back removes the indexes and leaves the extension (something else may use it by then). On SQLite the
+extension and the indexes are nothing (loyalty_site.indexes.TrigramOnPostgresIndex); Django's TrigramExtension
+is not used because migrating it back asks SQLite for pg_extension.
 """
 
 import django.db.models.functions.text
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations, models
 
 import loyalty_site.indexes
+
+
+def create_pg_trgm(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
 
 
 class Migration(migrations.Migration):
@@ -18,7 +24,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        TrigramExtension(),
+        migrations.RunPython(create_pg_trgm, migrations.RunPython.noop, elidable=False),
         migrations.AddIndex(
             model_name="customer",
             index=loyalty_site.indexes.TrigramOnPostgresIndex(
