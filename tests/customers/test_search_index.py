@@ -26,8 +26,8 @@ MEMBERS = 20_000
 
 @pytest.fixture
 def members():
-    """A few members to look for, among MEMBERS others whose names, emails and phones share nothing with them."""
-    found = {
+    """A few members to look for (many_members adds MEMBERS others who share no name, email or phone with them)."""
+    return {
         "zoe": CustomerFactory(
             member_number="4711000001", name="Zoë Kowalski", email="zoe.k@example.org", phone="+12125550123"
         ),
@@ -39,7 +39,6 @@ def members():
         ),
         "lu": CustomerFactory(member_number="4711000004", name="Lu Wei", email="", phone=""),
     }
-    return found
 
 
 @pytest.fixture
