@@ -1,7 +1,10 @@
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models import F
+from django.db.models.functions import Lower, Upper
 from django.utils import timezone
+
+from loyalty_site.indexes import TrigramOnPostgresIndex
 
 member_number_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
@@ -33,6 +36,13 @@ class Customer(models.Model):
             models.Index(Lower("email"), name="customer_email_lower_idx"),
             models.Index(Lower("name"), name="customer_name_lower_idx"),
             models.Index(fields=["date_joined"], name="customer_joined_idx"),
+            # The till's and the managers' search by part of a name, email, member number or phone
+            # (customers.selectors.find_customers, customers.filters): the very expressions Django's icontains,
+            # istartswith and contains compare on PostgreSQL, so that the OR of them is one BitmapOr.
+            TrigramOnPostgresIndex(Upper("name"), name="customer_name_trgm_idx"),
+            TrigramOnPostgresIndex(Upper("email"), name="customer_email_trgm_idx"),
+            TrigramOnPostgresIndex(Upper("member_number"), name="customer_number_trgm_idx"),
+            TrigramOnPostgresIndex(F("phone"), name="customer_phone_trgm_idx"),
         ]
 
     def __str__(self) -> str:

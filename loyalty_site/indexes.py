@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.indexes import OpClass
 from django.db import models
-from django.db.models import OrderBy
+from django.db.backends.ddl_references import Statement
+from django.db.models import ExpressionList, Func, OrderBy
+from django.db.models.sql import Query
 
 
 class BrinOnPostgresIndex(models.Index):
@@ -44,3 +47,36 @@ class NullsOrderedIndex(models.Index):
             name=self.name,
         )
         return plain.create_sql(model, schema_editor, using=using, **kwargs)
+
+
+class TrigramOnPostgresIndex(models.Index):
+    """A GIN index of the trigrams of each expression on PostgreSQL (pg_trgm's `gin_trgm_ops`); nothing elsewhere.
+
+    It serves `LIKE '%ann%'` on the indexed expression, which no B-tree serves: without it every search by part
+    of a name reads the whole table. The expression must be exactly the one the query compares: Django's
+    `icontains` and `istartswith` compile to `UPPER(col::text) LIKE UPPER(...)` on PostgreSQL, so an index of
+    `Upper("name")` serves `name__icontains` as Django writes it: the query, and so what it finds, is unchanged
+    (the index is lossy and PostgreSQL checks every row it returns against the query). SQLite has no trigram
+    index and reads its table as it always did, so no index is made there (the statements are empty): a SQLite
+    database keeps the indexes it had. Needs the pg_trgm extension.
+    """
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        if schema_editor.connection.vendor != "postgresql":
+            return Statement("")
+        # Each expression in parentheses and its operator class after them, as PostgreSQL's grammar wants:
+        # Index() would put the class inside the parentheses unless django.contrib.postgres were installed.
+        expressions = ExpressionList(
+            *[
+                OpClass(Func(expression, template="(%(expressions)s)"), name="gin_trgm_ops")
+                for expression in self.expressions
+            ]
+        ).resolve_expression(Query(model, alias_cols=False))
+        return schema_editor._create_index_sql(
+            model, name=self.name, using=" USING gin", expressions=expressions, **kwargs
+        )
+
+    def remove_sql(self, model, schema_editor, **kwargs):
+        if schema_editor.connection.vendor != "postgresql":
+            return Statement("")
+        return super().remove_sql(model, schema_editor, **kwargs)
