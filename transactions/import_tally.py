@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -67,9 +66,8 @@ class ReadAgain(Exception):
 class FilePart:
     """A later part of a file, tallied by a process of its own (FileTally.part)."""
 
-    points: dict[tuple[str, dt.date], int]
+    points: dict[dt.date, dict[str, int]]
     names: dict[str, str]
-    months: set[dt.date]
     receipts: dict[int, list[str]]
     deferred: list[tuple]
 
@@ -104,8 +102,10 @@ class FileTally:
         self.window: tuple = (None, False, FAR_FUTURE, FAR_FUTURE)
         # (store id, receipt) -> a refunded purchase, and the terms its reversals are computed with
         self.refunded: dict[tuple[int, str], tuple[_Purchase, tuple]] = {}
-        self.points: dict[tuple[str, dt.date], int] = defaultdict(int)
-        self.months: dict[dt.date, dt.date] = {}  # local day -> its month
+        # Local month -> {member: points}, and each local day's month's dict (a row adds to its member's figure in
+        # the dict its day leads to, without building a key of member and month).
+        self.points: dict[dt.date, dict[str, int]] = {}
+        self.days: dict[dt.date, dict[str, int]] = {}
         self.names: dict[str, str] = {}  # the name each member's first row gives (the import enrols with it)
         # A moment from the pass's start on is asked of the recording service whether it is in the future (the
         # one check_moment makes); every earlier one is not.
@@ -150,7 +150,7 @@ class FileTally:
     def add(self, rows: Iterable[list[str]]) -> None:
         """Type, check and count each row (the loop of the whole file: everything a row repeats is looked up)."""
         members, amounts, stores, kinds = self.members, self.amounts, self.stores, self.kinds
-        multipliers, earnings, points, months = self.multipliers, self.earnings, self.points, self.months
+        multipliers, earnings, days = self.multipliers, self.earnings, self.days
         names = self.names
         read_moment = self.moments.read
         version_id, promotions, starts, ends = self.window
@@ -205,13 +205,13 @@ class FileTally:
                     earned = table[key] = self.earned(version_id, amount, day, store[1], multiplier)
             else:
                 earned = self.reverse(store, refund_of, member=member, amount=amount, moment=moment)
-            month = months.get(day)
-            if month is None:
-                month = months[day] = month_start(day)
+            month_points = days.get(day)
+            if month_points is None:
+                month_points = days[day] = self.points.setdefault(month_start(day), {})
             if earned is None:
-                self.deferred.append((store_text, refund_of, member, amount, moment, month))
+                self.deferred.append((store_text, refund_of, member, amount, moment, month_start(day)))
                 continue
-            points[(member, month)] += earned
+            month_points[member] = month_points.get(member, 0) + earned
 
     def store(self, text: str) -> tuple[int, str, dict[str, tuple]]:
         code = text.strip()
@@ -298,7 +298,7 @@ class FileTally:
     def part(self) -> FilePart:
         """What a later part of the file found, for the tally of the part before it (`merge`)."""
         receipts = {store_id: list(found) for store_id, found in self.receipts.items()}
-        return FilePart(dict(self.points), self.names, set(self.months.values()), receipts, self.deferred)
+        return FilePart(self.points, self.names, receipts, self.deferred)
 
     def merge(self, part: FilePart) -> None:
         """A later part's findings added to this tally (of the file up to that part), as if the one pass had read
@@ -311,26 +311,31 @@ class FileTally:
                 raise ReadAgain
         for member, name in part.names.items():
             self.names.setdefault(member, name)
-        for key, value in part.points.items():
-            self.points[key] += value
-        self.months.update((month, month) for month in part.months)
+        for month, found in part.points.items():
+            self.add_points(month, found)
         stores = self.stores
         try:
             for store_text, refund_of, member, amount, moment, month in part.deferred:
                 store = stores.get(store_text)
                 if store is None:
                     store = stores[store_text] = self.store(store_text)
-                self.points[(member, month)] += self.reverse(store, refund_of, member=member, amount=amount,
-                                                             moment=moment)  # fmt: skip
+                reversed_points = self.reverse(store, refund_of, member=member, amount=amount, moment=moment)
+                self.add_points(month, {member: reversed_points})
         except (ValidationError, LookupError, engine.TooManyPoints) as refusal:
             raise Declined(str(refusal)) from None
+
+    def add_points(self, month: dt.date, found: dict[str, int]) -> None:
+        """Members' points of a month added to this tally's (the month counts even when `found` is empty)."""
+        mine = self.points.setdefault(month, {})
+        for member, value in found.items():
+            mine[member] = mine.get(member, 0) + value
 
     # -- the end of the file -------------------------------------------------------------------------
 
     def finish(self, books: ClosedBooks) -> dict[tuple[str, str], dict[dt.date, int]]:
         """(member number, name) -> {local month: points earned less refunds' reversals}, as the stages' report
         gives them (Stages.points_by_month); Declined when a moment is refused or a month is closed."""
-        if any(books.month_closed(month) for month in set(self.months.values())):
+        if any(books.month_closed(month) for month in self.points):
             raise Declined("a closed month")
         names = dict(self.names)
         # The members' names, where they are members: one query, the file's member numbers as one parameter.
@@ -338,6 +343,7 @@ class FileTally:
         query = f"SELECT member_number, name FROM {table} WHERE {sql.any_of('member_number')}"  # noqa: S608
         names.update(self.stages.rows(query, [sql.any_of_param(list(names))]))
         found: dict[tuple[str, str], dict[dt.date, int]] = {}
-        for (member, month), value in self.points.items():  # in no order: the report sorts its rows
-            found.setdefault((member, names[member]), {})[month] = value
+        for month, month_points in self.points.items():  # in no order: the report sorts its rows
+            for member, value in month_points.items():
+                found.setdefault((member, names[member]), {})[month] = value
         return found
