@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.chain import DEFAULT_SERVER, database_url, load_average  # noqa: E402
 from bench.report_page import _timed_alternately as timed_alternately  # noqa: E402
-from bench.run import psycopg_connect  # noqa: E402
+from bench.run import recreate_database  # noqa: E402
 
 FIRST_NAMES = [
     "Ann", "Anna", "Bob", "Carla", "Chloé", "Dmitri", "Élodie", "Emma", "Eve", "Farid", "Grace", "Hana", "Ian",
@@ -67,16 +67,6 @@ TRIGRAM_INDEXES = [
     "customer_number_trgm_idx",
     "customer_phone_trgm_idx",
 ]
-
-
-def fresh_database(server: str, name: str) -> str:
-    if "bench" not in name:
-        raise SystemExit(f"refusing to drop database {name!r}: the benchmark's database name must contain 'bench'")
-    maintenance = database_url(server, "postgres")
-    with psycopg_connect(maintenance, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return database_url(server, name)
 
 
 def build(customers: int) -> None:
@@ -209,7 +199,8 @@ def main() -> None:
         if "bench" not in urlsplit(url).path:
             raise SystemExit("--database must name a benchmark's database (its name contains 'bench')")
     else:
-        url = fresh_database(args.server, args.database)
+        url = database_url(args.server, args.database)
+        recreate_database(url)
     os.environ.update(
         {"DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.local", "DJANGO_DEBUG": "false"}
     )
